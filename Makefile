@@ -1,0 +1,27 @@
+# `make demo` and `make test` create .venv themselves on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench lint clean-venv
+
+$(STAMP): pyproject.toml constraints/ci.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints/ci.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/regimes run configs/demo.yaml --storage studies
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/engine.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check study trainables analysis
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Reading studies back: tables, regimes, phase diagrams and advice."""

@@ -1,0 +1,1 @@
+"""Study configs, launching on Ray Tune, and the `regimes` command line."""

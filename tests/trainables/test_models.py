@@ -1,0 +1,48 @@
+import pytest
+import torch
+from torch import nn
+
+from trainables.models import build_model, preresnet
+
+
+def test_preresnet20_matches_the_paper_architecture():
+    model = preresnet(depth=20, num_classes=10, width=1)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 21
+    assert sum(c.weight.numel() for c in convs) == 270_256
+    shortcuts = [c for c in convs if c.kernel_size == (1, 1)]
+    assert [(c.in_channels, c.out_channels, c.stride) for c in shortcuts] == [(16, 32, (2, 2)), (32, 64, (2, 2))]
+    assert (model.fc.in_features, model.fc.out_features) == (64, 10)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_preresnet_init_follows_the_paper():
+    torch.manual_seed(0)
+    model = preresnet(width=2)
+    conv = model.blocks[-1].conv2  # 128 -> 128, 3x3: std sqrt(2 / (9 * 128))
+    assert conv.weight.std().item() == pytest.approx((2 / (9 * 128)) ** 0.5, rel=0.02)
+    assert torch.all(model.bn.weight == 1) and torch.all(model.bn.bias == 0)
+
+
+def test_width_multiplier_scales_every_stage():
+    model = preresnet(width=2)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    # Conv weights scale with width^2 except the first conv (input has 3 channels): 432 -> 864.
+    assert sum(c.weight.numel() for c in convs) == (270_256 - 432) * 4 + 864
+
+
+@pytest.mark.parametrize("name,shape,depth", [("vgg", (3, 32, 32), 11), ("vgg", (3, 32, 32), 16),
+                                              ("cnn1d", (1, 40), 0), ("mlp", (1, 40), 0), ("mlp", (1, 8, 8), 0)])
+def test_every_model_maps_a_batch_to_logits(name, shape, depth):
+    model = build_model(name, input_shape=shape, num_classes=7, depth=depth or 20)
+    assert model(torch.randn(4, *shape)).shape == (4, 7)
+
+
+def test_vgg16_has_13_convs():
+    model = build_model("vgg", input_shape=(3, 32, 32), num_classes=10, depth=16)
+    assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == 13
+
+
+def test_model_rejects_wrong_input_shape():
+    with pytest.raises(ValueError, match="takes images"):
+        build_model("preresnet", input_shape=(1, 40), num_classes=10)

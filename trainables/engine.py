@@ -1,0 +1,296 @@
+"""Training and evaluation loops: SGD or SAM, step learning-rate schedules, snapshots, masks.
+
+Plain PyTorch, no Ray. The hot loop never synchronises with the host: the loss is summed on the
+device and read once per epoch, which is also where non-finite losses are detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainables.data import Dataset, iterate_batches, steps_per_epoch
+
+Masks = dict[str, torch.Tensor]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Return the torch device for `name`: "auto" picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but torch sees no CUDA device; use auto or cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (model initialisation uses torch's)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def prepare(model: nn.Module, data: Dataset, device: torch.device) -> tuple[nn.Module, Dataset]:
+    """Return the model and data on `device`, channels_last for image models on CUDA."""
+    model = model.to(device)
+    data = data.to(device)
+    if device.type == "cuda" and data.x_train.dim() == 4:
+        model = model.to(memory_format=torch.channels_last)
+        data = Dataset(data.x_train.contiguous(memory_format=torch.channels_last), data.y_train,
+                       data.x_test.contiguous(memory_format=torch.channels_last), data.y_test,
+                       data.num_classes, data.augmentation)
+    return model, data
+
+
+def autocast(device: torch.device):
+    """Return a bfloat16 autocast context on CUDA, a no-op context on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Piecewise-constant learning rate indexed by optimizer step.
+
+    Attributes:
+        lr: base learning rate.
+        total_steps: length of the full schedule in optimizer steps.
+        milestones: steps at which the learning rate is multiplied by `gamma`.
+        steps_per_epoch: optimizer steps in one pass over the training set.
+        gamma: decay factor at each milestone.
+    """
+
+    lr: float
+    total_steps: int
+    milestones: tuple[int, ...]
+    steps_per_epoch: int
+    gamma: float = 0.1
+
+    def lr_at(self, step: int) -> float:
+        """Return the learning rate used by optimizer step `step` (0-based)."""
+        return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
+
+    @property
+    def epochs(self) -> int:
+        """Number of (possibly partial final) epochs the schedule spans."""
+        return -(-self.total_steps // self.steps_per_epoch)
+
+
+def epoch_schedule(lr: float, *, epochs: int, steps_per_epoch: int, milestone_epochs: tuple[int, ...],
+                   gamma: float = 0.1) -> StepSchedule:
+    """Return a schedule of `epochs` epochs whose lr drops by `gamma` at the start of each milestone epoch."""
+    return StepSchedule(lr, epochs * steps_per_epoch,
+                        tuple(e * steps_per_epoch for e in milestone_epochs), steps_per_epoch, gamma)
+
+
+def iteration_schedule(lr: float, *, total_steps: int, steps_per_epoch: int,
+                       milestone_fractions: tuple[float, ...], gamma: float = 0.1) -> StepSchedule:
+    """Return a schedule of `total_steps` steps whose lr drops at the given fractions of it."""
+    return StepSchedule(lr, total_steps, tuple(round(f * total_steps) for f in milestone_fractions),
+                        steps_per_epoch, gamma)
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced.
+
+    Attributes:
+        snapshots: epoch -> CPU copy of the model's state_dict at the end of that epoch.
+        epoch_losses: mean training loss (cross-entropy, nats) of each finished epoch.
+        diverged: a non-finite loss was seen; training stopped at that epoch.
+        steps: optimizer steps taken.
+        seconds: wall time of the run.
+    """
+
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    epoch_losses: list[float] = field(default_factory=list)
+    diverged: bool = False
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, batch_size: int, seed: int,
+          stop_epoch: int | None = None, momentum: float = 0.9, weight_decay: float = 1e-4,
+          sam_rho: float = 0.0, masks: Masks | None = None, drop_last: bool = False,
+          augment: bool = True, snapshot_epochs: tuple[int, ...] = (),
+          on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train `model` in place on `data` and return snapshots, losses and divergence.
+
+    Stopping at epoch e of a longer schedule (`stop_epoch`) gives exactly the model of epoch e of
+    the full run: the schedule, data order and augmentation of an epoch depend only on its index.
+
+    Args:
+        model: the network, already on the data's device.
+        data: device-resident dataset.
+        schedule: learning rate per step; its total_steps ends training unless stop_epoch is sooner.
+        batch_size: examples per step.
+        seed: data-order and augmentation seed.
+        stop_epoch: stop after this many epochs of the schedule (the epochs knob); None: run it all.
+        momentum: SGD momentum.
+        weight_decay: L2 coefficient applied by SGD to every parameter.
+        sam_rho: SAM radius; 0 trains with plain SGD.
+        masks: parameter name -> keep-mask; masked weights stay exactly zero throughout.
+        drop_last: skip the final partial batch of each epoch.
+        augment: apply the dataset's augmentation.
+        snapshot_epochs: epochs after which to keep a CPU copy of the weights.
+        on_epoch: called with (epoch, mean loss) after each finished epoch (progress display).
+    """
+    started = time.perf_counter()
+    device = data.x_train.device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=momentum, weight_decay=weight_decay)
+    masked = _masked_pairs(model, masks)
+    stop_step = schedule.total_steps
+    if stop_epoch is not None:
+        stop_step = min(stop_step, stop_epoch * schedule.steps_per_epoch)
+    result = TrainResult()
+    augmentation = data.augmentation if augment else "none"
+    model.train()
+    step, epoch = 0, 0
+    while step < stop_step:
+        loss_sum = torch.zeros((), device=device)
+        n_batches = 0
+        for x, y in _limit(iterate_batches(data.x_train, data.y_train, batch_size=batch_size, seed=seed,
+                                           epoch=epoch, drop_last=drop_last, augmentation=augmentation),
+                           stop_step - step):
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.lr_at(step)
+            loss = _sgd_or_sam_step(model, optimizer, x, y, sam_rho=sam_rho, masked=masked, device=device)
+            loss_sum += loss.detach().float()
+            n_batches += 1
+            step += 1
+        epoch += 1
+        mean_loss = (loss_sum / max(n_batches, 1)).item()  # the one host sync per epoch
+        result.epoch_losses.append(mean_loss)
+        if not np.isfinite(mean_loss):
+            result.diverged = True
+            break
+        if epoch in snapshot_epochs:
+            result.snapshots[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(epoch, mean_loss)
+    result.steps = step
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _limit(batches: Iterator, n: int) -> Iterator:
+    for i, batch in enumerate(batches):
+        if i >= n:
+            return
+        yield batch
+
+
+def _masked_pairs(model: nn.Module, masks: Masks | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if not masks:
+        return []
+    named = dict(model.named_parameters())
+    unknown = sorted(set(masks) - set(named))
+    if unknown:
+        raise KeyError(f"masks name parameters the model does not have: {unknown}")
+    return [(named[name], mask.to(device=named[name].device, dtype=named[name].dtype))
+            for name, mask in masks.items()]
+
+
+def _sgd_or_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                     *, sam_rho: float, masked: list, device: torch.device) -> torch.Tensor:
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(device):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    _apply_masks(masked, grads=True)
+    if sam_rho > 0:
+        _sam_second_pass(model, x, y, rho=sam_rho, device=device)
+        _apply_masks(masked, grads=True)
+    optimizer.step()
+    _apply_masks(masked, grads=False)
+    return loss
+
+
+def _sam_second_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rho: float,
+                     device: torch.device) -> None:
+    # Standard SAM (Foret et al. 2021): climb to w + rho * g / (||g|| + 1e-12) with the global
+    # gradient norm, take the gradient there, come back to w. The optimizer then steps with it.
+    params = [p for p in model.parameters() if p.grad is not None]
+    grads = [p.grad for p in params]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    eps = torch._foreach_mul(grads, rho / (norm + 1e-12))
+    with torch.no_grad():
+        torch._foreach_add_(params, eps)
+    for p in params:
+        p.grad = None
+    with frozen_bn_statistics(model), autocast(device):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    with torch.no_grad():
+        torch._foreach_sub_(params, eps)
+
+
+@contextlib.contextmanager
+def frozen_bn_statistics(model: nn.Module):
+    """Context in which BatchNorm layers normalise by batch statistics but leave running ones unchanged."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+
+
+@torch.no_grad()
+def _apply_masks(masked: list[tuple[torch.Tensor, torch.Tensor]], *, grads: bool) -> None:
+    for param, mask in masked:
+        if grads:
+            if param.grad is not None:
+                param.grad.mul_(mask)
+        else:
+            param.mul_(mask)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy (fraction correct, 0-1) and mean cross-entropy loss (nats) on a set of examples."""
+
+    accuracy: float
+    loss: float
+
+    @property
+    def error(self) -> float:
+        """Fraction misclassified, 0-1."""
+        return 1.0 - self.accuracy
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> Evaluation:
+    """Return accuracy and loss of `model` in eval mode on (`x`, `y`), unaugmented."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    loss_sum = torch.zeros((), device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        with autocast(x.device):
+            logits = model(xb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = x.shape[0]
+    return Evaluation(correct.item() / n, loss_sum.item() / n)
+
+
+def data_steps_per_epoch(data: Dataset, batch_size: int, drop_last: bool) -> int:
+    """Return optimizer steps per epoch of `data`'s training split."""
+    return steps_per_epoch(data.x_train.shape[0], batch_size, drop_last)
