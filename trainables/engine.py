@@ -7,6 +7,7 @@ device and read once per epoch, which is also where non-finite losses are detect
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
 import time
 from dataclasses import dataclass, field
@@ -294,3 +295,58 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
 def data_steps_per_epoch(data: Dataset, batch_size: int, drop_last: bool) -> int:
     """Return optimizer steps per epoch of `data`'s training split."""
     return steps_per_epoch(data.x_train.shape[0], batch_size, drop_last)
+
+
+@dataclass
+class RetrainedCopy:
+    """One retrained copy of a pruned model.
+
+    Attributes:
+        model: the retrained network (masked weights exactly zero).
+        test_acc: mean test accuracy (0-1) over the last `last_epochs` epochs of retraining
+            (the final one when fewer ran).
+        train: the TrainResult of its retraining.
+    """
+
+    model: nn.Module
+    test_acc: float
+    train: TrainResult
+
+
+def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: list[int], schedule: StepSchedule,
+                   batch_size: int, momentum: float = 0.9, weight_decay: float = 1e-4, augment: bool = True,
+                   drop_last: bool = False, last_epochs: int = 5) -> list[RetrainedCopy]:
+    """Return one retrained copy per seed, all starting from the same pruned weights with masks held.
+
+    Seeds change data order and augmentation only. Plain SGD (DESIGN.md 2.3), whatever trained
+    the dense model.
+
+    Args:
+        pruned: the pruned model (masked weights zero); left unchanged.
+        masks: parameter name -> keep-mask.
+        data: device-resident dataset.
+        seeds: one data seed per copy.
+        schedule: the retraining learning-rate schedule (lr rewinding: the dense schedule).
+        batch_size: examples per step.
+        momentum: SGD momentum.
+        weight_decay: L2 coefficient.
+        augment: apply the dataset's augmentation.
+        drop_last: skip partial batches.
+        last_epochs: test accuracy is averaged over this many final epochs.
+    """
+    copies = []
+    first_scored = schedule.epochs - last_epochs + 1
+    for seed in seeds:
+        model = copy.deepcopy(pruned)
+        accuracies: list[float] = []
+
+        def score(epoch: int, _loss: float, model: nn.Module = model, accuracies: list = accuracies) -> None:
+            if epoch >= first_scored:
+                accuracies.append(evaluate(model, data.x_test, data.y_test).accuracy)
+
+        result = train(model, data, schedule=schedule, batch_size=batch_size, seed=seed, momentum=momentum,
+                       weight_decay=weight_decay, masks=masks, drop_last=drop_last, augment=augment,
+                       on_epoch=score)
+        test_acc = sum(accuracies) / len(accuracies) if accuracies and not result.diverged else float("nan")
+        copies.append(RetrainedCopy(model, test_acc, result))
+    return copies

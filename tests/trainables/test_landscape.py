@@ -1,0 +1,110 @@
+import copy
+
+import pytest
+import torch
+
+from trainables.data import load_dataset
+from trainables.engine import evaluate, seed_everything
+from trainables.landscape import (interpolate_state, linear_cka, linear_mode_connectivity, mode_connectivity,
+                                  output_cka, reestimate_bn_statistics, softmax_outputs)
+from trainables.models import build_model
+
+
+def _gram_cka(x, y):
+    # Kornblith et al. 2019, eq. for linear CKA with the biased HSIC estimator, from the n x n Gram matrices.
+    n = x.shape[0]
+    h = torch.eye(n, dtype=torch.float64) - 1.0 / n
+    k, l_ = x @ x.T, y @ y.T
+    hsic = lambda a, b: torch.trace(a @ h @ b @ h) / (n - 1) ** 2  # noqa: E731
+    return (hsic(k, l_) / torch.sqrt(hsic(k, k) * hsic(l_, l_))).item()
+
+
+def test_cka_matches_the_gram_matrix_form():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 10, generator=gen, dtype=torch.float64)
+    y = x[:, :7] @ torch.randn(7, 5, generator=gen, dtype=torch.float64) + torch.randn(200, 5, generator=gen,
+                                                                                       dtype=torch.float64)
+    assert linear_cka(x, y) == pytest.approx(_gram_cka(x, y), abs=1e-6)
+
+
+def test_cka_is_one_for_identical_and_invariant_to_rotation_and_scale():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(100, 8, generator=gen)
+    q, _ = torch.linalg.qr(torch.randn(8, 8, generator=gen))
+    assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-12)
+    assert linear_cka(x, x @ q) == pytest.approx(1.0, abs=1e-6)
+    y = torch.randn(100, 4, generator=gen)
+    assert linear_cka(x, 3.7 * y) == pytest.approx(linear_cka(x, y), abs=1e-9)
+    assert linear_cka(x @ q, y) == pytest.approx(linear_cka(x, y), abs=1e-6)
+
+
+def test_mode_connectivity_on_hand_values():
+    assert mode_connectivity([0.1, 0.3, 0.5, 0.3, 0.1]) == pytest.approx(-0.4)  # barrier
+    assert mode_connectivity([0.2, 0.1, 0.3]) == pytest.approx(0.15)  # middle below both ends
+    assert mode_connectivity([0.2, 0.2, 0.2]) == 0.0
+
+
+def _net():
+    seed_everything(0)
+    data = load_dataset("synthetic")
+    return build_model("cnn1d", input_shape=data.input_shape, num_classes=10), data
+
+
+def test_bn_reestimation_gives_the_exact_statistics_of_the_set():
+    model, data = _net()
+    x = data.x_train[:300]
+    reestimate_bn_statistics(model, x, batch_size=128)  # uneven batches: 128, 128, 44
+    with torch.no_grad():
+        pre_bn = model[0](x.double().float())  # the first conv's output feeds the first BN
+    expected_mean = pre_bn.double().mean((0, 2))
+    expected_var = pre_bn.double().permute(1, 0, 2).flatten(1).var(1, unbiased=True)
+    assert torch.allclose(model[1].running_mean.double(), expected_mean, atol=1e-5)
+    assert torch.allclose(model[1].running_var.double(), expected_var, rtol=1e-4)
+
+
+def test_lmc_of_a_model_with_itself_is_flat():
+    model, data = _net()
+    result = linear_mode_connectivity(model, model, (data.x_train, data.y_train), points=5)
+    assert result["t"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert len(set(result["train_err"])) == 1 and result["mc"] == 0.0
+
+
+def test_lmc_end_points_use_reestimated_statistics_and_leave_inputs_alone():
+    model_a, data = _net()
+    model_b = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
+    state_a = copy.deepcopy(model_a.state_dict())
+    result = linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), points=3, subset=200)
+    expected = copy.deepcopy(model_b)
+    reestimate_bn_statistics(expected, data.x_train[:200])
+    assert result["train_err"][-1] == pytest.approx(evaluate(expected, data.x_train[:200], data.y_train[:200]).error)
+    assert all(torch.equal(v, model_a.state_dict()[k]) for k, v in state_a.items())
+
+
+def test_interpolation_covers_bn_affine_parameters():
+    model_a, data = _net()
+    model_b = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
+    with torch.no_grad():
+        model_b[1].weight.fill_(3.0)
+    mid = interpolate_state(model_a, model_b, 0.5)
+    assert torch.allclose(mid["1.weight"], torch.full((32,), 2.0))
+    assert torch.allclose(mid["0.weight"], (model_a[0].weight + model_b[0].weight) / 2)
+
+
+def test_output_cka_uses_softmax_outputs_in_eval_mode():
+    model_a, data = _net()
+    model_b = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
+    model_a.train()
+    x = data.x_train[:100]
+    value = output_cka(model_a, model_b, x)
+    assert model_a.training  # mode restored
+    model_a.eval()
+    model_b.eval()
+    with torch.no_grad():
+        expected = _gram_cka(torch.softmax(model_a(x), 1).double(), torch.softmax(model_b(x), 1).double())
+    assert value == pytest.approx(expected, abs=1e-6)
+    assert softmax_outputs(model_a, x).sum(1).allclose(torch.ones(100))
+
+
+def test_cka_rejects_mismatched_rows():
+    with pytest.raises(ValueError, match="same examples"):
+        linear_cka(torch.zeros(3, 2), torch.zeros(4, 2))

@@ -1,0 +1,141 @@
+"""Loss-landscape metrics between retrained copies: linear mode connectivity and CKA (DESIGN.md 2.4).
+
+Pure functions of models and tensors: no file I/O, no global RNG, no Ray.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from trainables.engine import autocast, evaluate
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Return linear CKA (biased HSIC, Kornblith et al. 2019) between features x (n, p) and y (n, q), 0-1.
+
+    Computed in feature space, ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F) with column-centred
+    Xc, Yc, in float64: equal to the Gram-matrix form at a fraction of its cost when n >> p, q.
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"CKA needs the same examples in both: {x.shape[0]} vs {y.shape[0]} rows")
+    xc = x.double().flatten(1)
+    yc = y.double().flatten(1)
+    xc = xc - xc.mean(0, keepdim=True)
+    yc = yc - yc.mean(0, keepdim=True)
+    cross = torch.linalg.matrix_norm(yc.T @ xc) ** 2
+    denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
+    return float(cross / denom) if denom > 0 else float("nan")
+
+
+@torch.inference_mode()
+def softmax_outputs(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """Return the eval-mode softmax outputs of `model` on `x`, shape (n, classes), float32."""
+    was_training = model.training
+    model.eval()
+    outs = []
+    for start in range(0, x.shape[0], batch_size):
+        with autocast(x.device):
+            outs.append(torch.softmax(model(x[start:start + batch_size]).float(), dim=1))
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+def output_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> float:
+    """Return linear CKA between two models' softmax outputs on `x` (unaugmented, in its given order)."""
+    return linear_cka(softmax_outputs(model_a, x, batch_size=batch_size),
+                      softmax_outputs(model_b, x, batch_size=batch_size))
+
+
+@torch.no_grad()
+def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> None:
+    """Reset every BatchNorm layer's running mean/var to the exact statistics of one pass over `x`.
+
+    The pass runs in train mode (each batch normalised by its own statistics, as in training);
+    per-channel sums are accumulated in float64 over the whole set, so the stored mean and
+    (unbiased) variance are those of all activations that reached the layer, not a momentum or
+    per-batch average.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    sums: dict[nn.Module, list] = {m: [0.0, 0.0, 0] for m in norms}
+
+    def hook(module, inputs):
+        a = inputs[0].double()
+        dims = [d for d in range(a.dim()) if d != 1]
+        acc = sums[module]
+        acc[0] = acc[0] + a.sum(dims)
+        acc[1] = acc[1] + (a * a).sum(dims)
+        acc[2] += a.numel() // a.shape[1]
+
+    handles = [m.register_forward_pre_hook(hook) for m in norms]
+    was_training = model.training
+    model.train()
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            with autocast(x.device):
+                model(x[start:start + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for m in norms:
+        total, total_sq, n = sums[m]
+        mean = total / n
+        var = (total_sq / n - mean * mean).clamp_min(0) * (n / max(n - 1, 1))
+        m.running_mean.copy_(mean.to(m.running_mean.dtype))
+        m.running_var.copy_(var.to(m.running_var.dtype))
+
+
+def interpolate_state(model_a: nn.Module, model_b: nn.Module, t: float) -> dict[str, torch.Tensor]:
+    """Return the state (1 - t) * a + t * b for every floating-point entry (parameters, BN affine, buffers)."""
+    state_a, state_b = model_a.state_dict(), model_b.state_dict()
+    return {k: (torch.lerp(v, state_b[k], t) if v.is_floating_point() else v.clone())
+            for k, v in state_a.items()}
+
+
+def mode_connectivity(errors: list[float]) -> float:
+    """Return mc = mid - e(t*) for errors e(t) along a path, mid = (e(0) + e(1)) / 2, t* = argmax |e(t) - mid|.
+
+    Negative: a barrier (poorly connected). About zero: well connected. Errors are fractions, 0-1.
+    """
+    mid = (errors[0] + errors[-1]) / 2
+    peak = max(errors, key=lambda e: abs(e - mid))
+    return mid - peak
+
+
+def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple[torch.Tensor, torch.Tensor],
+                             points: int = 11, subset: int | None = None, *, batch_size: int = 1024) -> dict:
+    """Return the training-error curve on the straight line between two models and its mc.
+
+    At each t in linspace(0, 1, points) the interpolated model's BatchNorm statistics are
+    re-estimated on the (first `subset` examples of the) training data, then its error is measured
+    there; both without augmentation. The end points get the same treatment.
+
+    Args:
+        model_a: one retrained copy (not modified).
+        model_b: the other copy, same architecture.
+        data: (inputs, labels) of the training set, unaugmented.
+        points: number of points on the line, ends included (>= 2).
+        subset: use only the first `subset` examples for BN re-estimation and error; None: all.
+        batch_size: examples per forward pass.
+
+    Returns:
+        {"t": list of t, "train_err": list of training errors (fraction, 0-1), "mc": float}.
+    """
+    if points < 2:
+        raise ValueError(f"LMC needs at least 2 points, got {points}")
+    x, y = data
+    if subset is not None:
+        x, y = x[:subset], y[:subset]
+    probe = copy.deepcopy(model_a)
+    ts = torch.linspace(0, 1, points).tolist()
+    errors = []
+    for t in ts:
+        probe.load_state_dict(interpolate_state(model_a, model_b, t))
+        reestimate_bn_statistics(probe, x, batch_size=batch_size)
+        errors.append(evaluate(probe, x, y, batch_size=batch_size).error)
+    return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors)}

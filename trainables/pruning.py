@@ -1,0 +1,111 @@
+"""One-shot unstructured pruning: keep-masks at a density (fraction of weights kept, 0-1).
+
+Prunable weights are the conv kernels and the weights of every linear layer but the last one
+(the classifier), which DESIGN.md 2.2 leaves dense; `include_fc=True` prunes it too. Biases and
+BatchNorm parameters are never pruned. Density is counted over the prunable weights only.
+Ties in magnitude are broken by position (earlier layer, then lower flat index, is kept first),
+so masks are deterministic.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Masks = dict[str, torch.Tensor]
+METHODS = ("uniform", "global", "lamp", "random")
+
+
+def prunable_weights(model: nn.Module, *, include_fc: bool = False) -> dict[str, torch.Tensor]:
+    """Return name -> weight tensor of the layers pruning acts on, in model order."""
+    linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    classifier = linear[-1] if linear else None
+    weights = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) or (
+                isinstance(module, nn.Linear) and (include_fc or name != classifier)):
+            weights[f"{name}.weight"] = module.weight
+    return weights
+
+
+def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", seed: int = 0,
+                    include_fc: bool = False) -> Masks:
+    """Return boolean keep-masks (True = kept) keyed by parameter name, at `density` of the prunable weights.
+
+    Args:
+        model: the trained dense model.
+        density: fraction of prunable weights to keep, in (0, 1].
+        method: "uniform" (every layer keeps round(density * numel) of its largest |w|, at least
+            one), "global" (one |w| threshold over all prunable layers), "lamp" (LAMP scores of Lee
+            et al. 2021, each layer keeps at least its largest weight) or "random" (per layer, the
+            same counts as uniform, chosen by `seed`; a control).
+        seed: seeds the "random" method only.
+        include_fc: also prune the final linear layer.
+
+    Raises:
+        ValueError: density outside (0, 1] or unknown method.
+    """
+    if not 0 < density <= 1:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    weights = {name: w.detach() for name, w in prunable_weights(model, include_fc=include_fc).items()}
+    if method == "uniform":
+        return {name: _keep_top(w.abs().flatten(), _layer_count(density, w.numel())).view_as(w)
+                for name, w in weights.items()}
+    if method == "random":
+        gen = torch.Generator().manual_seed(seed)
+        return {name: _keep_top(torch.rand(w.numel(), generator=gen).to(w.device),
+                                _layer_count(density, w.numel())).view_as(w)
+                for name, w in weights.items()}
+    if method == "global":
+        scores = {name: w.abs().flatten() for name, w in weights.items()}
+    elif method == "lamp":
+        scores = {name: lamp_scores(w).flatten() for name, w in weights.items()}
+        for s in scores.values():
+            s[torch.argmax(s)] = float("inf")  # guarantees each layer keeps its largest weight
+    else:
+        raise ValueError(f"unknown pruning method {method!r}; use one of {', '.join(METHODS)}")
+    total = sum(w.numel() for w in weights.values())
+    keep = _keep_top(torch.cat(list(scores.values())), max(1, round(density * total)))
+    masks, start = {}, 0
+    for name, w in weights.items():
+        masks[name] = keep[start:start + w.numel()].view_as(w)
+        start += w.numel()
+    return masks
+
+
+def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
+    """Return LAMP scores w_u^2 / sum_{v >= u} w_v^2 (u in ascending w^2 order), shaped like `weight`."""
+    sq = weight.detach().flatten().double() ** 2
+    order = torch.argsort(sq, stable=True)
+    sorted_sq = sq[order]
+    suffix = torch.flip(torch.cumsum(torch.flip(sorted_sq, [0]), 0), [0])
+    scores = torch.empty_like(sq)
+    scores[order] = sorted_sq / suffix.clamp_min(torch.finfo(torch.float64).tiny)
+    return scores.view_as(weight)
+
+
+def density_of(masks: Masks) -> float:
+    """Return the achieved density: kept weights / prunable weights, 0-1."""
+    kept = sum(int(m.sum()) for m in masks.values())
+    return kept / sum(m.numel() for m in masks.values())
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: Masks) -> nn.Module:
+    """Zero the pruned weights of `model` in place and return it."""
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        params[name].mul_(mask.to(params[name].dtype))
+    return model
+
+
+def _layer_count(density: float, numel: int) -> int:
+    return max(1, round(density * numel))
+
+
+def _keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
+    # Stable descending sort: equal scores keep the earlier position, so masks are deterministic.
+    order = torch.argsort(scores, descending=True, stable=True)
+    keep = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    keep[order[:k]] = True
+    return keep
