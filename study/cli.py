@@ -1,28 +1,167 @@
-"""The `regimes` command line."""
+"""The `regimes` command line: run studies, follow them, and list them.
+
+Bad input (config, paths, resources) ends with `regimes: error: ...` lines on stderr and exit
+status 2, before any Ray work; Ray is imported only once a config is valid.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.load import StudyReadError, read_study
+from study.config import ConfigError, is_uri, load_config, parse_overrides
+from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
-               "prune them to several densities, retrain, and measure accuracy, LMC and CKA per cell.")
+               "prune them to several densities, retrain copies, and measure accuracy, LMC and CKA per cell.")
+TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "lmc", "cka",
+                 "seconds"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `regimes` with every subcommand."""
     parser = argparse.ArgumentParser(prog="regimes", description=DESCRIPTION)
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a study, or resume it if its directory exists",
+                         description="Run the study of a YAML config on Ray Tune. If the study directory "
+                                     "(study.storage/study.name) exists, resume it: finished densities are kept.")
+    run.add_argument("config", help="study YAML file, e.g. configs/demo.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set retrain.epochs=20 (repeatable)")
+    run.add_argument("--storage", help="storage root (directory or s3:// / gs:// URI); same as --set study.storage=")
+    run.add_argument("--address", help="join a running Ray cluster ('auto', 'ray://host:10001', host:port) "
+                                       "instead of starting an embedded one")
+    run.add_argument("--fresh", action="store_true",
+                     help="start over in a new directory (name-2, name-3, ...) instead of resuming; deletes nothing")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="show Ray Tune's own output")
+
+    status = sub.add_parser("status", help="per trial: densities done / total, failures, elapsed",
+                            description="Show how far a study got, trial by trial (works while it runs).")
+    status.add_argument("study", help="study directory (storage/name) or URI")
+
+    ls = sub.add_parser("ls", help="list the studies under a storage root with their state",
+                        description="List the studies under a storage root: cells done / total and state.")
+    ls.add_argument("root", nargs="?", default="studies", help="storage root (default: ./studies)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `regimes` with `argv` (default: sys.argv) and return the exit status."""
+    """Run `regimes` with `argv` (default: sys.argv[1:]) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    try:
+        return {"run": _run, "status": _status, "ls": _ls}[args.command](args)
+    except (ConfigError, StudyReadError, DatasetError) as err:
+        return _fail(str(err))
+    except Exception as err:  # StudyError lives in study.launch, imported lazily
+        if type(err).__name__ == "StudyError":
+            return _fail(str(err))
+        raise
+
+
+def _fail(message: str) -> int:
+    for line in message.splitlines():
+        print(f"regimes: error: {line}", file=sys.stderr)
+    return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = parse_overrides(args.overrides)
+    if args.storage:
+        overrides["study.storage"] = args.storage
+    config = load_config(args.config, overrides)
+    if args.fresh:
+        from study.launch import fresh_name
+
+        config = fresh_name(config)
+    _check_storage_writable(config.study.storage)
+    from study.launch import run_study, study_path  # imports Ray: only after the config is valid
+
+    path = study_path(config)
+    done_before = _cells_done(path)
+    print(f"study: {path}", file=sys.stderr)
+    outcome = run_study(config, address=args.address, verbose=args.verbose, done_before=done_before)
+    _print_cells(path)
+    if not outcome.complete:
+        print(f"unfinished: {outcome.cells_done}/{outcome.cells_total} cells; run the same command again to "
+              f"resume ({outcome.errored_trials} trials errored)", file=sys.stderr)
+        return 1
+    print(f"study complete: {path}", file=sys.stderr)
+    return 0
+
+
+def _check_storage_writable(storage: str) -> None:
+    if is_uri(storage):
+        return
+    root = Path(storage)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".regimes-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError([f"study.storage: cannot write to {storage!r} ({err.strerror}); "
+                           "choose a writable directory with --storage"]) from None
+
+
+def _cells_done(path: str) -> int:
+    try:
+        return len(read_study(path).cells)
+    except StudyReadError:
+        return 0
+
+
+def _print_cells(path: str) -> None:
+    cells = read_study(path).cells
+    if cells.empty:
+        print("no cells reported yet")
+        return
+    table = cells[[c for c in TABLE_COLUMNS if c in cells.columns]].sort_values(["temperature", "dense_seed",
+                                                                                 "density"])
+    with pd.option_context("display.max_rows", 500, "display.width", 160, "display.float_format", "{:.4f}".format):
+        print(table.to_string(index=False))
+
+
+def _status(args: argparse.Namespace) -> int:
+    study = read_study(args.study)
+    if study.trials.empty:
+        print(f"{args.study}: no trials yet")
+        return 0
+    trials = study.trials.assign(done=lambda t: t.densities_done.astype(str) + "/" + t.densities_total.astype(str),
+                                 state=lambda t: t.complete.map({True: "complete", False: "unfinished"}))
+    columns = ["temperature", "dense_seed", "done", "state", "failures", "seconds"]
+    with pd.option_context("display.float_format", "{:.1f}".format):
+        print(trials[columns].to_string(index=False))
+    done, total = int(trials.densities_done.sum()), int(trials.densities_total.sum())
+    print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        raise StudyReadError(f"{args.root}: no such directory; give the storage root that holds your studies")
+    found = False
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            trials = read_study(folder).trials
+        except StudyReadError:
+            continue
+        found = True
+        done = int(trials.densities_done.sum()) if len(trials) else 0
+        total = int(trials.densities_total.sum()) if len(trials) else 0
+        state = "complete" if len(trials) and trials.complete.all() else "unfinished"
+        print(f"{folder.name:<30} cells {done}/{total:<6} {state}")
+    if not found:
+        print(f"no studies under {args.root}")
     return 0
 
 

@@ -350,3 +350,38 @@ def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: lis
         test_acc = sum(accuracies) / len(accuracies) if accuracies and not result.diverged else float("nan")
         copies.append(RetrainedCopy(model, test_acc, result))
     return copies
+
+
+def train_dense(model: nn.Module, data: Dataset, *, knob: str, temperature: float, epochs: int,
+                milestones: list[int], lr: float, gamma: float, batch_size: int, momentum: float,
+                weight_decay: float, sam_rho: float, iterations: int, milestone_fractions: list[float],
+                seed: int, augment: bool) -> TrainResult:
+    """Train the dense model in place at one temperature of `knob` and return the run's result.
+
+    The knob's value replaces its field (DESIGN.md 2.1): "epochs" stops after `temperature` epochs
+    of the `epochs`-long schedule; "batch_size" trains `iterations` steps at that batch size with lr
+    drops at `milestone_fractions`, dropping partial batches; "sam_rho" trains with SAM at that rho;
+    "lr" uses it as the base learning rate. Other arguments are the dense schedule's fields.
+    """
+    stop_epoch = None
+    if knob == "epochs":
+        stop_epoch = int(temperature)
+    elif knob == "batch_size":
+        batch_size = int(temperature)
+    elif knob == "sam_rho":
+        sam_rho = float(temperature)
+    elif knob == "lr":
+        lr = float(temperature)
+    else:
+        raise ValueError(f"unknown knob {knob!r}")
+    if knob == "batch_size":
+        spe = data_steps_per_epoch(data, batch_size, drop_last=True)
+        schedule = iteration_schedule(lr, total_steps=iterations, steps_per_epoch=spe,
+                                      milestone_fractions=tuple(milestone_fractions), gamma=gamma)
+    else:
+        spe = data_steps_per_epoch(data, batch_size, drop_last=False)
+        schedule = epoch_schedule(lr, epochs=epochs, steps_per_epoch=spe, milestone_epochs=tuple(milestones),
+                                  gamma=gamma)
+    return train(model, data, schedule=schedule, batch_size=batch_size, seed=seed, stop_epoch=stop_epoch,
+                 momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, drop_last=knob == "batch_size",
+                 augment=augment)

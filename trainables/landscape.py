@@ -6,6 +6,9 @@ Pure functions of models and tensors: no file I/O, no global RNG, no Ray.
 from __future__ import annotations
 
 import copy
+import itertools
+import statistics
+import time
 
 import torch
 from torch import nn
@@ -139,3 +142,44 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         reestimate_bn_statistics(probe, x, batch_size=batch_size)
         errors.append(evaluate(probe, x, y, batch_size=batch_size).error)
     return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors)}
+
+
+def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tensor], *, lmc: bool, lmc_points: int,
+                   lmc_subset: int | None, cka: bool, cka_examples: int, batch_size: int = 1024) -> dict[str, float]:
+    """Return LMC and CKA over every pair of retrained copies, plus their training error.
+
+    Args:
+        models: the K >= 1 retrained copies of one cell.
+        data: (inputs, labels) of the training set, unaugmented.
+        lmc: measure linear mode connectivity (mc, training-error scale).
+        lmc_points: points on each line, ends included.
+        lmc_subset: first examples used for BN re-estimation and error; None: all.
+        cka: measure CKA of softmax outputs.
+        cka_examples: CKA uses the first this many training examples.
+        batch_size: examples per forward pass.
+
+    Returns:
+        Flat floats: "train_err" (mean training error of the copies in eval mode, 0-1),
+        "lmc"/"lmc_std" and "cka"/"cka_std" (mean and population std over pairs; NaN when off or
+        K < 2), "lmc_pair{i}_{j}", "cka_pair{i}_{j}", "seconds_lmc", "seconds_cka".
+    """
+    x, y = data
+    sub_x, sub_y = (x, y) if lmc_subset is None else (x[:lmc_subset], y[:lmc_subset])
+    row: dict[str, float] = {"train_err": sum(evaluate(m, sub_x, sub_y, batch_size=batch_size).error
+                                              for m in models) / len(models)}
+    pairs = list(itertools.combinations(range(len(models)), 2))
+    for metric, enabled in (("lmc", lmc), ("cka", cka)):
+        started = time.perf_counter()
+        values = []
+        for i, j in pairs if enabled else []:
+            if metric == "lmc":
+                value = linear_mode_connectivity(models[i], models[j], (x, y), points=lmc_points, subset=lmc_subset,
+                                                 batch_size=batch_size)["mc"]
+            else:
+                value = output_cka(models[i], models[j], x[:cka_examples], batch_size=batch_size)
+            row[f"{metric}_pair{i}_{j}"] = value
+            values.append(value)
+        row[metric] = statistics.fmean(values) if values else float("nan")
+        row[f"{metric}_std"] = statistics.pstdev(values) if values else float("nan")
+        row[f"seconds_{metric}"] = time.perf_counter() - started
+    return row

@@ -9,6 +9,8 @@ so masks are deterministic.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -109,3 +111,10 @@ def _keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
     keep = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
     keep[order[:k]] = True
     return keep
+
+
+def prune(model: nn.Module, *, density: float, method: str, seed: int = 0,
+          include_fc: bool = False) -> tuple[nn.Module, Masks]:
+    """Return a pruned copy of `model` (masked weights zero) and its keep-masks; `model` is unchanged."""
+    masks = magnitude_masks(model, density, method, seed=seed, include_fc=include_fc)
+    return apply_masks(copy.deepcopy(model), masks), masks

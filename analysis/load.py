@@ -1,0 +1,101 @@
+"""Read a study (a Ray Tune experiment directory or URI) into tidy tables; no running cluster needed.
+
+Completeness is judged from the rows themselves (densities reported vs densities configured),
+never from Tune's trial status: after an interrupted run Tune marks unfinished trials terminated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+CELL_KEYS = ["knob", "temperature", "dense_seed", "density", "density_actual", "dense_test_acc", "test_acc",
+             "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "retrain_epochs", "n_copies",
+             "status", "seconds"]
+
+
+class StudyReadError(ValueError):
+    """The path is not a readable study; the message says what was found instead."""
+
+
+@dataclass
+class Study:
+    """A study read back from disk.
+
+    Attributes:
+        path: the experiment directory or URI.
+        cells: one row per reported (trial, density): the trial's report keys plus trial_id, complete.
+        trials: one row per trial: temperature, dense_seed, densities_done, densities_total,
+            complete, status (Tune's), failures, seconds (wall time reported so far).
+        config: the study config (a plain dict, as the trials received it), or {} when no trial has one.
+    """
+
+    path: str
+    cells: pd.DataFrame
+    trials: pd.DataFrame
+    config: dict
+
+
+def read_study(path: str | Path) -> Study:
+    """Return the cells, trials and config of the study at `path` (local directory or Tune-supported URI).
+
+    Raises:
+        StudyReadError: no Tune experiment state there.
+    """
+    from ray.tune import ExperimentAnalysis  # the only Ray import under analysis/
+
+    path = str(path)
+    if "://" not in path:
+        local = Path(path).expanduser().resolve()
+        if not local.is_dir():
+            raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
+        if not list(local.glob("experiment_state-*.json")):
+            raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
+                                 "`regimes run` printed, or use `regimes ls ROOT` to find studies")
+        path = str(local)
+    try:
+        analysis = ExperimentAnalysis(path)
+    except Exception as err:  # Tune raises several types for unreadable state
+        raise StudyReadError(f"{path}: Tune could not read the experiment state ({err})") from None
+    frames, trial_rows, config = [], [], {}
+    for trial in analysis.trials:
+        study_config = trial.config.get("study_config", {})
+        config = config or study_config
+        densities = list(study_config.get("pruning", {}).get("densities", []))
+        rows = _cell_rows(analysis.trial_dataframes.get(trial.trial_id))  # keyed by trial id in Ray 2.60
+        done = rows["density"].nunique() if len(rows) else 0
+        complete = bool(densities) and done >= len(densities)
+        trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
+                           "dense_seed": trial.config.get("dense_seed"), "densities_done": done,
+                           "densities_total": len(densities), "complete": complete, "status": trial.status,
+                           "failures": int(trial.num_failures),
+                           "seconds": float(rows["seconds"].sum() + rows.get("seconds_dense", 0).sum())
+                           if len(rows) else 0.0})
+        if len(rows):
+            frames.append(rows.assign(trial_id=trial.trial_id, complete=complete))
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CELL_KEYS + ["trial_id",
+                                                                                                 "complete"])
+    trials = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
+        if trial_rows else pd.DataFrame()
+    return Study(path, cells, trials, config)
+
+
+def load_study(path: str | Path) -> pd.DataFrame:
+    """Return one row per (dense seed, temperature, density) cell of the study at `path`."""
+    cells = read_study(path).cells
+    return cells.sort_values(["temperature", "dense_seed", "density"], ignore_index=True)
+
+
+def _cell_rows(df: pd.DataFrame | None) -> pd.DataFrame:
+    # Our report rows only (Tune adds bookkeeping columns); a density reported twice keeps its last row.
+    if df is None or df.empty or "density" not in df.columns:
+        return pd.DataFrame(columns=CELL_KEYS)
+    ours = [c for c in df.columns if not c.startswith("config/") and c not in _TUNE_COLUMNS]
+    return df[ours].drop_duplicates(subset=["density"], keep="last").reset_index(drop=True)
+
+
+_TUNE_COLUMNS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
+                 "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
+                 "iterations_since_restore", "experiment_tag"}

@@ -1,0 +1,145 @@
+"""Study config files: YAML -> a validated StudyConfig, or one ConfigError naming every problem.
+
+The section models (defaults, types, ranges) are defined in `trainables.spec` so that the trial
+can rebuild them; this module reads YAML safely, applies `--set key=value` overrides, checks
+what only the driver can check (paths), and words every problem as
+`file: dotted.key: what is wrong; what to write`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from trainables.spec import (DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection, PruningSection,
+                             ResourcesSection, RetrainSection, StudyConfig, StudySection)
+
+__all__ = ["ConfigError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
+           "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "FaultsSection",
+           "load_config", "parse_overrides", "is_uri", "resolve_paths"]
+
+
+class ConfigError(ValueError):
+    """A study config is invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def is_uri(path: str) -> bool:
+    """Return True for cloud storage URIs such as s3://bucket/dir or gs://bucket/dir."""
+    return "://" in path
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Return {"section.key": value} from `--set section.key=value` strings; values are read as YAML."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"--set {pair}: expected section.key=value, e.g. --set retrain.epochs=20"])
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError([f"--set {pair}: not valid YAML; quote strings, write lists as [1, 2]"]) from None
+    return overrides
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, check_paths: bool = True) -> StudyConfig:
+    """Return the validated config of YAML file `path` with `overrides` applied and paths made absolute.
+
+    Args:
+        path: the study YAML file.
+        overrides: {"section.key": value} replacing values of the file.
+        check_paths: also require data.root to exist when it is set (off when only building a param space).
+
+    Raises:
+        ConfigError: with every problem found, each naming the file and the dotted key.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError([f"{where}: cannot read the file ({err.strerror}); check the path"]) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{where}: not valid YAML{line}: {getattr(err, 'problem', err)}; fix the syntax"]) from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{where}: the top level must be a mapping of sections (study:, data:, ...)"])
+    problems = _apply_overrides(raw, overrides or {}, where)
+    if problems:
+        raise ConfigError(problems)
+    config = validate(raw, where)
+    config = resolve_paths(config, base=Path.cwd())
+    if check_paths and config.data.root is not None and not Path(config.data.root).is_dir():
+        raise ConfigError([f"{where}: data.root: folder {config.data.root!r} does not exist; "
+                           "create it or point data.root at the folder holding the dataset"])
+    return config
+
+
+def validate(raw: dict, where: str = "config") -> StudyConfig:
+    """Return StudyConfig for the plain dict `raw`, or raise ConfigError listing every problem."""
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError([_explain(e, where) for e in err.errors()]) from None
+
+
+def resolve_paths(config: StudyConfig, *, base: Path) -> StudyConfig:
+    """Return `config` with study.storage and data.root absolute (trials run in another directory)."""
+    storage = config.study.storage
+    if not is_uri(storage):
+        storage = str((base / Path(storage).expanduser()).resolve())
+    root = config.data.root
+    if root is not None:
+        root = str((base / Path(root).expanduser()).resolve())
+    return config.model_copy(update={"study": config.study.model_copy(update={"storage": storage}),
+                                     "data": config.data.model_copy(update={"root": root})})
+
+
+def _apply_overrides(raw: dict, overrides: dict[str, Any], where: str) -> list[str]:
+    problems = []
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if not key or "." in key:
+            problems.append(f"--set {dotted}: name a section and a key, e.g. retrain.epochs")
+            continue
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            problems.append(f"{where}: {section}: must be a mapping to take --set {dotted}")
+            continue
+        target[key] = value
+    return problems
+
+
+def _explain(error: dict, where: str) -> str:
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc) or "(top level)"
+    kind, given = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        return f"{where}: {key}: unknown key{_did_you_mean(loc)}; remove it or fix its spelling"
+    if kind == "value_error":
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if message.startswith(tuple(StudyConfig.model_fields)) else \
+            f"{where}: {key}: {message}"
+    expected = error["msg"][0].lower() + error["msg"][1:]
+    return f"{where}: {key}: got {given!r}; {expected}"
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    model: type[BaseModel] = StudyConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return ""
+        model = field.annotation
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f" (did you mean {'.'.join(loc[:-1] + close)}?)" if close else ""

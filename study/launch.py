@@ -1,0 +1,223 @@
+"""Launching a study on Ray Tune: a grid over temperatures x dense seeds, resumable (DESIGN.md 3.2).
+
+The only module under `study/` (with the CLI) that imports Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
+
+import ray
+from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+from study.config import StudyConfig, is_uri
+from trainables.trial import run_trial
+
+CONFIG_FILE = "regimes_config.json"
+
+
+class StudyError(RuntimeError):
+    """A study cannot be launched as asked; the message says why and what to do."""
+
+
+@dataclass
+class Outcome:
+    """How a `run_study` call ended: the study path and cells done out of the grid's total."""
+
+    path: str
+    cells_done: int
+    cells_total: int
+    errored_trials: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether every cell of the grid has been reported."""
+        return self.cells_done >= self.cells_total
+
+
+def code_version() -> str:
+    """Return the package version plus the git commit of the source tree when there is one."""
+    try:
+        version = metadata.version("three-regime-pruning")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        sha = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        sha = ""
+    return f"{version}+g{sha}" if sha else version
+
+
+def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
+    """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed."""
+    return {"study_config": config.model_dump(mode="json"),
+            "temperature": tune.grid_search(list(config.study.temperatures)),
+            "dense_seed": tune.grid_search(list(config.study.dense_seeds)),
+            "code_version": version}
+
+
+def cells_total(config: StudyConfig) -> int:
+    """Return the number of cells of the study's grid (temperatures x dense seeds x densities)."""
+    return len(config.study.temperatures) * len(config.study.dense_seeds) * len(config.pruning.densities)
+
+
+def study_path(config: StudyConfig) -> str:
+    """Return where the study lives: storage/name."""
+    return f"{config.study.storage.rstrip('/')}/{config.study.name}"
+
+
+def fresh_name(config: StudyConfig) -> StudyConfig:
+    """Return `config` renamed to the first name-N whose directory does not exist yet (nothing is deleted)."""
+    base, n = config.study.name, 2
+    renamed = config
+    while not is_uri(config.study.storage) and Path(study_path(renamed)).exists():
+        renamed = config.model_copy(update={"study": config.study.model_copy(update={"name": f"{base}-{n}"})})
+        n += 1
+    return renamed
+
+
+def connect(address: str | None, *, verbose: int = 0) -> None:
+    """Start an embedded local Ray (address None) or join the cluster at `address` ("auto", ray://...)."""
+    if ray.is_initialized():
+        return
+    import logging
+
+    kwargs = {"include_dashboard": False, "logging_level": logging.INFO if verbose else logging.WARNING,
+              "log_to_driver": bool(verbose)}
+    ray.init(address=address or "local", **kwargs)
+
+
+def check_resources(config: StudyConfig) -> None:
+    """Raise StudyError when a trial asks for more CPUs or GPUs than the cluster has (Tune would wait forever)."""
+    have = ray.cluster_resources()
+    cpu, gpu = config.resources.cpu, config.resources.gpu
+    if gpu > have.get("GPU", 0):
+        raise StudyError(f"resources.gpu: a trial asks for {gpu:g} GPU but the cluster has {have.get('GPU', 0):g}; "
+                         "set resources.gpu: 0 or join a cluster with GPUs (--address)")
+    if cpu > have.get("CPU", 0):
+        raise StudyError(f"resources.cpu: a trial asks for {cpu:g} CPUs but the cluster has {have.get('CPU', 0):g}; "
+                         f"lower resources.cpu")
+
+
+def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0, done_before: int = 0,
+              out: TextIO | None = None) -> Outcome:
+    """Run (or resume) the study described by `config` and return how far it got.
+
+    An existing study directory with the same config is resumed: finished densities are not
+    recomputed. One with a different config is refused (use a new name or `--fresh`).
+
+    Args:
+        config: the validated, path-resolved config.
+        address: Ray cluster to join; None starts an embedded local one.
+        verbose: 0 prints a compact progress line; 1 or more shows Tune's own output too.
+        done_before: cells already reported (from an earlier run), for the progress display.
+        out: where progress goes.
+
+    Raises:
+        StudyError: config mismatch with an existing study, or resources the cluster lacks.
+    """
+    path = study_path(config)
+    saved = _saved_config(path)
+    if saved is not None and saved != config.model_dump(mode="json"):
+        raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
+                         "or pass --fresh to start over in a new directory (nothing is deleted)")
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
+    connect(address, verbose=verbose)
+    check_resources(config)
+    trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
+    progress = ProgressLine(cells_total(config), done_before, out=out)
+    run_config = tune.RunConfig(
+        name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
+        failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress])
+    if saved is not None and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
+        _replace_callbacks(tuner, run_config.callbacks)
+    elif saved is not None or (not is_uri(path) and Path(path).exists() and any(Path(path).iterdir())):
+        raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
+                         "new directory, or give a new study.name")
+    else:
+        _save_config(path, config)
+        tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
+                           tune_config=tune.TuneConfig(reuse_actors=True))
+    grid = tuner.fit()
+    progress.finish()
+    errored = sum(1 for result in grid if result.error is not None)
+    return Outcome(path, progress.done, progress.total, errored)
+
+
+def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
+    # Tuner.restore brings back the callbacks pickled at the first launch, with that run's counts;
+    # this run's progress line replaces them (private attribute, checked against Ray 2.60).
+    local = getattr(tuner, "_local_tuner", None)
+    if local is not None and hasattr(local, "get_run_config"):
+        local.get_run_config().callbacks = callbacks
+
+
+class ProgressLine(tune.Callback):
+    """Prints `cells done/total, elapsed, time left` instead of Tune's wide per-metric tables."""
+
+    def __init__(self, total: int, done: int = 0, *, out: TextIO | None = None):
+        self.total, self.done, self.out = total, done, out or sys.stderr
+        self.started = time.monotonic()
+        self.new = 0
+
+    def __getstate__(self) -> dict:
+        # Tune pickles callbacks with the experiment; streams cannot be pickled.
+        return {"total": self.total, "done": self.done}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["total"], state["done"])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        """Count one finished cell and print the progress line."""
+        self.done += 1
+        self.new += 1
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.new * (self.total - self.done)
+        status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
+        self.out.write(f"cells {self.done}/{self.total}  elapsed {_clock(elapsed)}  left ~{_clock(left)}  "
+                       f"(T={result.get('temperature'):g}, density={result.get('density'):g}){status}\n")
+        self.out.flush()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        """Say that a trial failed; Tune retries it up to resources.max_failures times."""
+        self.out.write(f"trial T={trial.config.get('temperature')} seed={trial.config.get('dense_seed')} failed "
+                       f"(error file: {trial.error_file}); Tune retries it if failures remain\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        """Print the closing line."""
+        self.out.write(f"{self.done}/{self.total} cells done in {_clock(time.monotonic() - self.started)}\n")
+        self.out.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _saved_config(path: str) -> dict | None:
+    file = Path(path) / CONFIG_FILE
+    if is_uri(path) or not file.is_file():
+        return None
+    return json.loads(file.read_text())
+
+
+def _save_config(path: str, config: StudyConfig) -> None:
+    # Our own copy of the resolved config, to refuse resuming a study with a different one.
+    if is_uri(path):
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / CONFIG_FILE).write_text(json.dumps(config.model_dump(mode="json"), indent=2))

@@ -1,0 +1,165 @@
+"""The typed study configuration: one model per YAML section, defaults from the paper.
+
+It lives under `trainables/` because the trial rebuilds it from Tune's config dict and must not
+import `study/` (imports go one way). `study.config` reads YAML into it and reports errors.
+Every model forbids unknown keys and checks types strictly, so a typo never runs silently.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Density = Annotated[float, Field(gt=0, le=1)]
+KNOB_UNITS = {"epochs": "training epochs", "batch_size": "batch size", "sam_rho": "SAM rho", "lr": "learning rate"}
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StudySection(Section):
+    """What the study varies and where it is stored."""
+
+    name: str = Field("study", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    knob: Literal["epochs", "batch_size", "sam_rho", "lr"] = "epochs"
+    temperatures: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [float(e) for e in
+                                                                                       range(10, 161, 10)],
+                                                             min_length=1)
+    dense_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    storage: str = "studies"
+
+    @field_validator("temperatures", mode="before")
+    @classmethod
+    def _ints_are_floats(cls, value):
+        # YAML writes 10 for an epoch count; the field holds floats (SAM rho, lr are fractional).
+        if isinstance(value, list):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+class DataSection(Section):
+    """The dataset and where its files are."""
+
+    name: Literal["cifar10", "cifar100", "mnist1d", "digits", "synthetic"] = "cifar10"
+    root: Optional[str] = None
+    download: bool = False
+    augment: bool = True
+
+
+class ModelSection(Section):
+    """The network family and size."""
+
+    name: Literal["preresnet", "vgg", "cnn1d", "mlp"] = "preresnet"
+    depth: PositiveInt = 20
+    width: PositiveInt = 1
+
+
+class DenseSection(Section):
+    """Dense training (DESIGN.md 2.1). The knob's value replaces the matching field per trial.
+
+    Knob "epochs" stops at epoch `temperature` of this `epochs`-long schedule. Knob "batch_size"
+    trains `iterations` steps with lr drops at `milestone_fractions` of them and drop_last.
+    """
+
+    epochs: PositiveInt = 160
+    milestones: list[PositiveInt] = Field(default_factory=lambda: [80, 120])
+    lr: PositiveFloat = 0.1
+    gamma: PositiveFloat = 0.1
+    batch_size: PositiveInt = 64
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    sam_rho: Annotated[float, Field(ge=0)] = 0.0
+    iterations: PositiveInt = 62_400
+    milestone_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.5, 0.75])
+
+
+class PruningSection(Section):
+    """How the dense model is pruned, and to which densities (fraction of weights kept)."""
+
+    method: Literal["uniform", "global", "lamp", "random"] = "uniform"
+    densities: list[Density] = Field(default_factory=lambda: [0.05, 0.06, 0.07, 0.08, 0.1, 0.14, 0.2, 0.4, 0.8],
+                                     min_length=1)
+    include_fc: bool = False
+    seed: int = 0
+
+
+class RetrainSection(Section):
+    """Retraining of the pruned model (lr rewinding, plain SGD; DESIGN.md 2.3)."""
+
+    epochs: PositiveInt = 160
+    milestones: list[PositiveInt] = Field(default_factory=lambda: [80, 120])
+    lr: PositiveFloat = 0.1
+    gamma: PositiveFloat = 0.1
+    batch_size: PositiveInt = 64
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    copies: PositiveInt = 3
+    last_epochs: PositiveInt = 5
+
+
+class MetricsSection(Section):
+    """Landscape metrics between retrained copies, and the regime thresholds."""
+
+    lmc: bool = True
+    lmc_points: Annotated[int, Field(ge=2)] = 11
+    lmc_subset: Optional[PositiveInt] = None
+    cka: bool = True
+    cka_examples: PositiveInt = 6464
+    eval_batch_size: PositiveInt = 1024
+    mc_threshold: float = -0.2
+    cka_eps: Annotated[float, Field(ge=0)] = 0.005
+
+
+class ResourcesSection(Section):
+    """Per-trial resources and failure policy."""
+
+    cpu: Annotated[float, Field(gt=0)] = 1.0
+    gpu: Annotated[float, Field(ge=0)] = 0.0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_failures: Annotated[int, Field(ge=0)] = 2
+
+    @field_validator("cpu", "gpu", mode="before")
+    @classmethod
+    def _int_ok(cls, value):
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class FaultsSection(Section):
+    """Fault injection for reliability tests: crash a fresh trial after this many densities."""
+
+    crash_after_densities: Optional[PositiveInt] = None
+
+
+class StudyConfig(Section):
+    """A whole study: every section, each with its defaults."""
+
+    study: StudySection = StudySection()
+    data: DataSection = DataSection()
+    model: ModelSection = ModelSection()
+    dense: DenseSection = DenseSection()
+    pruning: PruningSection = PruningSection()
+    retrain: RetrainSection = RetrainSection()
+    metrics: MetricsSection = MetricsSection()
+    resources: ResourcesSection = ResourcesSection()
+    faults: FaultsSection = FaultsSection()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StudyConfig":
+        knob, temps = self.study.knob, self.study.temperatures
+        if knob in ("epochs", "batch_size") and any(t != int(t) or t < 1 for t in temps):
+            raise ValueError(f"study.temperatures: knob {knob} needs whole numbers >= 1, got {temps}")
+        if knob == "epochs" and max(temps) > self.dense.epochs:
+            raise ValueError(f"study.temperatures: {max(temps):g} epochs is past the end of the dense schedule "
+                             f"(dense.epochs = {self.dense.epochs}); raise dense.epochs or drop it")
+        if knob == "lr" and min(temps) <= 0:
+            raise ValueError(f"study.temperatures: learning rates must be > 0, got {temps}")
+        if (self.metrics.lmc or self.metrics.cka) and self.retrain.copies < 2:
+            raise ValueError(f"retrain.copies: LMC and CKA compare copies, so 2 or more are needed, got "
+                             f"{self.retrain.copies}; raise it or set metrics.lmc and metrics.cka to false")
+        return self
