@@ -166,7 +166,7 @@ def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, batch_size
                            stop_step - step):
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr_at(step)
-            loss = _sgd_or_sam_step(model, optimizer, x, y, sam_rho=sam_rho, masked=masked, device=device)
+            loss = _sgd_or_sam_step(model, optimizer, (x, y), sam_rho=sam_rho, masked=masked, device=device)
             loss_sum += loss.detach().float()
             n_batches += 1
             step += 1
@@ -203,22 +203,23 @@ def _masked_pairs(model: nn.Module, masks: Masks | None) -> list[tuple[torch.Ten
             for name, mask in masks.items()]
 
 
-def _sgd_or_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def _sgd_or_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
                      *, sam_rho: float, masked: list, device: torch.device) -> torch.Tensor:
+    x, y = batch
     optimizer.zero_grad(set_to_none=True)
     with autocast(device):
         loss = F.cross_entropy(model(x), y)
     loss.backward()
     _apply_masks(masked, grads=True)
     if sam_rho > 0:
-        _sam_second_pass(model, x, y, rho=sam_rho, device=device)
+        _sam_second_pass(model, batch, rho=sam_rho, device=device)
         _apply_masks(masked, grads=True)
     optimizer.step()
     _apply_masks(masked, grads=False)
     return loss
 
 
-def _sam_second_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rho: float,
+def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], *, rho: float,
                      device: torch.device) -> None:
     # Standard SAM (Foret et al. 2021): climb to w + rho * g / (||g|| + 1e-12) with the global
     # gradient norm, take the gradient there, come back to w. The optimizer then steps with it.
@@ -230,6 +231,7 @@ def _sam_second_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rho:
         torch._foreach_add_(params, eps)
     for p in params:
         p.grad = None
+    x, y = batch
     with frozen_bn_statistics(model), autocast(device):
         loss = F.cross_entropy(model(x), y)
     loss.backward()
@@ -340,7 +342,7 @@ def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: lis
         model = copy.deepcopy(pruned)
         accuracies: list[float] = []
 
-        def score(epoch: int, _loss: float, model: nn.Module = model, accuracies: list = accuracies) -> None:
+        def score(epoch: int, _loss: float, *, model: nn.Module = model, accuracies: list = accuracies) -> None:
             if epoch >= first_scored:
                 accuracies.append(evaluate(model, data.x_test, data.y_test).accuracy)
 

@@ -111,7 +111,7 @@ def mode_connectivity(errors: list[float]) -> float:
 
 
 def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple[torch.Tensor, torch.Tensor],
-                             points: int = 11, subset: int | None = None, *, batch_size: int = 1024) -> dict:
+                             *, points: int = 11, subset: int | None = None, batch_size: int = 1024) -> dict:
     """Return the training-error curve on the straight line between two models and its mc.
 
     At each t in linspace(0, 1, points) the interpolated model's BatchNorm statistics are

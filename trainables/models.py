@@ -41,7 +41,7 @@ class PreActBlock(nn.Module):
 class PreResNet(nn.Module):
     """PreResNet for 32x32 images as in the paper's code (DESIGN.md 2.1)."""
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, width: int = 1, in_channels: int = 3):
+    def __init__(self, depth: int = 20, num_classes: int = 10, width: int = 1, *, in_channels: int = 3):
         super().__init__()
         if (depth - 2) % 6 != 0:
             raise ValueError(f"preresnet depth must be 6n+2 (20, 32, 56, ...), got {depth}")
@@ -103,7 +103,7 @@ def vgg(depth: int = 16, num_classes: int = 10, width: int = 1) -> nn.Module:
     return model
 
 
-def cnn1d(num_classes: int = 10, width: int = 1, in_channels: int = 1, length: int = 40) -> nn.Module:
+def cnn1d(num_classes: int = 10, width: int = 1, *, in_channels: int = 1, length: int = 40) -> nn.Module:
     """Return the small 1-D CNN of the mnist1d demo: 3 x (conv k5 + BN + ReLU) at 32*width channels, then linear."""
     channels = 32 * width
     layers: list[nn.Module] = []

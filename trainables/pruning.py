@@ -30,7 +30,7 @@ def prunable_weights(model: nn.Module, *, include_fc: bool = False) -> dict[str,
     return weights
 
 
-def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", seed: int = 0,
+def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *, seed: int = 0,
                     include_fc: bool = False) -> Masks:
     """Return boolean keep-masks (True = kept) keyed by parameter name, at `density` of the prunable weights.
 

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.config import ConfigError, load_config, parse_overrides
+from tests.conftest import ROOT
+
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates_and_builds_a_param_space(path):
+    from study.launch import build_param_space, cells_total
+
+    config = load_config(path, check_paths=False)
+    space = build_param_space(config)
+    assert space["temperature"] == {"grid_search": list(config.study.temperatures)}
+    assert space["study_config"]["pruning"]["densities"] == list(config.pruning.densities)
+    assert cells_total(config) == len(config.study.temperatures) * len(config.study.dense_seeds) * len(
+        config.pruning.densities)
+    assert Path(config.study.storage).is_absolute()
+
+
+def test_paper_configs_carry_the_paper_settings():
+    epochs = load_config(ROOT / "configs/cifar10_epochs.yaml", check_paths=False)
+    assert epochs.study.temperatures == [float(e) for e in range(10, 161, 10)]
+    assert (epochs.dense.milestones, epochs.dense.lr, epochs.dense.batch_size) == ([80, 120], 0.1, 64)
+    assert epochs.pruning.densities == [0.05, 0.06, 0.07, 0.08, 0.1, 0.14, 0.2, 0.4, 0.8]
+    assert (epochs.retrain.epochs, epochs.retrain.copies, epochs.metrics.cka_examples) == (160, 3, 6464)
+    batch = load_config(ROOT / "configs/cifar10_batch_size.yaml", check_paths=False)
+    assert (batch.dense.iterations, batch.dense.milestone_fractions) == (62_400, [0.5, 0.75])
+
+
+def _problems(tmp_path, text, overrides=None):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, overrides)
+    return err.value.problems
+
+
+def test_every_field_problem_is_listed_with_its_key(tmp_path):
+    problems = _problems(tmp_path, "study:\n  storag: x\npruning:\n  densities: [0.5, 1.5]\nretrain:\n  epochs: '20'\n")
+    assert len(problems) == 3
+    assert "study.storag: unknown key (did you mean study.storage?)" in problems[0]
+    assert "pruning.densities.1: got 1.5" in problems[1]
+    assert "retrain.epochs: got '20'" in problems[2]
+    assert all(p.startswith(str(tmp_path / "study.yaml")) for p in problems)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("study:\n  temperatures: []\n", "study.temperatures"),
+    ("retrain:\n  copies: 1\n", "retrain.copies: LMC and CKA compare copies"),
+    ("pruning:\n  densities: [0]\n", "pruning.densities.0: got 0"),
+    ("study:\n  knob: heat\n", "study.knob: got 'heat'"),
+    ("study:\n  temperatures: [170]\n", "past the end of the dense schedule"),
+    ("data:\n  name: cifar10\n  root: /no/such/folder\n", "data.root: folder '/no/such/folder' does not exist"),
+    ("study: [1, 2\n", "not valid YAML at line"),
+    ("- a\n- b\n", "the top level must be a mapping"),
+])
+def test_bad_input_names_the_problem(tmp_path, text, fragment):
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 1 and fragment in problems[0], problems
+
+
+def test_overrides_replace_file_values_and_are_checked(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("retrain:\n  epochs: 5\n")
+    config = load_config(path, parse_overrides(["retrain.epochs=20", "pruning.densities=[0.1, 0.2]"]))
+    assert config.retrain.epochs == 20 and config.pruning.densities == [0.1, 0.2]
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_overrides(["retrain.epochs"])
+    with pytest.raises(ConfigError, match="retrain.epoch: unknown key"):
+        load_config(path, parse_overrides(["retrain.epoch=3"]))
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+def test_cli_rejects_a_bad_config_with_one_line_and_status_2_before_ray(tmp_path):
+    (tmp_path / "bad.yaml").write_text("study:\n  knob: epochs\n  temperatures: [10]\n  nmae: x\n")
+    result = _cli("run", "bad.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "regimes: error: bad.yaml: study.nmae: unknown key (did you mean study.name?); remove it or fix its spelling"]
+    assert not (tmp_path / "studies").exists()  # nothing started, nothing written
+
+
+def test_cli_help_for_every_subcommand(tmp_path):
+    for command in ([], ["run"], ["status"], ["ls"]):
+        result = _cli(*command, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "usage: regimes" in result.stdout

@@ -1,0 +1,108 @@
+"""End to end through a real local Ray cluster (one per session): run, read back, crash, resume."""
+
+import math
+
+import pytest
+
+from study.config import load_config
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+REPORT_KEYS = {"knob", "temperature", "dense_seed", "density", "density_actual", "dense_test_acc", "test_acc",
+               "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "retrain_epochs", "n_copies",
+               "status", "seconds", "test_acc_copy0", "test_acc_copy1", "lmc_pair0_1", "cka_pair0_1"}
+
+
+def _tiny(tmp_path, name, **overrides):
+    return load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path), "study.name": name, **overrides})
+
+
+def _raw_rows(path):
+    # Straight from Tune's files, before our loader's de-duplication.
+    from ray.tune import ExperimentAnalysis
+
+    return {trial_id: df for trial_id, df in ExperimentAnalysis(path).trial_dataframes.items()}
+
+
+def _by_cell(df):
+    return {(r.temperature, r.density): r for r in df.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def clean_study(ray_cluster, tmp_path_factory):
+    from study.launch import run_study
+
+    config = _tiny(tmp_path_factory.mktemp("clean"), "clean")
+    outcome = run_study(config)
+    return config, outcome
+
+
+def test_a_study_runs_end_to_end_and_reads_back_through_tune(clean_study):
+    config, outcome = clean_study
+    assert outcome.complete and (outcome.cells_done, outcome.cells_total) == (4, 4)
+    raw = _raw_rows(outcome.path)
+    assert len(raw) == 2
+    for df in raw.values():
+        assert REPORT_KEYS <= set(df.columns)
+        assert sorted(df["density"]) == [0.1, 0.5]
+        assert set(df["status"]) == {"ok"} and (df["n_copies"] == 2).all() and (df["retrain_epochs"] == 2).all()
+        assert all(0 <= v <= 1 for v in df["test_acc"]) and all(abs(v - d) < 0.01 for v, d in
+                                                                zip(df["density_actual"], df["density"]))
+
+
+def test_the_loader_gives_one_row_per_cell(clean_study):
+    from analysis.load import load_study, read_study
+
+    _, outcome = clean_study
+    cells = load_study(outcome.path)
+    assert len(cells) == 4 and cells["complete"].all()
+    assert sorted(zip(cells.temperature, cells.density)) == [(2.0, 0.1), (2.0, 0.5), (4.0, 0.1), (4.0, 0.5)]
+    study = read_study(outcome.path)
+    assert study.config["pruning"]["densities"] == [0.1, 0.5]
+    assert list(study.trials.densities_done) == [2, 2]
+
+
+def test_a_crashing_trial_is_retried_by_tune_and_resumes_at_the_next_density(clean_study, tmp_path):
+    from study.launch import run_study
+
+    config = _tiny(tmp_path, "retried", **{"faults.crash_after_densities": 1, "resources.max_failures": 1})
+    outcome = run_study(config)
+    assert outcome.complete
+    clean = _by_cell(load_rows(clean_study[1].path))
+    for trial_id, df in _raw_rows(outcome.path).items():
+        assert sorted(df["density"]) == [0.1, 0.5], trial_id  # no density reported twice
+    for key, row in _by_cell(load_rows(outcome.path)).items():
+        assert row.test_acc == clean[key].test_acc and row.lmc == clean[key].lmc  # same numbers on CPU
+
+
+def test_an_interrupted_study_finishes_on_the_next_run_without_recomputing(clean_study, tmp_path):
+    from analysis.load import read_study
+    from study.launch import run_study
+
+    config = _tiny(tmp_path, "interrupted", **{"faults.crash_after_densities": 1, "resources.max_failures": 0})
+    first = run_study(config)
+    assert not first.complete and first.cells_done == 2 and first.errored_trials == 2
+    partial = read_study(first.path).trials
+    assert list(partial.densities_done) == [1, 1] and not partial.complete.any()
+    second = run_study(config, done_before=2)
+    assert second.complete and second.cells_done == 4
+    raw = _raw_rows(second.path)
+    assert all(sorted(df["density"]) == [0.1, 0.5] for df in raw.values())
+    clean = _by_cell(load_rows(clean_study[1].path))
+    for key, row in _by_cell(load_rows(second.path)).items():
+        assert row.test_acc == clean[key].test_acc and math.isclose(row.cka, clean[key].cka)
+
+
+def test_a_gpu_request_on_a_cluster_without_one_fails_clearly(ray_cluster, tmp_path):
+    from study.launch import StudyError, run_study
+
+    if ray_cluster.cluster_resources().get("GPU", 0) > 0:
+        pytest.skip("this cluster has a GPU")
+    with pytest.raises(StudyError, match="resources.gpu: a trial asks for 1 GPU but the cluster has 0"):
+        run_study(_tiny(tmp_path, "gpu", **{"resources.gpu": 1}))
+
+
+def load_rows(path):
+    from analysis.load import load_study
+
+    return load_study(path)

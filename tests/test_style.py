@@ -1,0 +1,68 @@
+"""The house rules of STYLE.md that a machine can check."""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("trainables", "study", "analysis")
+MODULES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_one_way_and_ray_stays_at_the_edge(path):
+    package = path.relative_to(ROOT).parts[0]
+    roots = {name.split(".")[0] for name in _imports(path)}
+    forbidden = {"trainables": {"study", "analysis"}, "analysis": {"study"}, "study": set()}[package]
+    assert not roots & forbidden, f"{path}: imports {roots & forbidden}"
+    ray_allowed = {"trainables/trial.py", "study/launch.py", "analysis/load.py"}
+    if "ray" in roots:
+        assert str(path.relative_to(ROOT)) in ray_allowed, f"{path} imports ray"
+
+
+def test_the_engine_imports_without_ray():
+    code = "import sys; sys.modules['ray'] = None; import trainables.engine, trainables.pruning, trainables.landscape"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_importing_every_module_creates_no_files(tmp_path):
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in MODULES if p.name != "__init__.py"]
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfor n in {names!r}: __import__(n)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_assert_eval_or_exec_and_small_functions(path):
+    tree = ast.parse(path.read_text())
+    assert len(path.read_text().splitlines()) <= 400, f"{path} is over 400 lines"
+    for node in ast.walk(tree):
+        assert not isinstance(node, ast.Assert), f"{path}:{node.lineno}: validate with exceptions, not assert"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in ("eval", "exec"), f"{path}:{node.lineno}"
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if ast.get_docstring(node) else node.body  # code, not the docstring
+            assert body[-1].end_lineno - body[0].lineno < 60, f"{path}:{node.lineno} {node.name} is over 60 lines"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "trainables").glob("*.py")), ids=lambda p: p.name)
+def test_leaf_functions_take_explicit_keyword_arguments(path):
+    if path.name in ("trial.py", "spec.py"):
+        return
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+            assert len(positional) <= 3, f"{path.name}:{node.lineno} {node.name} has {len(positional)} positional"
+            assert not {"config", "cfg"} & {a.arg for a in node.args.args + node.args.kwonlyargs}, node.name
