@@ -16,6 +16,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/regimes run configs/demo.yaml --storage studies
+	$(BIN)/regimes report studies/demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py

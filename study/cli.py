@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.advice import AdviceError
 from analysis.load import StudyReadError, read_study
+from study import query
 from study.config import ConfigError, is_uri, load_config, parse_overrides
 from trainables.data import DatasetError
 
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the studies under a storage root with their state",
                         description="List the studies under a storage root: cells done / total and state.")
     ls.add_argument("root", nargs="?", default="studies", help="storage root (default: ./studies)")
+    query.add_parsers(sub)
     return parser
 
 
@@ -58,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"run": _run, "status": _status, "ls": _ls}[args.command](args)
-    except (ConfigError, StudyReadError, DatasetError) as err:
+        commands = {"run": _run, "status": _status, "ls": _ls, "report": query.run_report}
+        return commands.get(args.command, query.run_question)(args)
+    except (ConfigError, StudyReadError, DatasetError, AdviceError) as err:
         return _fail(str(err))
     except Exception as err:  # StudyError lives in study.launch, imported lazily
         if type(err).__name__ == "StudyError":

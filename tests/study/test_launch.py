@@ -28,13 +28,9 @@ def _by_cell(df):
     return {(r.temperature, r.density): r for r in df.itertuples()}
 
 
-@pytest.fixture(scope="module")
-def clean_study(ray_cluster, tmp_path_factory):
-    from study.launch import run_study
-
-    config = _tiny(tmp_path_factory.mktemp("clean"), "clean")
-    outcome = run_study(config)
-    return config, outcome
+@pytest.fixture
+def clean_study(tiny_study):
+    return tiny_study
 
 
 def test_a_study_runs_end_to_end_and_reads_back_through_tune(clean_study):

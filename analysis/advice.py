@@ -1,0 +1,128 @@
+"""The three case studies of DESIGN.md 2.5 as pure functions of a classified cell table.
+
+(a) `advise`: the regime of one cell and which way to move the temperature;
+(b) `select_model`: which model of a family to prune at a target density;
+(c) `recommend_rho`: which SAM rho for a target density, interpolating off-grid densities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.classify import COLD_IS_LARGER, classify, hot_to_cold
+
+HOTTER = {"epochs": "train fewer epochs", "batch_size": "use a smaller batch size",
+          "sam_rho": "use a larger SAM rho", "lr": "use a larger learning rate"}
+COLDER = {"epochs": "train more epochs", "batch_size": "use a larger batch size",
+          "sam_rho": "use a smaller SAM rho", "lr": "use a smaller learning rate"}
+
+
+class AdviceError(ValueError):
+    """The question cannot be answered from this study; the message says why."""
+
+
+def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
+    """Return the regime of cell (density, temperature) and the direction that improves the pruned model.
+
+    Args:
+        cells: a classified table (see `classify`), one row per (temperature, density).
+        density: a density of the grid (fraction kept, 0-1).
+        temperature: a temperature of the grid, in the knob's unit.
+
+    Returns:
+        {"knob", "density", "temperature", "regime", "direction" ("hotter"/"colder"/"keep"),
+         "advice" (in the knob's words), "test_acc", "lmc", "cka", "mc_threshold", "cka_eps"}.
+    """
+    row = _cell(cells, density=density, temperature=temperature)
+    knob = str(row["knob"])
+    regime = row["regime"]
+    if regime == "I":
+        direction, words = "hotter", HOTTER[knob]
+    elif regime == "II-A":
+        direction, words = "colder", COLDER[knob]
+    elif regime == "II-B":
+        direction, words = "keep", "keep this setting: it is near the best for this density"
+    else:
+        raise AdviceError(f"the cell at density {density:g}, {knob} {temperature:g} has no regime "
+                          f"(status {row.get('status', 'n/a')}); its training diverged or LMC/CKA were off")
+    return {"knob": knob, "density": float(row["density"]), "temperature": float(row["temperature"]),
+            "regime": regime, "direction": direction, "advice": words, **_values(row)}
+
+
+def select_model(cells: pd.DataFrame, *, density: float) -> dict:
+    """Return the model to prune at `density`: the Regime-II cell with the highest CKA.
+
+    Returns:
+        {"knob", "density", "temperature" (chosen), "regime", "test_acc", "best_test_acc" (best in
+         the grid at this density), "regret" (best - chosen, 0-1), "coldest_temperature",
+         "coldest_test_acc", "gain_over_coldest" (chosen - coldest, 0-1), "lmc", "cka", thresholds}.
+    """
+    at = _at_density(cells, density)
+    knob = str(at["knob"].iloc[0])
+    regime_two = at[at["regime"].isin(["II-A", "II-B"])]
+    if regime_two.empty:
+        raise AdviceError(f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; "
+                          f"train hotter than the grid's hottest ({HOTTER[knob]}) or prune to a higher density")
+    chosen = regime_two.loc[regime_two["cka"].idxmax()]
+    coldest_t = hot_to_cold(knob, at["temperature"])[-1]
+    coldest = at[np.isclose(at["temperature"], coldest_t)].iloc[0]
+    best = float(at["test_acc"].max())
+    return {"knob": knob, "density": float(chosen["density"]), "temperature": float(chosen["temperature"]),
+            "regime": chosen["regime"], "best_test_acc": best, "regret": best - float(chosen["test_acc"]),
+            "coldest_temperature": float(coldest_t), "coldest_test_acc": float(coldest["test_acc"]),
+            "gain_over_coldest": float(chosen["test_acc"]) - float(coldest["test_acc"]), **_values(chosen)}
+
+
+def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, cka_eps: float) -> dict:
+    """Return the SAM rho to train with before pruning to `density` (the `select_model` rule).
+
+    A density between two grid densities is handled by interpolating test_acc, lmc and cka of
+    every rho linearly in log-density between its neighbours and classifying the result;
+    the answer says so in "interpolated_between".
+    """
+    if set(cells["knob"]) != {"sam_rho"}:
+        raise AdviceError(f"recommend-rho needs a SAM-rho study; this one varies {', '.join(set(cells['knob']))}")
+    grid = np.sort(cells["density"].unique())
+    on_grid = np.isclose(grid, density)
+    if on_grid.any():
+        return {**select_model(cells, density=float(grid[on_grid][0])), "interpolated_between": None}
+    if not grid[0] < density < grid[-1]:
+        raise AdviceError(f"density {density:g} is outside the study's densities {grid[0]:g}-{grid[-1]:g}; "
+                          "extrapolation is not offered")
+    upper = int(np.searchsorted(grid, density))
+    low, high = float(grid[upper - 1]), float(grid[upper])
+    w = (math.log(density) - math.log(low)) / (math.log(high) - math.log(low))
+    a = cells[np.isclose(cells["density"], low)].set_index("temperature")
+    b = cells[np.isclose(cells["density"], high)].set_index("temperature")
+    mixed = (1 - w) * a[["test_acc", "lmc", "cka"]] + w * b[["test_acc", "lmc", "cka"]]
+    mixed = mixed.dropna().reset_index().assign(density=density, knob="sam_rho", status="ok")
+    answer = select_model(classify(mixed, mc_threshold, cka_eps), density=density)
+    return {**answer, "interpolated_between": [low, high]}
+
+
+def _values(row: pd.Series) -> dict:
+    return {"test_acc": float(row["test_acc"]), "lmc": float(row["lmc"]), "cka": float(row["cka"]),
+            "mc_threshold": float(row["mc_threshold"]), "cka_eps": float(row["cka_eps"])}
+
+
+def _at_density(cells: pd.DataFrame, density: float) -> pd.DataFrame:
+    at = cells[np.isclose(cells["density"], density)]
+    if at.empty:
+        grid = ", ".join(f"{d:g}" for d in sorted(cells["density"].unique()))
+        raise AdviceError(f"density {density:g} is not in the study; its densities are {grid}")
+    return at
+
+
+def _cell(cells: pd.DataFrame, *, density: float, temperature: float) -> pd.Series:
+    at = _at_density(cells, density)
+    row = at[np.isclose(at["temperature"], temperature)]
+    if row.empty:
+        grid = ", ".join(f"{t:g}" for t in sorted(at["temperature"].unique()))
+        raise AdviceError(f"temperature {temperature:g} is not in the study; its temperatures are {grid}")
+    return row.iloc[0]
+
+
+__all__ = ["advise", "select_model", "recommend_rho", "AdviceError", "COLD_IS_LARGER"]

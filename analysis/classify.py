@@ -1,0 +1,80 @@
+"""Regimes of the three-regime model (DESIGN.md 2.5): pure functions on cell tables.
+
+Regime I: mc < mc_threshold (a loss barrier between retrained copies; train hotter).
+Regime II (mc >= mc_threshold) splits by CKA relative to the same density: II-B when the cell's CKA
+is within cka_eps of the highest CKA among Regime-II cells of that density (near optimal), else
+II-A (train colder). Diverged cells, or cells missing LMC or CKA, get regime "n/a".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REGIMES = ("I", "II-A", "II-B")
+METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
+# Which way is colder for each knob: more epochs, bigger batches, smaller rho, smaller lr.
+COLD_IS_LARGER = {"epochs": True, "batch_size": True, "sam_rho": False, "lr": False}
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per (knob, temperature, density): mean over ok dense seeds, `*_seed_std`, `n_seeds`.
+
+    Diverged cells are left out of the means; a cell with no ok seed keeps status "diverged".
+    """
+    keys = [k for k in ("knob", "temperature", "density") if k in df.columns]
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    metrics = [m for m in METRICS if m in df.columns]
+    grouped = ok.groupby(keys)[metrics]
+    out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_seed_std"))
+    out["n_seeds"] = ok.groupby(keys).size()
+    out = out.reset_index()
+    every = df[keys].drop_duplicates()
+    out = every.merge(out, on=keys, how="left")
+    out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
+    out["status"] = np.where(out["n_seeds"] > 0, "ok", "diverged")
+    return out.sort_values(keys, ignore_index=True)
+
+
+def classify(df: pd.DataFrame, mc_threshold: float = -0.2, cka_eps: float = 0.005) -> pd.DataFrame:
+    """Return a copy of `df` with `regime`, `normalized_test_err` and the thresholds used.
+
+    Args:
+        df: cells with columns temperature, density, test_acc (0-1), lmc (mc, training-error
+            scale), cka (0-1); optionally knob and status.
+        mc_threshold: Regime I below this mc.
+        cka_eps: II-B within this CKA of the density's best Regime-II CKA.
+
+    Returns:
+        The cells plus `regime` ("I", "II-A", "II-B" or "n/a"), `normalized_test_err` (test error
+        minus the lowest test error at the same density, 0-1), `mc_threshold` and `cka_eps`.
+    """
+    out = df.copy()
+    usable = out["lmc"].notna() & out["cka"].notna() & out["test_acc"].notna()
+    if "status" in out.columns:
+        usable &= out["status"] == "ok"
+    regime_two = usable & (out["lmc"] >= mc_threshold)
+    best_cka = out["cka"].where(regime_two).groupby(out["density"]).transform("max")
+    out["regime"] = "n/a"
+    out.loc[usable & (out["lmc"] < mc_threshold), "regime"] = "I"
+    out.loc[regime_two, "regime"] = np.where(out.loc[regime_two, "cka"] >= best_cka[regime_two] - cka_eps,
+                                             "II-B", "II-A")
+    test_err = (1 - out["test_acc"]).where(usable)
+    out["normalized_test_err"] = test_err - test_err.groupby(out["density"]).transform("min")
+    out["mc_threshold"] = mc_threshold
+    out["cka_eps"] = cka_eps
+    out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps)
+    return out
+
+
+def hot_to_cold(knob: str, temperatures) -> list[float]:
+    """Return the distinct temperatures ordered from hottest to coldest for `knob`."""
+    values = sorted(set(float(t) for t in temperatures))
+    return values if COLD_IS_LARGER.get(knob, True) else values[::-1]
+
+
+def regime_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Return the number of cells per regime of a classified table, "n/a" included when present."""
+    counts = df["regime"].value_counts()
+    keys = list(REGIMES) + (["n/a"] if "n/a" in counts else [])
+    return {k: int(counts.get(k, 0)) for k in keys}

@@ -1,0 +1,79 @@
+"""The self-contained HTML report of a study, and optional PNG export.
+
+The HTML embeds plotly.js once (no network needed to open it), then every figure, the regime
+thresholds, the study config and the cell table.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.classify import regime_counts
+from analysis.plots import all_figures
+
+TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "normalized_test_err", "lmc", "cka",
+                 "dense_test_acc", "n_seeds", "status"]
+
+
+def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str) -> Path:
+    """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
+
+    Args:
+        cells: output of `classify(aggregate(...))`.
+        config: the study config as a dict (shown verbatim).
+        path: the HTML file to write; its folder is created.
+        title: the page title (the study's name).
+    """
+    figures = all_figures(cells)
+    parts = []
+    for i, fig in enumerate(figures.values()):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
+    counts = ", ".join(f"{k}: {v}" for k, v in regime_counts(cells).items())
+    thresholds = (f"Regime I when mc &lt; {cells['mc_threshold'].iloc[0]:g}; among Regime-II cells of a density, "
+                  f"II-B when CKA is within {cells['cka_eps'].iloc[0]:g} of the best, otherwise II-A.")
+    table = cells[[c for c in TABLE_COLUMNS if c in cells.columns]].to_html(index=False, float_format="%.4f",
+                                                                            na_rep="NaN", border=0)
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}: three-regime pruning study</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
+td,th{{padding:2px 8px;text-align:right}} tr:nth-child(even){{background:#f4f4f4}}
+pre{{background:#f8f8f8;padding:1em}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p><b>Thresholds.</b> {thresholds}</p>
+<p><b>Cells per regime.</b> {counts}</p>
+{''.join(f'<div class="figure">{p}</div>' for p in parts)}
+<h2>Cells</h2>
+{table}
+<h2>Study config</h2>
+<pre>{html.escape(json.dumps(config, indent=2))}</pre>
+</body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
+
+
+def write_pngs(cells: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Write every figure as a PNG under `folder` (needs kaleido and a Chromium) and return the paths.
+
+    Raises:
+        RuntimeError: kaleido or a browser is missing; the message says which and how to get it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in all_figures(cells).items():
+        target = folder / f"{name}.png"
+        try:
+            fig.write_image(target)
+        except Exception as err:  # plotly raises ValueError or RuntimeError depending on what is missing
+            raise RuntimeError(f"PNG export needs the kaleido package and a Chromium browser "
+                               f"(pip install kaleido; apt-get install chromium): {str(err).splitlines()[0]}") from None
+        written.append(target)
+    return written

@@ -1,0 +1,74 @@
+import pandas as pd
+import pytest
+
+from analysis import AdviceError, advise, classify, recommend_rho, select_model
+
+
+def _cells(rows, knob="epochs"):
+    table = pd.DataFrame([{"knob": knob, "temperature": t, "density": d, "test_acc": a, "lmc": m, "cka": c,
+                           "status": "ok"} for t, d, a, m, c in rows])
+    return classify(table, mc_threshold=-0.2, cka_eps=0.005)
+
+
+EPOCHS = _cells([(20, 0.05, 0.84, -0.05, 0.970), (60, 0.05, 0.855, -0.10, 0.990), (160, 0.05, 0.826, -0.60, 0.985),
+                 (20, 0.8, 0.90, 0.0, 0.980), (60, 0.8, 0.92, 0.0, 0.992), (160, 0.8, 0.923, 0.0, 0.995)])
+
+
+@pytest.mark.parametrize("temperature,density,regime,words", [
+    (160, 0.05, "I", "train fewer epochs"), (20, 0.05, "II-A", "train more epochs"),
+    (60, 0.05, "II-B", "keep this setting")])
+def test_advise_gives_the_direction_in_the_knobs_words(temperature, density, regime, words):
+    answer = advise(EPOCHS, density=density, temperature=temperature)
+    assert answer["regime"] == regime and answer["advice"].startswith(words)
+
+
+def test_advise_uses_each_knobs_words():
+    cells = _cells([(0.1, 0.05, 0.8, -0.5, 0.9), (0.8, 0.05, 0.85, 0.0, 0.99)], knob="sam_rho")
+    assert advise(cells, density=0.05, temperature=0.1)["advice"] == "use a larger SAM rho"
+    cells = _cells([(16, 0.05, 0.8, 0.0, 0.9), (512, 0.05, 0.85, 0.0, 0.99)], knob="batch_size")
+    assert advise(cells, density=0.05, temperature=16)["advice"] == "use a larger batch size"
+
+
+def test_select_picks_the_regime_two_cell_with_best_cka_and_reports_regret_and_gain():
+    answer = select_model(EPOCHS, density=0.05)
+    assert answer["temperature"] == 60 and answer["regime"] == "II-B"
+    assert answer["regret"] == pytest.approx(0.0) and answer["gain_over_coldest"] == pytest.approx(0.855 - 0.826)
+    high = select_model(EPOCHS, density=0.8)
+    assert high["temperature"] == 160 and high["regret"] == pytest.approx(0.0)
+
+
+def test_select_with_regret_when_the_best_accuracy_is_elsewhere():
+    cells = _cells([(20, 0.1, 0.90, 0.0, 0.999), (60, 0.1, 0.93, 0.0, 0.980)])
+    answer = select_model(cells, density=0.1)
+    assert answer["temperature"] == 20 and answer["regret"] == pytest.approx(0.03)
+    assert answer["gain_over_coldest"] == pytest.approx(-0.03)
+
+
+def test_select_says_so_when_every_cell_has_a_barrier():
+    cells = _cells([(20, 0.02, 0.5, -0.4, 0.9), (60, 0.02, 0.5, -0.5, 0.9)])
+    with pytest.raises(AdviceError, match="no Regime-II cell at density 0.02"):
+        select_model(cells, density=0.02)
+
+
+def test_off_grid_questions_name_the_grid():
+    with pytest.raises(AdviceError, match="its densities are 0.05, 0.8"):
+        advise(EPOCHS, density=0.1, temperature=60)
+    with pytest.raises(AdviceError, match="its temperatures are 20, 60, 160"):
+        advise(EPOCHS, density=0.05, temperature=70)
+
+
+def test_recommend_rho_interpolates_on_log_density():
+    # rho 0.1 is connected at 0.04 but not at 0.16; rho 0.5 is connected at both with lower CKA at 0.04.
+    cells = _cells([(0.1, 0.04, 0.86, -0.05, 0.990), (0.5, 0.04, 0.85, -0.01, 0.970),
+                    (0.1, 0.16, 0.90, -0.45, 0.980), (0.5, 0.16, 0.91, 0.00, 0.995)], knob="sam_rho")
+    on_grid = recommend_rho(cells, density=0.04, mc_threshold=-0.2, cka_eps=0.005)
+    assert on_grid["temperature"] == 0.1 and on_grid["interpolated_between"] is None
+    # 0.08 is the log-midpoint of 0.04 and 0.16: rho 0.1 has mc -0.25 (Regime I), rho 0.5 mc -0.005.
+    mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005)
+    assert mid["interpolated_between"] == [0.04, 0.16]
+    assert mid["temperature"] == 0.5 and mid["lmc"] == pytest.approx(-0.005)
+    assert mid["test_acc"] == pytest.approx(0.88)
+    with pytest.raises(AdviceError, match="outside"):
+        recommend_rho(cells, density=0.5, mc_threshold=-0.2, cka_eps=0.005)
+    with pytest.raises(AdviceError, match="needs a SAM-rho study"):
+        recommend_rho(EPOCHS, density=0.05, mc_threshold=-0.2, cka_eps=0.005)

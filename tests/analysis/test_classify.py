@@ -1,0 +1,75 @@
+import math
+
+import pandas as pd
+import pytest
+
+from analysis import aggregate, classify
+from analysis.classify import hot_to_cold, regime_counts
+
+
+def _table(rows, knob="epochs"):
+    return pd.DataFrame([{"knob": knob, "temperature": t, "density": d, "test_acc": a, "lmc": m, "cka": c,
+                          "status": "ok"} for t, d, a, m, c in rows])
+
+
+def test_a_3x3_grid_classifies_by_the_rule():
+    # (temperature, density, test_acc, mc, cka)
+    cells = _table([
+        (10, 0.05, 0.80, -0.05, 0.950), (80, 0.05, 0.85, -0.10, 0.990), (160, 0.05, 0.82, -0.60, 0.980),
+        (10, 0.20, 0.88, -0.01, 0.960), (80, 0.20, 0.90, -0.01, 0.993), (160, 0.20, 0.905, 0.00, 0.996),
+        (10, 0.80, 0.90, 0.00, 0.980), (80, 0.80, 0.92, 0.00, 0.990), (160, 0.80, 0.923, 0.00, 0.990)])
+    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005)
+    regimes = {(r.temperature, r.density): r.regime for r in out.itertuples()}
+    assert regimes == {
+        (10, 0.05): "II-A", (80, 0.05): "II-B", (160, 0.05): "I",   # 0.95 < 0.99 - 0.005; barrier at 160
+        (10, 0.20): "II-A", (80, 0.20): "II-B", (160, 0.20): "II-B",  # 0.993 within 0.005 of 0.996
+        (10, 0.80): "II-A", (80, 0.80): "II-B", (160, 0.80): "II-B"}
+    assert (out["mc_threshold"] == -0.2).all() and (out["cka_eps"] == 0.005).all()
+    norm = {(r.temperature, r.density): r.normalized_test_err for r in out.itertuples()}
+    assert norm[(10, 0.05)] == pytest.approx(0.05) and norm[(80, 0.05)] == pytest.approx(0.0)
+    assert norm[(160, 0.05)] == pytest.approx(0.03)
+
+
+def test_a_table_shaped_like_the_papers_figure_2():
+    # DESIGN.md 2.6: at densities <= 8 % late-epoch models have mc ~ -0.6 (Regime I) and the 60-80 epoch
+    # models beat the 160-epoch one; at high density everything is connected (Regime II).
+    rows = []
+    for e in range(10, 161, 10):
+        for d in (0.05, 0.08, 0.2, 0.8):
+            low = d <= 0.08
+            mc = -0.6 if (low and e >= 90) else -0.02
+            acc = {True: 0.854 - 0.0002 * abs(e - 70), False: 0.92 - (0.015 if e == 10 else 0.0)}[low]
+            cka = 0.99 - 0.0004 * abs(e - 70) if low else 0.99 - 0.0001 * (160 - e)
+            rows.append((e, d, acc, mc, cka))
+    out = classify(_table(rows))
+    regime = {(r.temperature, r.density): r.regime for r in out.itertuples()}
+    assert all(regime[(e, d)] == "I" for e in range(90, 161, 10) for d in (0.05, 0.08))
+    assert all(regime[(e, d)] != "I" for e in range(10, 161, 10) for d in (0.2, 0.8))
+    assert regime[(70, 0.05)] == "II-B" and regime[(10, 0.05)] == "II-A"
+    assert regime_counts(out) == {"I": 16, "II-A": out.regime.eq("II-A").sum(), "II-B": out.regime.eq("II-B").sum()}
+
+
+def test_diverged_cells_get_no_regime_and_do_not_set_the_best():
+    cells = _table([(10, 0.1, 0.9, 0.0, 0.99), (20, 0.1, 0.9, 0.0, 0.95)])
+    cells.loc[0, "status"] = "diverged"
+    out = classify(cells)
+    assert list(out.regime) == ["n/a", "II-B"]
+    assert math.isnan(out.normalized_test_err[0]) and out.normalized_test_err[1] == 0
+
+
+def test_aggregate_averages_over_dense_seeds_without_diverged_ones():
+    cells = pd.concat([_table([(10, 0.1, 0.8, -0.1, 0.9)]).assign(dense_seed=0),
+                       _table([(10, 0.1, 0.9, -0.3, 0.95)]).assign(dense_seed=1),
+                       _table([(10, 0.1, float("nan"), float("nan"), float("nan"))]).assign(dense_seed=2,
+                                                                                         status="diverged")])
+    out = aggregate(cells)
+    assert len(out) == 1 and out.n_seeds[0] == 2 and out.status[0] == "ok"
+    assert out.test_acc[0] == pytest.approx(0.85) and out.test_acc_seed_std[0] == pytest.approx(0.05)
+    assert out.lmc[0] == pytest.approx(-0.2)
+
+
+def test_hot_to_cold_follows_the_knob():
+    assert hot_to_cold("epochs", [40, 10, 20]) == [10, 20, 40]
+    assert hot_to_cold("batch_size", [512, 16]) == [16, 512]
+    assert hot_to_cold("sam_rho", [0.1, 0.8]) == [0.8, 0.1]
+    assert hot_to_cold("lr", [0.01, 0.1]) == [0.1, 0.01]

@@ -1,0 +1,51 @@
+"""The analysis side on a real (tiny) study: report, CLI answers, and a numbers regression."""
+
+import json
+
+import pytest
+
+from analysis import aggregate, classify, load_study
+from analysis.report import write_report
+from study.cli import main
+
+pytestmark = pytest.mark.slow
+
+# From `regimes run configs/tiny.yaml` on the 2-core CPU machine (torch 2.14.1); the tolerance
+# absorbs other CPUs' kernels, not a change in the method.
+EXPECTED = {(2.0, 0.1): (0.4053, 0.0293), (2.0, 0.5): (0.8008, 0.0186),
+            (4.0, 0.1): (0.2822, 0.0117), (4.0, 0.5): (0.8193, -0.0039)}
+
+
+def test_the_tiny_study_reproduces_stored_numbers(tiny_study):
+    cells = load_study(tiny_study[1].path)
+    for row in cells.itertuples():
+        acc, mc = EXPECTED[(row.temperature, row.density)]
+        assert row.test_acc == pytest.approx(acc, abs=0.03) and row.lmc == pytest.approx(mc, abs=0.03)
+
+
+def test_the_html_report_is_self_contained_and_holds_every_figure(tiny_study, tmp_path):
+    cells = classify(aggregate(load_study(tiny_study[1].path)), mc_threshold=-0.2, cka_eps=0.005)
+    path = write_report(cells, {"study": {"name": "tiny"}}, tmp_path / "r.html", title="tiny")
+    page = path.read_text()
+    assert page.count('class="plotly-graph-div"') == 5
+    assert "<script src=" not in page and len(page) > 1_000_000  # plotly.js embedded, opens offline
+    assert "mc &lt; -0.2" in page and "within 0.005" in page and "&quot;name&quot;: &quot;tiny&quot;" in page
+    assert "training epochs (hot at top, cold at bottom)" in page
+
+
+def test_cli_report_and_questions_on_a_real_study(tiny_study, tmp_path, capsys):
+    path = tiny_study[1].path
+    assert main(["report", path, "--out", str(tmp_path / "report.html")]) == 0
+    out = capsys.readouterr().out
+    assert f"report: {tmp_path / 'report.html'}" in out and "cells per regime: I " in out
+    assert main(["advise", path, "--density", "0.5", "--temperature", "4", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["regime"] in ("I", "II-A", "II-B") and answer["mc_threshold"] == -0.2
+    assert main(["advise", path, "--density", "0.3", "--temperature", "4"]) == 2
+    assert capsys.readouterr().err.strip() == ("regimes: error: density 0.3 is not in the study; its densities "
+                                               "are 0.1, 0.5")
+
+
+def test_analysis_commands_on_a_folder_that_is_not_a_study(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "not a study" in capsys.readouterr().err
