@@ -16,6 +16,7 @@ from analysis.advice import AdviceError
 from analysis.load import StudyReadError, read_study
 from study import query
 from study.config import ConfigError, is_uri, load_config, parse_overrides
+from study.lock import StudyLocked
 from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _run, "status": _status, "ls": _ls, "report": query.run_report}
         return commands.get(args.command, query.run_question)(args)
-    except (ConfigError, StudyReadError, DatasetError, AdviceError) as err:
+    except (ConfigError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
     except Exception as err:  # StudyError lives in study.launch, imported lazily
         if type(err).__name__ == "StudyError":
@@ -91,7 +92,6 @@ def _run(args: argparse.Namespace) -> int:
 
     path = study_path(config)
     done_before = _cells_done(path)
-    print(f"study: {path}", file=sys.stderr)
     outcome = run_study(config, address=args.address, verbose=args.verbose, done_before=done_before)
     _print_cells(path)
     if not outcome.complete:

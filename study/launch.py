@@ -5,6 +5,7 @@ The only module under `study/` (with the CLI) that imports Ray.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from study import lock
 from study.config import StudyConfig, is_uri
 from trainables.trial import run_trial
 
@@ -127,6 +129,12 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         StudyError: config mismatch with an existing study, or resources the cluster lacks.
     """
     path = study_path(config)
+    with contextlib.nullcontext() if is_uri(path) else lock.held(path):
+        return _run_locked(config, path, address=address, verbose=verbose, done_before=done_before, out=out)
+
+
+def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose: int, done_before: int,
+                out: TextIO | None) -> Outcome:
     saved = _saved_config(path)
     if saved is not None and saved != config.model_dump(mode="json"):
         raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
@@ -136,6 +144,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     check_resources(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     progress = ProgressLine(cells_total(config), done_before, out=out)
+    progress.out.write(f"study: {path}\n")
     run_config = tune.RunConfig(
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
@@ -144,7 +153,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     if saved is not None and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         _replace_callbacks(tuner, run_config.callbacks)
-    elif saved is not None or (not is_uri(path) and Path(path).exists() and any(Path(path).iterdir())):
+    elif saved is not None or (not is_uri(path) and any(p.name != lock.LOCK_FILE for p in Path(path).iterdir())):
         raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
                          "new directory, or give a new study.name")
     else:

@@ -1,0 +1,104 @@
+"""Faults that must lose nothing: interruption, a concurrent run, divergence, bad input, stale locks."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from study.config import load_config
+from study.lock import LOCK_FILE, StudyLocked, acquire, release
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _regimes(*args, cwd, **kwargs):
+    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=ENV, timeout=300, **kwargs)
+
+
+@pytest.mark.slow
+def test_sigint_then_rerun_finishes_with_nothing_recomputed_and_a_second_run_is_refused(tmp_path):
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", "retrain.epochs=8",
+            "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.5]"]
+    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
+                             cwd=tmp_path, env=ENV)
+    deadline = time.monotonic() + 180
+    for line in first.stderr:
+        if line.startswith("cells 1/8") or time.monotonic() > deadline:
+            break
+    # A second run on the same study while the first holds it: refused, one line, status 2.
+    second = _regimes(*args, cwd=tmp_path)
+    assert second.returncode == 2
+    assert second.stderr.strip().count("\n") == 0 and f"is being run by pid {first.pid}" in second.stderr
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)
+    assert first.returncode == 1  # unfinished, said so
+    status = _regimes("status", str(tmp_path / "tiny"), cwd=tmp_path)
+    done_line = status.stdout.strip().splitlines()[-1]
+    done = int(done_line.split()[1].split("/")[0])
+    assert 1 <= done < 8 and "unfinished" in status.stdout, status.stdout
+    assert not (tmp_path / "tiny" / LOCK_FILE).exists()  # released on the way out
+    again = _regimes(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    from ray.tune import ExperimentAnalysis
+
+    for df in ExperimentAnalysis(str(tmp_path / "tiny")).trial_dataframes.values():
+        assert sorted(df["density"]) == [0.1, 0.2, 0.3, 0.5]  # each density reported exactly once
+
+
+@pytest.mark.slow
+def test_a_diverging_cell_is_reported_not_crashed_and_analysis_leaves_it_out(ray_cluster, tmp_path):
+    from analysis import aggregate, classify, load_study
+    from study.launch import run_study
+
+    config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path), "study.knob": "lr",
+                                                     "study.temperatures": [0.05, 1.0e6]})
+    outcome = run_study(config)
+    assert outcome.complete and outcome.errored_trials == 0
+    cells = load_study(outcome.path)
+    hot = cells[cells.temperature == 1.0e6]
+    assert list(hot.status) == ["diverged", "diverged"]
+    assert all(math.isnan(v) for v in hot.test_acc) and all(math.isnan(v) for v in hot.lmc)
+    assert set(cells[cells.temperature == 0.05].status) == {"ok"}
+    regimes = classify(aggregate(cells))
+    assert list(regimes[regimes.temperature == 1.0e6].regime) == ["n/a", "n/a"]
+
+
+def test_an_unwritable_storage_path_is_one_line_before_ray(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(blocker / "studies"), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("regimes: error: study.storage: cannot write to")
+
+
+def test_a_missing_config_file_is_one_line(tmp_path):
+    result = _regimes("run", "nope.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "regimes: error: nope.yaml: cannot read the file (No such file or directory); check the path\n"
+
+
+def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(tmp_path):
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(json.dumps({"host": os.uname().nodename, "pid": os.getppid(), "since": "earlier"}))
+    with pytest.raises(StudyLocked, match=f"being run by pid {os.getppid()}"):
+        acquire(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock.write_text(json.dumps({"host": os.uname().nodename, "pid": dead.pid, "since": "earlier"}))
+    taken = acquire(tmp_path)
+    assert json.loads(taken.read_text())["pid"] == os.getpid()
+    release(taken)
+    assert not lock.exists()
+
+
+def test_a_lock_from_another_host_is_respected(tmp_path):
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": "earlier"}))
+    with pytest.raises(StudyLocked, match="on elsewhere"):
+        acquire(tmp_path)
