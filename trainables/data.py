@@ -248,9 +248,12 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: 
     order = torch.randperm(x.shape[0], generator=order_gen).to(x.device)
     aug_gen = torch.Generator(device=x.device).manual_seed(_mix(seed, epoch) + 1)
     stop = steps_per_epoch(x.shape[0], batch_size, drop_last) * batch_size
+    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     for start in range(0, min(stop, x.shape[0]), batch_size):
         idx = order[start:start + batch_size]
-        yield augment_batch(x[idx], augmentation, aug_gen), y[idx]
+        batch = augment_batch(x[idx], augmentation, aug_gen)
+        # Keep the data's memory format: gathers return NCHW-contiguous tensors.
+        yield (batch.contiguous(memory_format=torch.channels_last) if channels_last else batch), y[idx]
 
 
 def steps_per_epoch(n_examples: int, batch_size: int, drop_last: bool) -> int:

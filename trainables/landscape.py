@@ -127,7 +127,8 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         batch_size: examples per forward pass.
 
     Returns:
-        {"t": list of t, "train_err": list of training errors (fraction, 0-1), "mc": float}.
+        {"t": list of t, "train_err": list of training errors (fraction, 0-1), "mc": float,
+         "seconds_bn": time re-estimating BatchNorm, "seconds_eval": time measuring errors}.
     """
     if points < 2:
         raise ValueError(f"LMC needs at least 2 points, got {points}")
@@ -136,12 +137,17 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         x, y = x[:subset], y[:subset]
     probe = copy.deepcopy(model_a)
     ts = torch.linspace(0, 1, points).tolist()
-    errors = []
+    errors, seconds_bn, seconds_eval = [], 0.0, 0.0
     for t in ts:
+        started = time.perf_counter()
         probe.load_state_dict(interpolate_state(model_a, model_b, t))
         reestimate_bn_statistics(probe, x, batch_size=batch_size)
+        middle = time.perf_counter()
         errors.append(evaluate(probe, x, y, batch_size=batch_size).error)
-    return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors)}
+        seconds_bn += middle - started
+        seconds_eval += time.perf_counter() - middle
+    return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors), "seconds_bn": seconds_bn,
+            "seconds_eval": seconds_eval}
 
 
 def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tensor], *, lmc: bool, lmc_points: int,
@@ -161,20 +167,24 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
     Returns:
         Flat floats: "train_err" (mean training error of the copies in eval mode, 0-1),
         "lmc"/"lmc_std" and "cka"/"cka_std" (mean and population std over pairs; NaN when off or
-        K < 2), "lmc_pair{i}_{j}", "cka_pair{i}_{j}", "seconds_lmc", "seconds_cka".
+        K < 2), "lmc_pair{i}_{j}", "cka_pair{i}_{j}", "seconds_lmc" (of which "seconds_lmc_bn" went
+        to BatchNorm re-estimation), "seconds_cka".
     """
     x, y = data
     sub_x, sub_y = (x, y) if lmc_subset is None else (x[:lmc_subset], y[:lmc_subset])
     row: dict[str, float] = {"train_err": sum(evaluate(m, sub_x, sub_y, batch_size=batch_size).error
                                               for m in models) / len(models)}
     pairs = list(itertools.combinations(range(len(models)), 2))
+    row["seconds_lmc_bn"] = 0.0
     for metric, enabled in (("lmc", lmc), ("cka", cka)):
         started = time.perf_counter()
         values = []
         for i, j in pairs if enabled else []:
             if metric == "lmc":
-                value = linear_mode_connectivity(models[i], models[j], (x, y), points=lmc_points, subset=lmc_subset,
-                                                 batch_size=batch_size)["mc"]
+                curve = linear_mode_connectivity(models[i], models[j], (x, y), points=lmc_points, subset=lmc_subset,
+                                                 batch_size=batch_size)
+                value = curve["mc"]
+                row["seconds_lmc_bn"] += curve["seconds_bn"]
             else:
                 value = output_cka(models[i], models[j], x[:cka_examples], batch_size=batch_size)
             row[f"{metric}_pair{i}_{j}"] = value

@@ -17,8 +17,8 @@ import torch
 from ray import tune
 
 from trainables.data import load_dataset
-from trainables.engine import (data_steps_per_epoch, epoch_schedule, evaluate, prepare, resolve_device,
-                               retrain_copies, seed_everything, train_dense)
+from trainables.engine import (data_steps_per_epoch, epoch_schedule, evaluate, peak_memory_mb, prepare,
+                               resolve_device, retrain_copies, seed_everything, train_dense)
 from trainables.landscape import measure_copies
 from trainables.models import build_model
 from trainables.pruning import density_of, prune
@@ -69,6 +69,7 @@ def run_trial(config: dict) -> None:
         pruned, masks = prune(model, density=density, method=spec.pruning.method, seed=spec.pruning.seed,
                               include_fc=spec.pruning.include_fc)
         row["density_actual"] = density_of(masks)
+        row["seconds_prune"] = time.perf_counter() - started
         if not state["dense_diverged"]:
             copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, batch_size=r.batch_size,
                                     momentum=r.momentum, weight_decay=r.weight_decay, augment=spec.data.augment,
@@ -77,6 +78,7 @@ def run_trial(config: dict) -> None:
         row.update(_status_and_blanks(row, r.copies))
         row["seconds_dense"] = state["seconds_dense"] if not state["finished"] else 0.0
         row["seconds"] = time.perf_counter() - started
+        row.update(peak_memory_mb(device))
         state["finished"].append(density)
         _report(row, state, model)
         if spec.faults.crash_after_densities == len(state["finished"]) and not state["resumed"]:
@@ -102,7 +104,7 @@ def _cell_metrics(copies: list, data, spec: StudyConfig) -> dict:
 def _status_and_blanks(row: dict, copies: int) -> dict:
     # Every row has the same keys: a diverged cell carries NaN metrics rather than missing ones.
     keys = ["test_acc", "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "seconds_retrain",
-            "seconds_lmc", "seconds_cka"] + [f"test_acc_copy{k}" for k in range(copies)]
+            "seconds_lmc", "seconds_lmc_bn", "seconds_cka"] + [f"test_acc_copy{k}" for k in range(copies)]
     keys += [f"{m}_pair{i}_{j}" for m in ("lmc", "cka") for i in range(copies) for j in range(i + 1, copies)]
     blanks = {k: math.nan for k in keys if k not in row}
     diverged = "test_acc" not in row or not math.isfinite(row["test_acc"])

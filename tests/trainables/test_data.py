@@ -109,3 +109,14 @@ def test_cifar10_missing_folder_names_it(tmp_path):
         load_dataset("cifar10", tmp_path / "nowhere")
     message = str(err.value)
     assert "cifar-10-batches-py" in message and "nowhere" in message and "\n" not in message
+
+
+def test_channels_last_data_gives_the_same_batches_in_channels_last_layout():
+    x = torch.randn(20, 3, 32, 32)
+    y = torch.arange(20)
+    plain = list(iterate_batches(x, y, batch_size=8, seed=0, epoch=0, drop_last=False, augmentation="crop_flip"))
+    cl = list(iterate_batches(x.contiguous(memory_format=torch.channels_last), y, batch_size=8, seed=0, epoch=0,
+                              drop_last=False, augmentation="crop_flip"))
+    for (xa, ya), (xb, yb) in zip(plain, cl, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert xb.is_contiguous(memory_format=torch.channels_last) and not xb.is_contiguous()
