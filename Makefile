@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/study_cost.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check study trainables analysis

@@ -6,6 +6,7 @@ never from Tune's trial status: after an interrupted run Tune marks unfinished t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +56,17 @@ def read_study(path: str | Path) -> Study:
             raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
                                  "`regimes run` printed, or use `regimes ls ROOT` to find studies")
         path = str(local)
+    # Trials that have not reported yet make Tune log a warning; for a running study that is normal
+    # and handled below (they show as 0 densities done).
+    tune_logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.ERROR)
     try:
         analysis = ExperimentAnalysis(path)
     except Exception as err:  # Tune raises several types for unreadable state
         raise StudyReadError(f"{path}: Tune could not read the experiment state ({err})") from None
+    finally:
+        tune_logger.setLevel(level)
     frames, trial_rows, config = [], [], {}
     for trial in analysis.trials:
         study_config = trial.config.get("study_config", {})

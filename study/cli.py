@@ -91,8 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     from study.launch import run_study, study_path  # imports Ray: only after the config is valid
 
     path = study_path(config)
-    done_before = _cells_done(path)
-    outcome = run_study(config, address=args.address, verbose=args.verbose, done_before=done_before)
+    outcome = run_study(config, address=args.address, verbose=args.verbose)
     _print_cells(path)
     if not outcome.complete:
         print(f"unfinished: {outcome.cells_done}/{outcome.cells_total} cells; run the same command again to "
@@ -114,13 +113,6 @@ def _check_storage_writable(storage: str) -> None:
     except OSError as err:
         raise ConfigError([f"study.storage: cannot write to {storage!r} ({err.strerror}); "
                            "choose a writable directory with --storage"]) from None
-
-
-def _cells_done(path: str) -> int:
-    try:
-        return len(read_study(path).cells)
-    except StudyReadError:
-        return 0
 
 
 def _print_cells(path: str) -> None:

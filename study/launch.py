@@ -20,6 +20,7 @@ import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from analysis.load import StudyReadError, read_study
 from study import lock
 from study.config import StudyConfig, is_uri
 from trainables.trial import run_trial
@@ -111,7 +112,7 @@ def check_resources(config: StudyConfig) -> None:
                          f"lower resources.cpu")
 
 
-def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0, done_before: int = 0,
+def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0,
               out: TextIO | None = None) -> Outcome:
     """Run (or resume) the study described by `config` and return how far it got.
 
@@ -122,7 +123,6 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         config: the validated, path-resolved config.
         address: Ray cluster to join; None starts an embedded local one.
         verbose: 0 prints a compact progress line; 1 or more shows Tune's own output too.
-        done_before: cells already reported (from an earlier run), for the progress display.
         out: where progress goes.
 
     Raises:
@@ -130,12 +130,13 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     """
     path = study_path(config)
     with contextlib.nullcontext() if is_uri(path) else lock.held(path):
-        return _run_locked(config, path, address=address, verbose=verbose, done_before=done_before, out=out)
+        return _run_locked(config, path, address=address, verbose=verbose, out=out)
 
 
-def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose: int, done_before: int,
+def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose: int,
                 out: TextIO | None) -> Outcome:
     saved = _saved_config(path)
+    done_before = _cells_done(path) if saved is not None else 0
     if saved is not None and saved != config.model_dump(mode="json"):
         raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
                          "or pass --fresh to start over in a new directory (nothing is deleted)")
@@ -215,6 +216,14 @@ class ProgressLine(tune.Callback):
 def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _cells_done(path: str) -> int:
+    # Cells an earlier run reported, so that the progress line counts from there.
+    try:
+        return len(read_study(path).cells)
+    except StudyReadError:
+        return 0
 
 
 def _saved_config(path: str) -> dict | None:

@@ -56,23 +56,31 @@ def output_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, *, batch
 def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> None:
     """Reset every BatchNorm layer's running mean/var to the exact statistics of one pass over `x`.
 
-    The pass runs in train mode (each batch normalised by its own statistics, as in training);
-    per-channel sums are accumulated in float64 over the whole set, so the stored mean and
-    (unbiased) variance are those of all activations that reached the layer, not a momentum or
-    per-batch average.
+    When `x` fits in one batch, one train-mode forward with momentum 1 stores them directly.
+    Otherwise the pass runs in train mode (each batch normalised by its own statistics, as in training).
+    Each batch's per-channel mean and variance are combined exactly across batches (Chan et al.'s
+    pairwise formula, in float64), so the stored mean and (unbiased) variance are those of all
+    activations that reached the layer, not a momentum or per-batch average.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
-    sums: dict[nn.Module, list] = {m: [0.0, 0.0, 0] for m in norms}
+    if x.shape[0] <= batch_size:
+        _reestimate_in_one_batch(model, norms, x)
+        return
+    # Per layer: [count, mean, sum of squared deviations] of everything seen so far.
+    stats: dict[nn.Module, list] = {m: [0, 0.0, 0.0] for m in norms}
 
     def hook(module, inputs):
-        a = inputs[0].double()
+        a = inputs[0].float()
         dims = [d for d in range(a.dim()) if d != 1]
-        acc = sums[module]
-        acc[0] = acc[0] + a.sum(dims)
-        acc[1] = acc[1] + (a * a).sum(dims)
-        acc[2] += a.numel() // a.shape[1]
+        var, mean = torch.var_mean(a, dim=dims, correction=0)
+        n_b = a.numel() // a.shape[1]
+        n, mean_all, m2 = stats[module]
+        mean, m2_b = mean.double(), var.double() * n_b
+        delta = mean - mean_all
+        total = n + n_b
+        stats[module] = [total, mean_all + delta * (n_b / total), m2 + m2_b + delta * delta * (n * n_b / total)]
 
     handles = [m.register_forward_pre_hook(hook) for m in norms]
     was_training = model.training
@@ -86,11 +94,28 @@ def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: i
             h.remove()
         model.train(was_training)
     for m in norms:
-        total, total_sq, n = sums[m]
-        mean = total / n
-        var = (total_sq / n - mean * mean).clamp_min(0) * (n / max(n - 1, 1))
+        n, mean, m2 = stats[m]
+        var = m2 / max(n - 1, 1)
         m.running_mean.copy_(mean.to(m.running_mean.dtype))
         m.running_var.copy_(var.to(m.running_var.dtype))
+
+
+def _reestimate_in_one_batch(model: nn.Module, norms: list[nn.Module], x: torch.Tensor) -> None:
+    # The whole set is one batch: with momentum 1 each layer stores exactly that batch's mean and
+    # unbiased variance, and every layer sees its inputs normalised by the set's statistics, as in
+    # eval mode afterwards. One forward pass, no hooks: the cheap path when the set fits.
+    saved = [m.momentum for m in norms]
+    was_training = model.training
+    for m in norms:
+        m.momentum = 1.0
+    model.train()
+    try:
+        with autocast(x.device):
+            model(x)
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def interpolate_state(model_a: nn.Module, model_b: nn.Module, t: float) -> dict[str, torch.Tensor]:

@@ -41,6 +41,7 @@ def run_trial(config: dict) -> None:
     spec = StudyConfig.model_validate(config["study_config"])
     temperature, dense_seed = float(config["temperature"]), int(config["dense_seed"])
     state = _load_state(tune.get_checkpoint())
+    setup_started = time.perf_counter()
     device = resolve_device(spec.resources.device)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download)
@@ -48,6 +49,7 @@ def run_trial(config: dict) -> None:
     model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
                         depth=spec.model.depth, width=spec.model.width)
     model, data = prepare(model, data, device)
+    seconds_setup = time.perf_counter() - setup_started
     if state is None:
         started = time.perf_counter()
         dense = train_dense(model, data, knob=spec.study.knob, temperature=temperature, seed=dense_seed,
@@ -76,7 +78,9 @@ def run_trial(config: dict) -> None:
                                     last_epochs=r.last_epochs)
             row.update(_cell_metrics(copies, data, spec))
         row.update(_status_and_blanks(row, r.copies))
-        row["seconds_dense"] = state["seconds_dense"] if not state["finished"] else 0.0
+        first = not state["finished"]  # the trial's one-off costs go on its first row
+        row["seconds_dense"] = state["seconds_dense"] if first else 0.0
+        row["seconds_setup"], seconds_setup = seconds_setup, 0.0
         row["seconds"] = time.perf_counter() - started
         row.update(peak_memory_mb(device))
         state["finished"].append(density)

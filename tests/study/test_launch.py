@@ -80,7 +80,7 @@ def test_an_interrupted_study_finishes_on_the_next_run_without_recomputing(clean
     assert not first.complete and first.cells_done == 2 and first.errored_trials == 2
     partial = read_study(first.path).trials
     assert list(partial.densities_done) == [1, 1] and not partial.complete.any()
-    second = run_study(config, done_before=2)
+    second = run_study(config)
     assert second.complete and second.cells_done == 4
     raw = _raw_rows(second.path)
     assert all(sorted(df["density"]) == [0.1, 0.5] for df in raw.values())

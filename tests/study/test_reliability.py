@@ -24,13 +24,16 @@ def _regimes(*args, cwd, **kwargs):
 
 @pytest.mark.slow
 def test_sigint_then_rerun_finishes_with_nothing_recomputed_and_a_second_run_is_refused(tmp_path):
-    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", "retrain.epochs=8",
-            "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.5]"]
+    # Long enough (about 15 s after the first cell) that the run is still going when the refused
+    # second run (several seconds of imports) has returned and SIGINT is sent.
+    densities = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", "retrain.epochs=40",
+            "--set", f"pruning.densities={densities}"]
     first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
                              cwd=tmp_path, env=ENV)
     deadline = time.monotonic() + 180
     for line in first.stderr:
-        if line.startswith("cells 1/8") or time.monotonic() > deadline:
+        if line.startswith("cells 1/12") or time.monotonic() > deadline:
             break
     # A second run on the same study while the first holds it: refused, one line, status 2.
     second = _regimes(*args, cwd=tmp_path)
@@ -42,14 +45,14 @@ def test_sigint_then_rerun_finishes_with_nothing_recomputed_and_a_second_run_is_
     status = _regimes("status", str(tmp_path / "tiny"), cwd=tmp_path)
     done_line = status.stdout.strip().splitlines()[-1]
     done = int(done_line.split()[1].split("/")[0])
-    assert 1 <= done < 8 and "unfinished" in status.stdout, status.stdout
+    assert 1 <= done < 12 and "unfinished" in status.stdout, status.stdout
     assert not (tmp_path / "tiny" / LOCK_FILE).exists()  # released on the way out
     again = _regimes(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     from ray.tune import ExperimentAnalysis
 
     for df in ExperimentAnalysis(str(tmp_path / "tiny")).trial_dataframes.values():
-        assert sorted(df["density"]) == [0.1, 0.2, 0.3, 0.5]  # each density reported exactly once
+        assert sorted(df["density"]) == densities  # each density reported exactly once
 
 
 @pytest.mark.slow

@@ -108,3 +108,17 @@ def test_output_cka_uses_softmax_outputs_in_eval_mode():
 def test_cka_rejects_mismatched_rows():
     with pytest.raises(ValueError, match="same examples"):
         linear_cka(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_bn_reestimation_in_one_batch_is_exact_at_every_layer():
+    model, data = _net()
+    x = data.x_train[:300]
+    reestimate_bn_statistics(model, x, batch_size=300)
+    model.eval()
+    with torch.no_grad():
+        second_input = model[3](model[2](model[1](model[0](x))))  # layer 2's input with layer 1's new stats
+    # Train mode normalised layer 1 by the biased variance, eval mode by the stored unbiased one: a
+    # factor sqrt(n / (n - 1)), n = 12,000 activations per channel, hence the 5e-4 tolerance.
+    assert torch.allclose(model[4].running_mean, second_input.mean((0, 2)), atol=5e-4)
+    assert torch.allclose(model[4].running_var, second_input.permute(1, 0, 2).flatten(1).var(1), rtol=5e-4)
+    assert model[1].momentum == 0.1 and not model.training
