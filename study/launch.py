@@ -141,6 +141,11 @@ def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose:
         raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
                          "or pass --fresh to start over in a new directory (nothing is deleted)")
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
+    if not verbose:
+        # The progress line replaces Tune's output: its legacy reporter at verbose 0 prints nothing,
+        # and a checkpoint per density makes Tune warn about frequent experiment syncs, harmlessly.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     connect(address, verbose=verbose)
     check_resources(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})

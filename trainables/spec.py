@@ -60,12 +60,8 @@ class ModelSection(Section):
     width: PositiveInt = 1
 
 
-class DenseSection(Section):
-    """Dense training (DESIGN.md 2.1). The knob's value replaces the matching field per trial.
-
-    Knob "epochs" stops at epoch `temperature` of this `epochs`-long schedule. Knob "batch_size"
-    trains `iterations` steps with lr drops at `milestone_fractions` of them and drop_last.
-    """
+class SGDSchedule(Section):
+    """SGD with momentum and weight decay on a step schedule: the paper's 160 epochs, x0.1 at 80 and 120."""
 
     epochs: PositiveInt = 160
     milestones: list[PositiveInt] = Field(default_factory=lambda: [80, 120])
@@ -74,6 +70,15 @@ class DenseSection(Section):
     batch_size: PositiveInt = 64
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+
+
+class DenseSection(SGDSchedule):
+    """Dense training (DESIGN.md 2.1). The knob's value replaces the matching field per trial.
+
+    Knob "epochs" stops at epoch `temperature` of this `epochs`-long schedule. Knob "batch_size"
+    trains `iterations` steps with lr drops at `milestone_fractions` of them and drop_last.
+    """
+
     sam_rho: Annotated[float, Field(ge=0)] = 0.0
     iterations: PositiveInt = 62_400
     milestone_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.5, 0.75])
@@ -89,16 +94,9 @@ class PruningSection(Section):
     seed: int = 0
 
 
-class RetrainSection(Section):
+class RetrainSection(SGDSchedule):
     """Retraining of the pruned model (lr rewinding, plain SGD; DESIGN.md 2.3)."""
 
-    epochs: PositiveInt = 160
-    milestones: list[PositiveInt] = Field(default_factory=lambda: [80, 120])
-    lr: PositiveFloat = 0.1
-    gamma: PositiveFloat = 0.1
-    batch_size: PositiveInt = 64
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
     copies: PositiveInt = 3
     last_epochs: PositiveInt = 5
 
