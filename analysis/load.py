@@ -6,6 +6,7 @@ never from Tune's trial status: after an interrupted run Tune marks unfinished t
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,8 @@ def read_study(path: str | Path) -> Study:
         study_config = trial.config.get("study_config", {})
         config = config or study_config
         densities = list(study_config.get("pruning", {}).get("densities", []))
-        rows = _cell_rows(analysis.trial_dataframes.get(trial.trial_id))  # keyed by trial id in Ray 2.60
+        frame = analysis.trial_dataframes.get(trial.trial_id)  # keyed by trial id in Ray 2.60
+        rows = _cell_rows(frame if frame is not None and not frame.empty else _read_result_lines(trial.path))
         done = rows["density"].nunique() if len(rows) else 0
         complete = bool(densities) and done >= len(densities)
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
@@ -94,6 +96,23 @@ def load_study(path: str | Path) -> pd.DataFrame:
     """Return one row per (dense seed, temperature, density) cell of the study at `path`."""
     cells = read_study(path).cells
     return cells.sort_values(["temperature", "dense_seed", "density"], ignore_index=True)
+
+
+def _read_result_lines(trial_path: str) -> pd.DataFrame | None:
+    # Tune drops a trial whose result.json has a broken line (a run killed mid-write); the lines
+    # before it are still good cells, so read them one by one.
+    if "://" in str(trial_path):
+        return None
+    file = Path(trial_path) / "result.json"
+    if not file.is_file():
+        return None
+    rows = []
+    for line in file.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return pd.DataFrame(rows) if rows else None
 
 
 def _cell_rows(df: pd.DataFrame | None) -> pd.DataFrame:

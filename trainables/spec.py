@@ -129,9 +129,14 @@ class ResourcesSection(Section):
 
 
 class FaultsSection(Section):
-    """Fault injection for reliability tests: crash a fresh trial after this many densities."""
+    """Fault injection for reliability tests, once per trial (a resumed trial does not repeat it).
+
+    crash_after_densities raises inside the trial; kill_after_densities kills its worker process
+    with SIGKILL, as an out-of-memory kill or a lost node would.
+    """
 
     crash_after_densities: Optional[PositiveInt] = None
+    kill_after_densities: Optional[PositiveInt] = None
 
 
 class StudyConfig(Section):

@@ -8,6 +8,8 @@ retried or resumed trial continues at the first unfinished density.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import statistics
 import tempfile
 import time
@@ -85,8 +87,16 @@ def run_trial(config: dict) -> None:
         row.update(peak_memory_mb(device))
         state["finished"].append(density)
         _report(row, state, model)
-        if spec.faults.crash_after_densities == len(state["finished"]) and not state["resumed"]:
-            raise InjectedFault(f"faults.crash_after_densities: crashing after {len(state['finished'])} densities")
+        _inject_faults(spec, done=len(state["finished"]), resumed=state["resumed"])
+
+
+def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
+    if resumed:
+        return
+    if spec.faults.crash_after_densities == done:
+        raise InjectedFault(f"faults.crash_after_densities: crashing after {done} densities")
+    if spec.faults.kill_after_densities == done:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _cell_metrics(copies: list, data, spec: StudyConfig) -> dict:

@@ -102,3 +102,30 @@ def load_rows(path):
     from analysis.load import load_study
 
     return load_study(path)
+
+
+def test_a_killed_worker_process_is_retried_and_resumes(clean_study, tmp_path):
+    from study.launch import run_study
+
+    config = _tiny(tmp_path, "killed", **{"faults.kill_after_densities": 1, "resources.max_failures": 1})
+    outcome = run_study(config)
+    assert outcome.complete
+    for df in _raw_rows(outcome.path).values():
+        assert sorted(df["density"]) == [0.1, 0.5]
+    clean = _by_cell(load_rows(clean_study[1].path))
+    for key, row in _by_cell(load_rows(outcome.path)).items():
+        assert row.test_acc == clean[key].test_acc and row.lmc == clean[key].lmc
+
+
+def test_a_half_written_study_is_read_as_far_as_it_goes(clean_study, tmp_path):
+    import shutil
+
+    from analysis.load import read_study
+
+    copy = tmp_path / "copy"
+    shutil.copytree(clean_study[1].path, copy)
+    result = sorted(copy.glob("*/result.json"))[0]
+    text = result.read_text()
+    result.write_text(text[: len(text) - 100])  # the second line cut mid-write
+    study = read_study(copy)
+    assert len(study.cells) == 3 and sorted(study.trials.densities_done) == [1, 2]
