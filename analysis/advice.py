@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.classify import COLD_IS_LARGER, classify, hot_to_cold
+from analysis.classify import classify, hot_to_cold
 
 HOTTER = {"epochs": "train fewer epochs", "batch_size": "use a smaller batch size",
           "sam_rho": "use a larger SAM rho", "lr": "use a larger learning rate"}
@@ -125,4 +125,4 @@ def _cell(cells: pd.DataFrame, *, density: float, temperature: float) -> pd.Seri
     return row.iloc[0]
 
 
-__all__ = ["advise", "select_model", "recommend_rho", "AdviceError", "COLD_IS_LARGER"]
+__all__ = ["advise", "select_model", "recommend_rho", "AdviceError"]

@@ -15,7 +15,7 @@ import pandas as pd
 from analysis.advice import AdviceError
 from analysis.load import StudyReadError, read_study
 from study import query
-from study.config import ConfigError, is_uri, load_config, parse_overrides
+from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
 from trainables.data import DatasetError
 
@@ -64,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _run, "status": _status, "ls": _ls, "report": query.run_report}
         return commands.get(args.command, query.run_question)(args)
-    except (ConfigError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
+    except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
-    except Exception as err:  # StudyError lives in study.launch, imported lazily
-        if type(err).__name__ == "StudyError":
-            return _fail(str(err))
-        raise
 
 
 def _fail(message: str) -> int:

@@ -18,9 +18,13 @@ from pydantic import BaseModel, ValidationError
 from trainables.spec import (DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection, PruningSection,
                              ResourcesSection, RetrainSection, StudyConfig, StudySection)
 
-__all__ = ["ConfigError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
+__all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
            "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "FaultsSection",
            "load_config", "parse_overrides", "is_uri", "resolve_paths"]
+
+
+class StudyError(RuntimeError):
+    """A study cannot be launched as asked (existing study, cluster resources); the message says what to do."""
 
 
 class ConfigError(ValueError):

@@ -22,14 +22,10 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from analysis.load import StudyReadError, read_study
 from study import lock
-from study.config import StudyConfig, is_uri
+from study.config import StudyConfig, StudyError, is_uri
 from trainables.trial import run_trial
 
 CONFIG_FILE = "regimes_config.json"
-
-
-class StudyError(RuntimeError):
-    """A study cannot be launched as asked; the message says why and what to do."""
 
 
 @dataclass

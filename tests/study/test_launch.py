@@ -129,3 +129,14 @@ def test_a_half_written_study_is_read_as_far_as_it_goes(clean_study, tmp_path):
     result.write_text(text[: len(text) - 100])  # the second line cut mid-write
     study = read_study(copy)
     assert len(study.cells) == 3 and sorted(study.trials.densities_done) == [1, 2]
+
+
+def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):
+    from study.launch import StudyError, fresh_name, run_study, study_path
+
+    config, outcome = clean_study
+    changed = config.model_copy(update={"retrain": config.retrain.model_copy(update={"epochs": 3})})
+    with pytest.raises(StudyError, match="holds a study with a different config; .* --fresh"):
+        run_study(changed)
+    renamed = fresh_name(changed)
+    assert renamed.study.name == "clean-2" and study_path(renamed) != outcome.path
