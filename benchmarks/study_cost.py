@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from analysis import read_study
-from study.config import load_config
+from study.config import load_config, parse_overrides
 from study.launch import connect, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +37,7 @@ def main():
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="the tiny test study instead of the demo")
     args = parser.parse_args()
-    import yaml
-
-    overrides = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.overrides)}
+    overrides = parse_overrides(args.overrides)
     config_path = ROOT / "configs/tiny.yaml" if args.smoke else args.config
     with tempfile.TemporaryDirectory() as storage:
         config = load_config(config_path, {**overrides, "study.storage": storage})

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from analysis import advise, aggregate, classify, read_study, recommend_rho, select_model
+from analysis import StudyReadError, advise, aggregate, classify, read_study, recommend_rho, select_model
 from analysis.classify import regime_counts
 from analysis.report import write_pngs, write_report
 
@@ -41,7 +41,7 @@ def classified(args: argparse.Namespace):
     """Return (study, classified seed-aggregated cells, thresholds) for the study named in `args`."""
     study = read_study(args.study)
     if study.cells.empty:
-        raise ValueError(f"{args.study}: no cells reported yet; wait for the study or run it")
+        raise StudyReadError(f"{args.study}: no cells reported yet; wait for the study or run it")
     metrics = study.config.get("metrics", {})
     tau = args.mc_threshold if args.mc_threshold is not None else metrics.get("mc_threshold", -0.2)
     eps = args.cka_eps if args.cka_eps is not None else metrics.get("cka_eps", 0.005)

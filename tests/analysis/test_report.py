@@ -49,3 +49,16 @@ def test_cli_report_and_questions_on_a_real_study(tiny_study, tmp_path, capsys):
 def test_analysis_commands_on_a_folder_that_is_not_a_study(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert "not a study" in capsys.readouterr().err
+
+
+def test_questions_on_a_study_with_no_cells_yet_are_one_line(tiny_study, tmp_path, capsys):
+    import shutil
+
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_study[1].path, empty)
+    for result in empty.glob("*/result.json"):
+        result.write_text("")
+    for progress in empty.glob("*/progress.csv"):
+        progress.write_text("")
+    assert main(["select", str(empty), "--density", "0.1"]) == 2
+    assert capsys.readouterr().err == f"regimes: error: {empty}: no cells reported yet; wait for the study or run it\n"

@@ -92,13 +92,18 @@ def test_bad_density_and_method_are_rejected(resnet):
         magnitude_masks(resnet, 0.5, "magic")
 
 
-@pytest.mark.parametrize("sam_rho", [0.0, 0.5])
-def test_masked_weights_stay_exactly_zero_through_training(sam_rho):
+def _pruned_cnn(density):
     seed_everything(0)
     data = load_dataset("synthetic")
     model = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
-    masks = magnitude_masks(model, 0.2)
+    masks = magnitude_masks(model, density)
     apply_masks(model, masks)
+    return model, masks, data
+
+
+@pytest.mark.parametrize("sam_rho", [0.0, 0.5])
+def test_masked_weights_stay_exactly_zero_through_training(sam_rho):
+    model, masks, data = _pruned_cnn(0.2)
     before = copy.deepcopy(model.state_dict())
     schedule = epoch_schedule(0.1, epochs=20, steps_per_epoch=1, milestone_epochs=())  # 20 steps
     train(model, data, schedule=schedule, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-3,
@@ -110,11 +115,7 @@ def test_masked_weights_stay_exactly_zero_through_training(sam_rho):
 
 
 def test_retrained_copies_start_alike_and_differ_only_by_seed():
-    seed_everything(0)
-    data = load_dataset("synthetic")
-    pruned = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
-    masks = magnitude_masks(pruned, 0.3)
-    apply_masks(pruned, masks)
+    pruned, masks, data = _pruned_cnn(0.3)
     start = copy.deepcopy(pruned.state_dict())
     schedule = epoch_schedule(0.05, epochs=3, steps_per_epoch=8, milestone_epochs=(2,))
     a, b, a_again = retrain_copies(pruned, masks, data, seeds=[0, 1, 0], schedule=schedule, batch_size=64)
