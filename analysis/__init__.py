@@ -1,11 +1,13 @@
 """Reading studies back: tables, regimes, phase diagrams, the HTML report and advice.
 
-Typical use: `classify(aggregate(load_study("studies/demo")), mc_threshold=-0.1)`.
+Reads only what trials wrote; imports neither `study` nor `trainables`.
+Typical use: `select_model(open_study("studies/demo").cells, density=0.05)`.
 """
 
 from analysis.advice import AdviceError, advise, recommend_rho, select_model
+from analysis.classified import ClassifiedStudy, open_study
 from analysis.classify import aggregate, classify
 from analysis.load import StudyReadError, load_study, read_study
 
-__all__ = ["load_study", "read_study", "aggregate", "classify", "advise", "select_model", "recommend_rho",
-           "AdviceError", "StudyReadError"]
+__all__ = ["open_study", "ClassifiedStudy", "load_study", "read_study", "aggregate", "classify", "advise",
+           "select_model", "recommend_rho", "AdviceError", "StudyReadError"]

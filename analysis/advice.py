@@ -12,12 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.classify import classify, hot_to_cold
-
-HOTTER = {"epochs": "train fewer epochs", "batch_size": "use a smaller batch size",
-          "sam_rho": "use a larger SAM rho", "lr": "use a larger learning rate"}
-COLDER = {"epochs": "train more epochs", "batch_size": "use a larger batch size",
-          "sam_rho": "use a smaller SAM rho", "lr": "use a smaller learning rate"}
+from analysis.classify import classify
+from analysis.knobs import hot_to_cold, knob_words
 
 
 class AdviceError(ValueError):
@@ -40,9 +36,9 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
     knob = str(row["knob"])
     regime = row["regime"]
     if regime == "I":
-        direction, words = "hotter", HOTTER[knob]
+        direction, words = "hotter", knob_words(knob).hotter
     elif regime == "II-A":
-        direction, words = "colder", COLDER[knob]
+        direction, words = "colder", knob_words(knob).colder
     elif regime == "II-B":
         direction, words = "keep", "keep this setting: it is near the best for this density"
     else:
@@ -65,7 +61,8 @@ def select_model(cells: pd.DataFrame, *, density: float) -> dict:
     regime_two = at[at["regime"].isin(["II-A", "II-B"])]
     if regime_two.empty:
         raise AdviceError(f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; "
-                          f"train hotter than the grid's hottest ({HOTTER[knob]}) or prune to a higher density")
+                          f"train hotter than the grid's hottest ({knob_words(knob).hotter}) or prune to a "
+                          "higher density")
     chosen = regime_two.loc[regime_two["cka"].idxmax()]
     coldest_t = hot_to_cold(knob, at["temperature"])[-1]
     coldest = at[np.isclose(at["temperature"], coldest_t)].iloc[0]
@@ -99,7 +96,7 @@ def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, c
     b = cells[np.isclose(cells["density"], high)].set_index("temperature")
     mixed = (1 - w) * a[["test_acc", "lmc", "cka"]] + w * b[["test_acc", "lmc", "cka"]]
     mixed = mixed.dropna().reset_index().assign(density=density, knob="sam_rho", status="ok")
-    answer = select_model(classify(mixed, mc_threshold, cka_eps), density=density)
+    answer = select_model(classify(mixed, mc_threshold=mc_threshold, cka_eps=cka_eps), density=density)
     return {**answer, "interpolated_between": [low, high]}
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.knobs import hot_to_cold
+
 REGIMES = ("I", "II-A", "II-B")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
-# Which way is colder for each knob: more epochs, bigger batches, smaller rho, smaller lr.
-COLD_IS_LARGER = {"epochs": True, "batch_size": True, "sam_rho": False, "lr": False}
+__all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +37,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(keys, ignore_index=True)
 
 
-def classify(df: pd.DataFrame, mc_threshold: float = -0.2, cka_eps: float = 0.005) -> pd.DataFrame:
+def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float) -> pd.DataFrame:
     """Return a copy of `df` with `regime`, `normalized_test_err` and the thresholds used.
 
     Args:
@@ -65,12 +66,6 @@ def classify(df: pd.DataFrame, mc_threshold: float = -0.2, cka_eps: float = 0.00
     out["cka_eps"] = cka_eps
     out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps)
     return out
-
-
-def hot_to_cold(knob: str, temperatures) -> list[float]:
-    """Return the distinct temperatures ordered from hottest to coldest for `knob`."""
-    values = sorted(set(float(t) for t in temperatures))
-    return values if COLD_IS_LARGER.get(knob, True) else values[::-1]
 
 
 def regime_counts(df: pd.DataFrame) -> dict[str, int]:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+# The keys of a trial's report row that the analysis reads (their units: trainables/row.py;
+# tests/test_style.py checks that every one is in the row the trial builds).
 CELL_KEYS = ["knob", "temperature", "dense_seed", "density", "density_actual", "dense_test_acc", "test_acc",
              "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "retrain_epochs", "n_copies",
-             "status", "seconds"]
+             "status", "seconds", "seconds_dense"]
 
 
 class StudyReadError(ValueError):

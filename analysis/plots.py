@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.classify import REGIMES, hot_to_cold
-from trainables.spec import KNOB_UNITS
+from analysis.classify import REGIMES
+from analysis.knobs import hot_to_cold, knob_words
 
 REGIME_COLORS = {"I": "#d62728", "II-A": "#1f77b4", "II-B": "#2ca02c", "n/a": "#bbbbbb"}
 HEATMAPS = {
@@ -35,7 +35,7 @@ def _grid(cells: pd.DataFrame, values: pd.Series) -> tuple[list[str], list[str],
 
 def _axes(fig: go.Figure, knob: str, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="density (fraction of weights kept)",
-                      yaxis_title=f"{KNOB_UNITS.get(knob, knob)} (hot at top, cold at bottom)",
+                      yaxis_title=f"{knob_words(knob).unit} (hot at top, cold at bottom)",
                       template="plotly_white", width=720, height=520)
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")

@@ -22,7 +22,8 @@ from PIL import Image
 from torchvision import transforms
 
 from trainables.data import CIFAR_MEAN, CIFAR_STD, Dataset
-from trainables.engine import epoch_schedule, evaluate, prepare, resolve_device, seed_everything, train
+from trainables.engine import epoch_schedule, evaluate, train
+from trainables.runtime import prepare, resolve_device, seed_everything
 from trainables.models import preresnet
 
 
@@ -62,7 +63,8 @@ def reference_train(model, loader, *, device, steps):
 
 def ours_train(model, data, *, batch_size, steps):
     schedule = epoch_schedule(0.05, epochs=1, steps_per_epoch=steps, milestone_epochs=())
-    result = train(model, data, schedule=schedule, batch_size=batch_size, seed=0, drop_last=True)
+    result = train(model, data, schedule=schedule, steps=steps, batch_size=batch_size, seed=0, momentum=0.9,
+                   weight_decay=1e-4, drop_last=True)
     _sync(data.x_train.device)
     return steps * batch_size / result.seconds
 

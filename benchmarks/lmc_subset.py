@@ -12,7 +12,8 @@ import argparse
 import time
 
 from trainables.data import load_dataset
-from trainables.engine import data_steps_per_epoch, epoch_schedule, retrain_copies, seed_everything, train
+from trainables.engine import data_steps_per_epoch, epoch_schedule, retrain_copies, train
+from trainables.runtime import seed_everything
 from trainables.landscape import linear_mode_connectivity
 from trainables.models import build_model
 from trainables.pruning import prune
@@ -33,19 +34,20 @@ def main():
     model = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
     spe = data_steps_per_epoch(data, 64, False)
     train(model, data, schedule=epoch_schedule(0.1, epochs=40, steps_per_epoch=spe, milestone_epochs=(20, 30)),
-          batch_size=64, seed=0, stop_epoch=args.epoch, weight_decay=5e-4, augment=False)
+          steps=args.epoch * spe, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-4, augment=False)
     retrain = epoch_schedule(0.1, epochs=args.retrain_epochs, steps_per_epoch=spe,
                              milestone_epochs=(args.retrain_epochs // 2, 3 * args.retrain_epochs // 4))
     header = "".join(f"{f'mc, first {n}':>16}{'s':>6}" for n in args.subsets)
     print(f"{'density':>8}{'mc, all 4000':>14}{'s':>6}{header}")
     for density in args.densities:
         pruned, masks = prune(model, density=density, method="uniform")
-        a, b = retrain_copies(pruned, masks, data, seeds=[1, 2], schedule=retrain, batch_size=64,
-                              weight_decay=5e-4, augment=False)
+        a, b = retrain_copies(pruned, masks, data, seeds=[1, 2], schedule=retrain, epochs=args.retrain_epochs,
+                              batch_size=64, momentum=0.9, weight_decay=5e-4, augment=False, last_epochs=5)
         line = f"{density:>8g}"
         for subset in [None] + args.subsets:
             started = time.perf_counter()
-            mc = linear_mode_connectivity(a.model, b.model, (data.x_train, data.y_train), subset=subset)["mc"]
+            mc = linear_mode_connectivity(a.model, b.model, (data.x_train, data.y_train), subset=subset,
+                                          bn_batch_size=64, bn_stats="paper")["mc"]
             line += f"{mc:>{14 if subset is None else 16}.4f}{time.perf_counter() - started:>6.2f}"
         print(line)
 

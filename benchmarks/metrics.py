@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from trainables.engine import seed_everything
+from trainables.runtime import seed_everything
 from trainables.landscape import linear_mode_connectivity, output_cka
 from trainables.models import preresnet
 from trainables.pruning import magnitude_masks
@@ -30,8 +30,9 @@ def main() -> None:
     y = torch.randint(0, 10, (args.examples,))
     rows = []
     start = time.perf_counter()
-    linear_mode_connectivity(a, b, (x, y), points=args.points, batch_size=500)
-    rows.append((f"LMC, {args.points} points, {args.examples} examples", time.perf_counter() - start))
+    linear_mode_connectivity(a, b, (x, y), points=args.points, batch_size=500, bn_batch_size=64, bn_stats="paper")
+    rows.append((f"LMC, {args.points} points, {args.examples} examples (BN in batches of 64)",
+                 time.perf_counter() - start))
     start = time.perf_counter()
     output_cka(a, b, x, batch_size=500)
     rows.append((f"CKA of softmax outputs, {args.examples} examples", time.perf_counter() - start))

@@ -1,22 +1,25 @@
-"""The `regimes` command line: run studies, follow them, and list them.
+"""The `regimes` command line: run studies, follow them, list them, and ask them questions.
 
-Bad input (config, paths, resources) ends with `regimes: error: ...` lines on stderr and exit
-status 2, before any Ray work; Ray is imported only once a config is valid.
+It parses arguments and prints; the work is `study.launch` (running) and `analysis` (reading).
+Bad input (config, dataset files, paths, resources) ends with `regimes: error: ...` lines on
+stderr and exit status 2, before any Ray work; Ray is imported only once a config is valid.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.advice import AdviceError
-from analysis.load import StudyReadError, read_study
-from study import query
+from analysis import AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model
+from analysis.classify import regime_counts
+from analysis.report import write_pngs, write_report
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
+from study.paths import fresh_name, study_path
 from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the studies under a storage root with their state",
                         description="List the studies under a storage root: cells done / total and state.")
     ls.add_argument("root", nargs="?", default="studies", help="storage root (default: ./studies)")
-    query.add_parsers(sub)
+    _add_question_parsers(sub)
     return parser
 
 
@@ -62,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        commands = {"run": _run, "status": _status, "ls": _ls, "report": query.run_report}
-        return commands.get(args.command, query.run_question)(args)
+        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report}
+        return commands.get(args.command, _question)(args)
     except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
 
@@ -80,11 +83,9 @@ def _run(args: argparse.Namespace) -> int:
         overrides["study.storage"] = args.storage
     config = load_config(args.config, overrides)
     if args.fresh:
-        from study.launch import fresh_name
-
         config = fresh_name(config)
     _check_storage_writable(config.study.storage)
-    from study.launch import run_study, study_path  # imports Ray: only after the config is valid
+    from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
     path = study_path(config)
     outcome = run_study(config, address=args.address, verbose=args.verbose)
@@ -154,6 +155,66 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"{folder.name:<30} cells {done}/{total:<6} {state}")
     if not found:
         print(f"no studies under {args.root}")
+    return 0
+
+
+def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("study", help="study directory (storage/name) or URI")
+        parser.add_argument("--mc-threshold", type=float, help="Regime I below this mc (default: the study's)")
+        parser.add_argument("--cka-eps", type=float, help="II-B within this CKA of the best (default: the study's)")
+
+    report = sub.add_parser("report", help="write the HTML report (phase diagrams, thresholds, config, cells)",
+                            description="Write one self-contained HTML file with every phase diagram.")
+    common(report)
+    report.add_argument("--out", help="HTML file to write (default: STUDY/report.html)")
+    report.add_argument("--png", metavar="DIR", help="also write each figure as PNG into DIR (needs kaleido)")
+    for name, helptext in (("advise", "the regime of one cell and which way to move the temperature"),
+                           ("select", "the model to prune at a density: the Regime-II cell with the best CKA"),
+                           ("recommend-rho", "the SAM rho to train with before pruning to a density")):
+        parser = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        common(parser)
+        parser.add_argument("--density", type=float, required=True, help="target density (fraction kept, 0-1)")
+        if name == "advise":
+            parser.add_argument("--temperature", type=float, required=True, help="the cell's knob value")
+        parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def _report(args: argparse.Namespace) -> int:
+    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps)
+    cells = opened.cells
+    out = Path(args.out) if args.out else Path(opened.study.path) / "report.html"
+    path = write_report(cells, opened.study.config, out, title=opened.name)
+    print(f"report: {path}")
+    print("cells per regime: " + ", ".join(f"{k} {v}" for k, v in regime_counts(cells).items()))
+    if args.png:
+        try:
+            for png in write_pngs(cells, args.png):
+                print(f"png: {png}")
+        except RuntimeError as err:
+            print(f"no PNGs written: {err}")
+    return 0
+
+
+def _question(args: argparse.Namespace) -> int:
+    # advise / select / recommend-rho, printed as text or JSON.
+    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps)
+    cells, tau, eps = opened.cells, opened.mc_threshold, opened.cka_eps
+    if args.command == "advise":
+        answer = advise(cells, density=args.density, temperature=args.temperature)
+        text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
+                f" (mc {answer['lmc']:.3f}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
+    else:
+        answer = (select_model(cells, density=args.density) if args.command == "select" else
+                  recommend_rho(cells, density=args.density, mc_threshold=tau, cka_eps=eps))
+        text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
+                f"CKA {answer['cka']:.4f}): test accuracy {answer['test_acc']:.4f}, regret "
+                f"{answer['regret']:+.4f} against the grid's best, gain {answer['gain_over_coldest']:+.4f} over the "
+                f"coldest model ({answer['knob']} {answer['coldest_temperature']:g})")
+        if answer.get("interpolated_between"):
+            low, high = answer["interpolated_between"]
+            text += f"; density {args.density:g} is interpolated on log-density between {low:g} and {high:g}"
+    print(json.dumps(answer, indent=2) if args.json else text)
     return 0
 
 

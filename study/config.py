@@ -2,7 +2,7 @@
 
 The section models (defaults, types, ranges) are defined in `trainables.spec` so that the trial
 can rebuild them; this module reads YAML safely, applies `--set key=value` overrides, checks
-what only the driver can check (paths), and words every problem as
+what only the driver can check (paths, the dataset's files), and words every problem as
 `file: dotted.key: what is wrong; what to write`.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from trainables.data import DatasetError, check_dataset_files
 from trainables.spec import (DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection, PruningSection,
                              ResourcesSection, RetrainSection, StudyConfig, StudySection)
 
@@ -60,7 +61,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
     Args:
         path: the study YAML file.
         overrides: {"section.key": value} replacing values of the file.
-        check_paths: also require data.root to exist when it is set (off when only building a param space).
+        check_paths: also check the files: data.root exists and holds the dataset's files (off when
+            only building a param space). Cheap, so that bad data stops here, before Ray starts.
 
     Raises:
         ConfigError: with every problem found, each naming the file and the dotted key.
@@ -86,6 +88,11 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
     if check_paths and config.data.root is not None and not Path(config.data.root).is_dir():
         raise ConfigError([f"{where}: data.root: folder {config.data.root!r} does not exist; "
                            "create it or point data.root at the folder holding the dataset"])
+    if check_paths:
+        try:
+            check_dataset_files(config.data.name, config.data.root, download=config.data.download)
+        except DatasetError as err:
+            raise ConfigError([f"{where}: data.root: {err}"]) from None
     return config
 
 

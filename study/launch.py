@@ -1,6 +1,8 @@
 """Launching a study on Ray Tune: a grid over temperatures x dense seeds, resumable (DESIGN.md 3.2).
 
-The only module under `study/` (with the CLI) that imports Ray.
+The only module under `study/` that imports Ray. It counts finished cells from Tune's own
+results, not through `analysis` (the two sit side by side on `trainables`). By default Ray's own
+output (warnings, worker tracebacks, raylet dumps) goes to a log file named in one line.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,12 +23,13 @@ import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-from analysis.load import StudyReadError, read_study
 from study import lock
 from study.config import StudyConfig, StudyError, is_uri
+from study.paths import cells_total, study_path
 from trainables.trial import run_trial
 
 CONFIG_FILE = "regimes_config.json"
+LOG_FILE = "regimes-run.log"
 
 
 @dataclass
@@ -65,26 +69,6 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
             "code_version": version}
 
 
-def cells_total(config: StudyConfig) -> int:
-    """Return the number of cells of the study's grid (temperatures x dense seeds x densities)."""
-    return len(config.study.temperatures) * len(config.study.dense_seeds) * len(config.pruning.densities)
-
-
-def study_path(config: StudyConfig) -> str:
-    """Return where the study lives: storage/name."""
-    return f"{config.study.storage.rstrip('/')}/{config.study.name}"
-
-
-def fresh_name(config: StudyConfig) -> StudyConfig:
-    """Return `config` renamed to the first name-N whose directory does not exist yet (nothing is deleted)."""
-    base, n = config.study.name, 2
-    renamed = config
-    while not is_uri(config.study.storage) and Path(study_path(renamed)).exists():
-        renamed = config.model_copy(update={"study": config.study.model_copy(update={"name": f"{base}-{n}"})})
-        n += 1
-    return renamed
-
-
 def connect(address: str | None, *, verbose: int = 0) -> None:
     """Start an embedded local Ray (address None) or join the cluster at `address` ("auto", ray://...)."""
     if ray.is_initialized():
@@ -118,24 +102,49 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     Args:
         config: the validated, path-resolved config.
         address: Ray cluster to join; None starts an embedded local one.
-        verbose: 0 prints a compact progress line; 1 or more shows Tune's own output too.
-        out: where progress goes.
+        verbose: 0 prints the study path, progress lines and the log file's name, and sends Ray's
+            own output to that log file; 1 or more shows Tune's output on the terminal too.
+        out: where our lines go (default: the terminal's stderr).
 
     Raises:
         StudyError: config mismatch with an existing study, or resources the cluster lacks.
     """
     path = study_path(config)
-    with contextlib.nullcontext() if is_uri(path) else lock.held(path):
-        return _run_locked(config, path, address=address, verbose=verbose, out=out)
+    with contextlib.nullcontext() if is_uri(path) else lock.held(path), _terminal(out) as out:
+        saved = _saved_config(path)
+        if saved is not None and saved != config.model_dump(mode="json"):
+            raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
+                             "or pass --fresh to start over in a new directory (nothing is deleted)")
+        ours = {lock.LOCK_FILE, LOG_FILE}
+        if saved is None and not is_uri(path) and any(p.name not in ours for p in Path(path).iterdir()):
+            raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
+                             "new directory, or give a new study.name")
+        out.write(f"study: {path}\n")
+        if verbose:
+            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
+        log = _log_path(config, path)
+        out.write(f"ray log: {log}\n")
+        out.flush()
+        with _output_to(log):
+            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
 
 
-def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose: int,
-                out: TextIO | None) -> Outcome:
-    saved = _saved_config(path)
-    done_before = _cells_done(path) if saved is not None else 0
-    if saved is not None and saved != config.model_dump(mode="json"):
-        raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
-                         "or pass --fresh to start over in a new directory (nothing is deleted)")
+@contextlib.contextmanager
+def _terminal(out: TextIO | None):
+    # Our lines go to the caller's stream, or to a duplicate of the terminal's stderr that the
+    # redirection of Ray's output does not touch.
+    if out is not None:
+        yield out
+        return
+    stream = os.fdopen(os.dup(2), "w")
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | None, verbose: int,
+                out: TextIO) -> Outcome:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
     if not verbose:
         # The progress line replaces Tune's output: its legacy reporter at verbose 0 prints nothing,
@@ -145,17 +154,17 @@ def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose:
     connect(address, verbose=verbose)
     check_resources(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
-    progress = ProgressLine(cells_total(config), done_before, out=out)
-    progress.out.write(f"study: {path}\n")
+    progress = ProgressLine(cells_total(config), out=out)
     run_config = tune.RunConfig(
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress])
-    if saved is not None and tune.Tuner.can_restore(path):
+    if saved and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
+        progress.done = _cells_done(tuner.get_results())
         _replace_callbacks(tuner, run_config.callbacks)
-    elif saved is not None or (not is_uri(path) and any(p.name != lock.LOCK_FILE for p in Path(path).iterdir())):
+    elif saved:
         raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
                          "new directory, or give a new study.name")
     else:
@@ -165,7 +174,39 @@ def _run_locked(config: StudyConfig, path: str, *, address: str | None, verbose:
     grid = tuner.fit()
     progress.finish()
     errored = sum(1 for result in grid if result.error is not None)
-    return Outcome(path, progress.done, progress.total, errored)
+    return Outcome(path, _cells_done(grid), progress.total, errored)
+
+
+def _log_path(config: StudyConfig, path: str) -> Path:
+    # Local studies keep the log beside their results; a URI study's log stays on this machine.
+    if is_uri(path):
+        return Path(tempfile.gettempdir()) / f"regimes-{config.study.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return Path(path) / LOG_FILE
+
+
+@contextlib.contextmanager
+def _output_to(log: Path):
+    # Ray writes from this process (Python logging, C++ glog) and from the processes it spawns
+    # (raylet, GCS), which inherit file descriptors 1 and 2: redirect both, at the fd level, for
+    # the whole run; Ray processes started meanwhile keep writing to the log afterwards.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "a") as fh:
+        fh.write(f"--- regimes run, {time.strftime('%Y-%m-%d %H:%M:%S')}, pid {os.getpid()}\n")
+        fh.flush()
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
@@ -202,10 +243,17 @@ class ProgressLine(tune.Callback):
                        f"(T={result.get('temperature'):g}, density={result.get('density'):g}){status}\n")
         self.out.flush()
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """Say in one line that a trial failed and is retried from its last finished density."""
+        self._say_failed(trial, "retrying it from its last finished density")
+
     def on_trial_error(self, iteration, trials, trial, **info):
-        """Say that a trial failed; Tune retries it up to resources.max_failures times."""
-        self.out.write(f"trial T={trial.config.get('temperature')} seed={trial.config.get('dense_seed')} failed "
-                       f"(error file: {trial.error_file}); Tune retries it if failures remain\n")
+        """Say in one line that a trial failed for good (no failures left under resources.max_failures)."""
+        self._say_failed(trial, "no retries left (resources.max_failures); run again to resume")
+
+    def _say_failed(self, trial, what: str) -> None:
+        self.out.write(f"trial T={trial.config.get('temperature'):g} seed={trial.config.get('dense_seed')} failed; "
+                       f"{what} (traceback in {trial.error_file or 'the ray log'})\n")
         self.out.flush()
 
     def finish(self) -> None:
@@ -219,12 +267,15 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _cells_done(path: str) -> int:
-    # Cells an earlier run reported, so that the progress line counts from there.
-    try:
-        return len(read_study(path).cells)
-    except StudyReadError:
-        return 0
+def _cells_done(grid) -> int:
+    # Cells reported so far, from Tune's own results: distinct densities per trial (a density
+    # reported again by a retried trial counts once).
+    done = 0
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is not None and "density" in frame.columns:
+            done += int(frame["density"].nunique())
+    return done
 
 
 def _saved_config(path: str) -> dict | None:

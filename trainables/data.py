@@ -42,6 +42,9 @@ class Dataset:
         y_test: int64 labels of the test split.
         num_classes: number of classes.
         augmentation: the augmentation that suits the data: "crop_flip", "shift" or "none".
+        pad_value: per channel, the normalised value of a black pixel: what "crop_flip" pads
+            with, as the paper's code pads the raw image with black before normalising. None for
+            data that is not padded.
     """
 
     x_train: torch.Tensor
@@ -50,6 +53,7 @@ class Dataset:
     y_test: torch.Tensor
     num_classes: int
     augmentation: str
+    pad_value: tuple[float, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -60,7 +64,7 @@ class Dataset:
         """Return this dataset with every tensor moved to `device`."""
         return Dataset(
             self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
-            self.y_test.to(device), self.num_classes, self.augmentation,
+            self.y_test.to(device), self.num_classes, self.augmentation, self.pad_value,
         )
 
 
@@ -166,11 +170,46 @@ class _LocalCIFAR:
         return np.concatenate(xs), np.concatenate(ys)
 
 
+def check_dataset_files(name: str, root: str | Path | None, *, download: bool = False) -> None:
+    """Raise DatasetError unless dataset `name` can be read from `root`; cheap, for the driver.
+
+    Generated datasets always pass. For CIFAR, every batch file must be present and readable
+    under `root/cifar-10-batches-py/` (or `cifar-100-python/`); with `download` the files are
+    fetched by the trial, so only `root` must be set.
+
+    Raises:
+        DatasetError: one line naming the folder and the first missing or unreadable file.
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    if name not in CIFAR_FOLDERS:
+        return
+    if root is None:
+        raise DatasetError(f"{name} needs data.root: set it to the folder that holds "
+                           f"{CIFAR_FOLDERS[name]}/ (get it from {CIFAR_URL})")
+    if download:
+        return
+    reader = _LocalCIFAR(name, Path(root))
+    files = reader.train_files + reader.test_files
+    bad = [f for f in files if not _readable(reader.folder / f)]
+    if bad:
+        more = f" (and {len(bad) - 1} more of its {len(files)} files)" if len(bad) > 1 else ""
+        raise DatasetError(
+            f"{name}: {reader.folder} has no readable {bad[0]}{more}; download the CIFAR python version from "
+            f"{CIFAR_URL} and extract it under {root}, or set data.download: true on a machine with network access")
+
+
+def _readable(file: Path) -> bool:
+    try:
+        with open(file, "rb") as fh:
+            return len(fh.read(1)) == 1
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=2)
 def _load_cifar_cached(name: str, root: str | None, download: bool) -> Dataset:
-    if root is None:
-        raise DatasetError(f"{name}: data.root is not set; point it at the folder that holds "
-                           f"{CIFAR_FOLDERS[name]}/ (get it from {CIFAR_URL})")
+    check_dataset_files(name, root, download=download)
     root_path = Path(root)
     if download:
         from torchvision.datasets import CIFAR10, CIFAR100
@@ -179,30 +218,28 @@ def _load_cifar_cached(name: str, root: str | None, download: bool) -> Dataset:
         for train in (True, False):  # verified download of the official archive
             cls(str(root_path), train=train, download=True)
     reader = _LocalCIFAR(name, root_path)
-    missing = [f for f in reader.train_files + reader.test_files if not (reader.folder / f).is_file()]
-    if missing:
-        raise DatasetError(
-            f"{name}: expected the folder {reader.folder} with files {', '.join(missing)}; "
-            f"download the CIFAR python version from {CIFAR_URL} and extract it under {root_path}, "
-            "or set data.download: true on a machine with network access")
     x_train, y_train = reader.read(reader.train_files)
     x_test, y_test = reader.read(reader.test_files)
     mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
     as_x = lambda a: (torch.from_numpy(a).float() / 255.0 - mean) / std  # noqa: E731
+    black = tuple((0.0 - m) / sd for m, sd in zip(CIFAR_MEAN, CIFAR_STD, strict=True))
     return Dataset(as_x(x_train), torch.from_numpy(y_train), as_x(x_test), torch.from_numpy(y_test),
-                   10 if name == "cifar10" else 100, "crop_flip")
+                   10 if name == "cifar10" else 100, "crop_flip", black)
 
 
-def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator, *,
+                  pad_value: tuple[float, ...] | None = None) -> torch.Tensor:
     """Return an augmented copy of batch `x`; random draws come from `generator`.
 
     Args:
         x: a batch on the generator's device, (B, C, H, W) or (B, C, L).
-        kind: "crop_flip" (random 32x32 crop of the 4-pixel zero-padded image, then a horizontal
-            flip with probability 1/2), "shift" (circular shift of a signal by -4..4 samples) or
-            "none".
+        kind: "crop_flip" (random HxW crop of the image padded by 4 pixels of `pad_value`, then a
+            horizontal flip with probability 1/2), "shift" (circular shift of a signal by -4..4
+            samples) or "none".
         generator: the torch.Generator that decides every random draw.
+        pad_value: per channel, the value of the padding ("crop_flip"): the normalised black of
+            the dataset (`Dataset.pad_value`); None pads with 0.
     """
     if kind == "none":
         return x
@@ -215,6 +252,11 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
     if kind == "crop_flip":
         pad, (h, w) = 4, x.shape[-2:]
         padded = F.pad(x, (pad, pad, pad, pad))
+        if pad_value is not None:  # black in the raw image, i.e. (0 - mean) / std per channel
+            border = torch.ones(x.shape[-2:], dtype=torch.bool, device=x.device)
+            border = ~F.pad(border, (pad, pad, pad, pad), value=False)
+            fill = torch.as_tensor(pad_value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+            padded = torch.where(border, fill, padded)
         dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=x.device)
         dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=x.device)
         flip = torch.rand(batch, generator=generator, device=x.device) < 0.5
@@ -229,7 +271,8 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
 
 
 def iterate_batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: int, epoch: int,
-                    drop_last: bool, augmentation: str = "none") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    drop_last: bool, augmentation: str = "none",
+                    pad_value: tuple[float, ...] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield the (inputs, labels) batches of one shuffled, augmented epoch.
 
     The order and augmentation of epoch `epoch` depend only on (`seed`, `epoch`), so a run stopped
@@ -243,6 +286,7 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: 
         epoch: the epoch index, 0-based.
         drop_last: skip the final partial batch.
         augmentation: passed to `augment_batch`.
+        pad_value: passed to `augment_batch`.
     """
     order_gen = torch.Generator().manual_seed(_mix(seed, epoch))
     order = torch.randperm(x.shape[0], generator=order_gen).to(x.device)
@@ -251,7 +295,7 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: 
     channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     for start in range(0, min(stop, x.shape[0]), batch_size):
         idx = order[start:start + batch_size]
-        batch = augment_batch(x[idx], augmentation, aug_gen)
+        batch = augment_batch(x[idx], augmentation, aug_gen, pad_value=pad_value)
         # Keep the data's memory format: gathers return NCHW-contiguous tensors.
         yield (batch.contiguous(memory_format=torch.channels_last) if channels_last else batch), y[idx]
 

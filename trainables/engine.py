@@ -1,14 +1,13 @@
-"""Training and evaluation loops: SGD or SAM, step learning-rate schedules, snapshots, masks.
+"""Training and evaluation loops: SGD or SAM on a step learning-rate schedule, masks held, snapshots.
 
 Plain PyTorch, no Ray. The hot loop never synchronises with the host: the loss is summed on the
-device and read once per epoch, which is also where non-finite losses are detected.
+device and read once per epoch, which is also where non-finite losses are detected. Device,
+seeding, autocast and mode switches live in `trainables.runtime`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -19,61 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainables.data import Dataset, iterate_batches, steps_per_epoch
+from trainables.runtime import autocast, bn_momentum, full_precision, training_mode
 from trainables.schedules import StepSchedule, epoch_schedule, iteration_schedule
 
 Masks = dict[str, torch.Tensor]
-__all__ = ["StepSchedule", "epoch_schedule", "iteration_schedule", "train", "train_dense", "retrain_copies",
-           "evaluate", "Evaluation", "TrainResult", "RetrainedCopy", "prepare", "resolve_device", "seed_everything",
-           "autocast", "peak_memory_mb", "frozen_bn_statistics", "data_steps_per_epoch"]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """Return the torch device for `name`: "auto" picks CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but torch sees no CUDA device; use auto or cpu")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (model initialisation uses torch's)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def prepare(model: nn.Module, data: Dataset, device: torch.device) -> tuple[nn.Module, Dataset]:
-    """Return the model and data on `device`, channels_last for image data.
-
-    channels_last pays on CUDA and on CPU alike: PreResNet-20 trains 513 -> 640 img/s on the
-    2-core development CPU (batch 64).
-    """
-    model = model.to(device)
-    data = data.to(device)
-    if data.x_train.dim() == 4:
-        model = model.to(memory_format=torch.channels_last)
-        data = Dataset(data.x_train.contiguous(memory_format=torch.channels_last), data.y_train,
-                       data.x_test.contiguous(memory_format=torch.channels_last), data.y_test,
-                       data.num_classes, data.augmentation)
-    return model, data
-
-
-def peak_memory_mb(device: torch.device) -> dict[str, float]:
-    """Return {"peak_rss_mb": this process's peak resident memory, "gpu_peak_mb": peak CUDA memory or NaN}, MiB."""
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
-    return {"peak_rss_mb": rss, "gpu_peak_mb": gpu}
-
-
-def autocast(device: torch.device):
-    """Return a bfloat16 autocast context on CUDA, a no-op context on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+__all__ = ["StepSchedule", "epoch_schedule", "iteration_schedule", "train", "retrain_copies", "evaluate",
+           "Evaluation", "TrainResult", "RetrainedCopy", "data_steps_per_epoch"]
 
 
 @dataclass
@@ -95,23 +45,22 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, batch_size: int, seed: int,
-          stop_epoch: int | None = None, momentum: float = 0.9, weight_decay: float = 1e-4,
-          sam_rho: float = 0.0, masks: Masks | None = None, drop_last: bool = False,
-          augment: bool = True, snapshot_epochs: tuple[int, ...] = (),
+def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, steps: int, batch_size: int, seed: int,
+          momentum: float, weight_decay: float, sam_rho: float = 0.0, masks: Masks | None = None,
+          drop_last: bool = False, augment: bool = True, snapshot_epochs: tuple[int, ...] = (),
           on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
-    """Train `model` in place on `data` and return snapshots, losses and divergence.
+    """Train `model` in place on `data` for `steps` optimizer steps and return snapshots, losses and divergence.
 
-    Stopping at epoch e of a longer schedule (`stop_epoch`) gives exactly the model of epoch e of
+    Taking the first e epochs' steps of a longer schedule gives exactly the model of epoch e of
     the full run: the schedule, data order and augmentation of an epoch depend only on its index.
 
     Args:
         model: the network, already on the data's device.
         data: device-resident dataset.
-        schedule: learning rate per step; its total_steps ends training unless stop_epoch is sooner.
+        schedule: learning rate per step (may run longer than `steps`).
+        steps: optimizer steps to take.
         batch_size: examples per step.
         seed: data-order and augmentation seed.
-        stop_epoch: stop after this many epochs of the schedule (the epochs knob); None: run it all.
         momentum: SGD momentum.
         weight_decay: L2 coefficient applied by SGD to every parameter.
         sam_rho: SAM radius; 0 trains with plain SGD.
@@ -126,19 +75,17 @@ def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, batch_size
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=momentum, weight_decay=weight_decay)
     masked = _masked_pairs(model, masks)
-    stop_step = schedule.total_steps
-    if stop_epoch is not None:
-        stop_step = min(stop_step, stop_epoch * schedule.steps_per_epoch)
     result = TrainResult()
     augmentation = data.augmentation if augment else "none"
     model.train()
     step, epoch = 0, 0
-    while step < stop_step:
+    while step < steps:
         loss_sum = torch.zeros((), device=device)
         n_batches = 0
         for x, y in _limit(iterate_batches(data.x_train, data.y_train, batch_size=batch_size, seed=seed,
-                                           epoch=epoch, drop_last=drop_last, augmentation=augmentation),
-                           stop_step - step):
+                                           epoch=epoch, drop_last=drop_last, augmentation=augmentation,
+                                           pad_value=data.pad_value),
+                           steps - step):
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr_at(step)
             loss = _sgd_or_sam_step(model, optimizer, (x, y), sam_rho=sam_rho, masked=masked, device=device)
@@ -207,25 +154,11 @@ def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
     for p in params:
         p.grad = None
     x, y = batch
-    with frozen_bn_statistics(model), autocast(device):
+    with bn_momentum(model, 0.0), autocast(device):  # BN statistics from the first pass only
         loss = F.cross_entropy(model(x), y)
     loss.backward()
     with torch.no_grad():
         torch._foreach_sub_(params, eps)
-
-
-@contextlib.contextmanager
-def frozen_bn_statistics(model: nn.Module):
-    """Context in which BatchNorm layers normalise by batch statistics but leave running ones unchanged."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
-    try:
-        yield
-    finally:
-        for m, momentum in zip(norms, saved, strict=True):
-            m.momentum = momentum
 
 
 @torch.no_grad()
@@ -253,18 +186,15 @@ class Evaluation:
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> Evaluation:
-    """Return accuracy and loss of `model` in eval mode on (`x`, `y`), unaugmented."""
-    was_training = model.training
-    model.eval()
+    """Return accuracy and loss of `model` in eval mode on (`x`, `y`), unaugmented, in float32."""
     correct = torch.zeros((), device=x.device, dtype=torch.int64)
     loss_sum = torch.zeros((), device=x.device)
-    for start in range(0, x.shape[0], batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        with autocast(x.device):
+    with training_mode(model, False), full_precision(x.device):
+        for start in range(0, x.shape[0], batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             logits = model(xb)
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
-    model.train(was_training)
+            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
     n = x.shape[0]
     return Evaluation(correct.item() / n, loss_sum.item() / n)
 
@@ -291,8 +221,8 @@ class RetrainedCopy:
 
 
 def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: list[int], schedule: StepSchedule,
-                   batch_size: int, momentum: float = 0.9, weight_decay: float = 1e-4, augment: bool = True,
-                   drop_last: bool = False, last_epochs: int = 5) -> list[RetrainedCopy]:
+                   epochs: int, batch_size: int, momentum: float, weight_decay: float, augment: bool,
+                   last_epochs: int, drop_last: bool = False) -> list[RetrainedCopy]:
     """Return one retrained copy per seed, all starting from the same pruned weights with masks held.
 
     Seeds change data order and augmentation only. Plain SGD (DESIGN.md 2.3), whatever trained
@@ -304,15 +234,16 @@ def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: lis
         data: device-resident dataset.
         seeds: one data seed per copy.
         schedule: the retraining learning-rate schedule (lr rewinding: the dense schedule).
+        epochs: epochs of retraining.
         batch_size: examples per step.
         momentum: SGD momentum.
         weight_decay: L2 coefficient.
         augment: apply the dataset's augmentation.
+        last_epochs: test accuracy is averaged over this many final epochs (all of them when fewer ran).
         drop_last: skip partial batches.
-        last_epochs: test accuracy is averaged over this many final epochs.
     """
     copies = []
-    first_scored = schedule.epochs - last_epochs + 1
+    first_scored = epochs - last_epochs + 1
     for seed in seeds:
         model = copy.deepcopy(pruned)
         accuracies: list[float] = []
@@ -321,44 +252,9 @@ def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: lis
             if epoch >= first_scored:
                 accuracies.append(evaluate(model, data.x_test, data.y_test).accuracy)
 
-        result = train(model, data, schedule=schedule, batch_size=batch_size, seed=seed, momentum=momentum,
-                       weight_decay=weight_decay, masks=masks, drop_last=drop_last, augment=augment,
-                       on_epoch=score)
+        result = train(model, data, schedule=schedule, steps=epochs * schedule.steps_per_epoch, batch_size=batch_size,
+                       seed=seed, momentum=momentum, weight_decay=weight_decay, masks=masks, drop_last=drop_last,
+                       augment=augment, on_epoch=score)
         test_acc = sum(accuracies) / len(accuracies) if accuracies and not result.diverged else float("nan")
         copies.append(RetrainedCopy(model, test_acc, result))
     return copies
-
-
-def train_dense(model: nn.Module, data: Dataset, *, knob: str, temperature: float, epochs: int,
-                milestones: list[int], lr: float, gamma: float, batch_size: int, momentum: float,
-                weight_decay: float, sam_rho: float, iterations: int, milestone_fractions: list[float],
-                seed: int, augment: bool) -> TrainResult:
-    """Train the dense model in place at one temperature of `knob` and return the run's result.
-
-    The knob's value replaces its field (DESIGN.md 2.1): "epochs" stops after `temperature` epochs
-    of the `epochs`-long schedule; "batch_size" trains `iterations` steps at that batch size with lr
-    drops at `milestone_fractions`, dropping partial batches; "sam_rho" trains with SAM at that rho;
-    "lr" uses it as the base learning rate. Other arguments are the dense schedule's fields.
-    """
-    stop_epoch = None
-    if knob == "epochs":
-        stop_epoch = int(temperature)
-    elif knob == "batch_size":
-        batch_size = int(temperature)
-    elif knob == "sam_rho":
-        sam_rho = float(temperature)
-    elif knob == "lr":
-        lr = float(temperature)
-    else:
-        raise ValueError(f"unknown knob {knob!r}")
-    if knob == "batch_size":
-        spe = data_steps_per_epoch(data, batch_size, drop_last=True)
-        schedule = iteration_schedule(lr, total_steps=iterations, steps_per_epoch=spe,
-                                      milestone_fractions=tuple(milestone_fractions), gamma=gamma)
-    else:
-        spe = data_steps_per_epoch(data, batch_size, drop_last=False)
-        schedule = epoch_schedule(lr, epochs=epochs, steps_per_epoch=spe, milestone_epochs=tuple(milestones),
-                                  gamma=gamma)
-    return train(model, data, schedule=schedule, batch_size=batch_size, seed=seed, stop_epoch=stop_epoch,
-                 momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, drop_last=knob == "batch_size",
-                 augment=augment)

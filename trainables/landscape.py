@@ -1,6 +1,8 @@
 """Loss-landscape metrics between retrained copies: linear mode connectivity and CKA (DESIGN.md 2.4).
 
-Pure functions of models and tensors: no file I/O, no global RNG, no Ray.
+Pure functions of models and tensors: no file I/O, no global RNG, no Ray. Every forward pass
+here runs in float32 (`full_precision`) whatever the device, and CKA itself in float64: a bf16
+autocast moved CKA by an eighth of the default cka_eps and flipped the sign of an mc.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import time
 import torch
 from torch import nn
 
-from trainables.engine import autocast, evaluate
+from trainables.engine import evaluate
+from trainables.runtime import bn_momentum, full_precision, training_mode
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -36,13 +39,9 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 @torch.inference_mode()
 def softmax_outputs(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
     """Return the eval-mode softmax outputs of `model` on `x`, shape (n, classes), float32."""
-    was_training = model.training
-    model.eval()
-    outs = []
-    for start in range(0, x.shape[0], batch_size):
-        with autocast(x.device):
-            outs.append(torch.softmax(model(x[start:start + batch_size]).float(), dim=1))
-    model.train(was_training)
+    with training_mode(model, False), full_precision(x.device):
+        outs = [torch.softmax(model(x[start:start + batch_size]).float(), dim=1)
+                for start in range(0, x.shape[0], batch_size)]
     return torch.cat(outs)
 
 
@@ -52,21 +51,55 @@ def output_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, *, batch
                       softmax_outputs(model_b, x, batch_size=batch_size))
 
 
-@torch.no_grad()
-def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> None:
-    """Reset every BatchNorm layer's running mean/var to the exact statistics of one pass over `x`.
+BN_STATS = ("paper", "exact")
 
-    When `x` fits in one batch, one train-mode forward with momentum 1 stores them directly.
-    Otherwise the pass runs in train mode (each batch normalised by its own statistics, as in training).
-    Each batch's per-channel mean and variance are combined exactly across batches (Chan et al.'s
-    pairwise formula, in float64), so the stored mean and (unbiased) variance are those of all
-    activations that reached the layer, not a momentum or per-batch average.
+
+@torch.no_grad()
+def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int, stats: str = "paper") -> None:
+    """Reset every BatchNorm layer's running mean/var and re-estimate them from one pass over `x`.
+
+    The pass runs in train mode over `x` in its given order (unshuffled, unaugmented), in
+    batches of `batch_size`, each batch normalised by its own statistics as in training.
+
+    stats "paper" (the default, the paper's code): the running mean and variance end as the
+    average of the per-batch means and unbiased variances weighted by batch size (momentum
+    b / (n + b) for a batch of b after n examples). With equal batches this is exactly
+    `torch.optim.swa_utils.update_bn`; with a partial last batch, update_bn weights that batch
+    like a full one and the paper's code does not.
+
+    stats "exact": the pooled mean and unbiased variance of all activations that reached each
+    layer (Chan et al.'s pairwise formula in float64; one forward with momentum 1 when `x` fits
+    in one batch). It differs from "paper" by 1e-4 to 1e-3 relative in the variances.
+
+    Raises:
+        ValueError: unknown `stats`.
     """
+    if stats not in BN_STATS:
+        raise ValueError(f"unknown BatchNorm statistics {stats!r}; use one of {', '.join(BN_STATS)}")
+    if stats == "exact":
+        _reestimate_exact(model, x, batch_size=batch_size)
+        return
+    with bn_momentum(model, None) as norms, training_mode(model, True), full_precision(x.device):
+        for m in norms:
+            m.reset_running_stats()
+        seen = 0
+        for start in range(0, x.shape[0], batch_size):
+            batch = x[start:start + batch_size]
+            for m in norms:
+                m.momentum = batch.shape[0] / (seen + batch.shape[0])
+            model(batch)
+            seen += batch.shape[0]
+
+
+def _reestimate_exact(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> None:
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
     if x.shape[0] <= batch_size:
-        _reestimate_in_one_batch(model, norms, x)
+        # The whole set is one batch: with momentum 1 each layer stores exactly that batch's mean
+        # and unbiased variance. One forward pass, no hooks: the cheap path when the set fits.
+        with bn_momentum(model, 1.0), training_mode(model, True), full_precision(x.device):
+            model(x)
         return
     # Per layer: [count, mean, sum of squared deviations] of everything seen so far.
     stats: dict[nn.Module, list] = {m: [0, 0.0, 0.0] for m in norms}
@@ -83,39 +116,17 @@ def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: i
         stats[module] = [total, mean_all + delta * (n_b / total), m2 + m2_b + delta * delta * (n * n_b / total)]
 
     handles = [m.register_forward_pre_hook(hook) for m in norms]
-    was_training = model.training
-    model.train()
     try:
-        for start in range(0, x.shape[0], batch_size):
-            with autocast(x.device):
+        with training_mode(model, True), full_precision(x.device):
+            for start in range(0, x.shape[0], batch_size):
                 model(x[start:start + batch_size])
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     for m in norms:
         n, mean, m2 = stats[m]
-        var = m2 / max(n - 1, 1)
         m.running_mean.copy_(mean.to(m.running_mean.dtype))
-        m.running_var.copy_(var.to(m.running_var.dtype))
-
-
-def _reestimate_in_one_batch(model: nn.Module, norms: list[nn.Module], x: torch.Tensor) -> None:
-    # The whole set is one batch: with momentum 1 each layer stores exactly that batch's mean and
-    # unbiased variance, and every layer sees its inputs normalised by the set's statistics, as in
-    # eval mode afterwards. One forward pass, no hooks: the cheap path when the set fits.
-    saved = [m.momentum for m in norms]
-    was_training = model.training
-    for m in norms:
-        m.momentum = 1.0
-    model.train()
-    try:
-        with autocast(x.device):
-            model(x)
-    finally:
-        for m, momentum in zip(norms, saved, strict=True):
-            m.momentum = momentum
-        model.train(was_training)
+        m.running_var.copy_((m2 / max(n - 1, 1)).to(m.running_var.dtype))
 
 
 def interpolate_state(model_a: nn.Module, model_b: nn.Module, t: float) -> dict[str, torch.Tensor]:
@@ -136,7 +147,8 @@ def mode_connectivity(errors: list[float]) -> float:
 
 
 def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple[torch.Tensor, torch.Tensor],
-                             *, points: int = 11, subset: int | None = None, batch_size: int = 1024) -> dict:
+                             *, points: int = 11, subset: int | None = None, batch_size: int = 1024,
+                             bn_batch_size: int, bn_stats: str) -> dict:
     """Return the training-error curve on the straight line between two models and its mc.
 
     At each t in linspace(0, 1, points) the interpolated model's BatchNorm statistics are
@@ -149,7 +161,9 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         data: (inputs, labels) of the training set, unaugmented.
         points: number of points on the line, ends included (>= 2).
         subset: use only the first `subset` examples for BN re-estimation and error; None: all.
-        batch_size: examples per forward pass.
+        batch_size: examples per forward pass when measuring errors.
+        bn_batch_size: examples per batch of the BatchNorm re-estimation pass (the paper: 64).
+        bn_stats: "paper" or "exact", see `reestimate_bn_statistics`.
 
     Returns:
         {"t": list of t, "train_err": list of training errors (fraction, 0-1), "mc": float,
@@ -166,7 +180,7 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
     for t in ts:
         started = time.perf_counter()
         probe.load_state_dict(interpolate_state(model_a, model_b, t))
-        reestimate_bn_statistics(probe, x, batch_size=batch_size)
+        reestimate_bn_statistics(probe, x, batch_size=bn_batch_size, stats=bn_stats)
         middle = time.perf_counter()
         errors.append(evaluate(probe, x, y, batch_size=batch_size).error)
         seconds_bn += middle - started
@@ -176,7 +190,8 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
 
 
 def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tensor], *, lmc: bool, lmc_points: int,
-                   lmc_subset: int | None, cka: bool, cka_examples: int, batch_size: int = 1024) -> dict[str, float]:
+                   lmc_subset: int | None, cka: bool, cka_examples: int, batch_size: int, bn_batch_size: int,
+                   bn_stats: str) -> dict[str, float]:
     """Return LMC and CKA over every pair of retrained copies, plus their training error.
 
     Args:
@@ -187,7 +202,9 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
         lmc_subset: first examples used for BN re-estimation and error; None: all.
         cka: measure CKA of softmax outputs.
         cka_examples: CKA uses the first this many training examples.
-        batch_size: examples per forward pass.
+        batch_size: examples per forward pass when measuring errors and outputs.
+        bn_batch_size: examples per batch of BatchNorm re-estimation.
+        bn_stats: "paper" or "exact", see `reestimate_bn_statistics`.
 
     Returns:
         Flat floats: "train_err" (mean training error of the copies in eval mode, 0-1),
@@ -207,7 +224,8 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
         for i, j in pairs if enabled else []:
             if metric == "lmc":
                 curve = linear_mode_connectivity(models[i], models[j], (x, y), points=lmc_points, subset=lmc_subset,
-                                                 batch_size=batch_size)
+                                                 batch_size=batch_size, bn_batch_size=bn_batch_size,
+                                                 bn_stats=bn_stats)
                 value = curve["mc"]
                 row["seconds_lmc_bn"] += curve["seconds_bn"]
             else:

@@ -16,7 +16,11 @@ _VGG_CFG = {
 
 
 class PreActBlock(nn.Module):
-    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut."""
+    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut.
+
+    As in the paper's code, the strided 1x1 projection (first block of stages 2 and 3) is applied
+    to the block's raw input x, not to relu(bn1(x)).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
@@ -31,9 +35,8 @@ class PreActBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the block's output."""
-        out = self.relu(self.bn1(x))
-        residual = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
+        residual = x if self.shortcut is None else self.shortcut(x)
+        out = self.conv1(self.relu(self.bn1(x)))
         out = self.conv2(self.relu(self.bn2(out)))
         return out + residual
 

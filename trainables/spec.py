@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Density = Annotated[float, Field(gt=0, le=1)]
-KNOB_UNITS = {"epochs": "training epochs", "batch_size": "batch size", "sam_rho": "SAM rho", "lr": "learning rate"}
 
 
 class Section(BaseModel):
@@ -110,6 +109,10 @@ class MetricsSection(Section):
     cka: bool = True
     cka_examples: PositiveInt = 6464
     eval_batch_size: PositiveInt = 1024
+    # BatchNorm re-estimation before each LMC point: the paper's code runs batches of 64 and keeps
+    # the size-weighted average of per-batch statistics ("paper"); "exact" pools all activations.
+    bn_batch_size: PositiveInt = 64
+    bn_stats: Literal["paper", "exact"] = "paper"
     mc_threshold: float = -0.2
     cka_eps: Annotated[float, Field(ge=0)] = 0.005
 

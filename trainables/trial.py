@@ -19,11 +19,13 @@ import torch
 from ray import tune
 
 from trainables.data import load_dataset
-from trainables.engine import (data_steps_per_epoch, epoch_schedule, evaluate, peak_memory_mb, prepare,
-                               resolve_device, retrain_copies, seed_everything, train_dense)
+from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, retrain_copies, train
+from trainables.knobs import resolve_dense_run
 from trainables.landscape import measure_copies
 from trainables.models import build_model
 from trainables.pruning import density_of, prune
+from trainables.row import CellRow
+from trainables.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
 from trainables.spec import StudyConfig
 
 STATE_FILE = "trial_state.pt"
@@ -53,41 +55,46 @@ def run_trial(config: dict) -> None:
     model, data = prepare(model, data, device)
     seconds_setup = time.perf_counter() - setup_started
     if state is None:
-        started = time.perf_counter()
-        dense = train_dense(model, data, knob=spec.study.knob, temperature=temperature, seed=dense_seed,
-                            augment=spec.data.augment, **spec.dense.model_dump())
-        state = {"finished": [], "resumed": False, "dense_diverged": dense.diverged,
-                 "seconds_dense": time.perf_counter() - started,
-                 "dense_test_acc": math.nan if dense.diverged else evaluate(model, data.x_test, data.y_test).accuracy}
+        state = _train_dense(model, data, spec, temperature=temperature, seed=dense_seed)
     else:
         model.load_state_dict(state["dense_state"])
-    r = spec.retrain
-    schedule = epoch_schedule(r.lr, epochs=r.epochs, steps_per_epoch=data_steps_per_epoch(data, r.batch_size, False),
-                              milestone_epochs=tuple(r.milestones), gamma=r.gamma)
+    r = spec.retrain  # lr rewinding: every copy retrains on the same explicit schedule, from the pruned weights
+    schedule = epoch_schedule(r.lr, epochs=r.epochs, milestone_epochs=tuple(r.milestones), gamma=r.gamma,
+                              steps_per_epoch=data_steps_per_epoch(data, r.batch_size, False))
     seeds = [1000 * dense_seed + k + 1 for k in range(r.copies)]
     for density in [d for d in spec.pruning.densities if d not in state["finished"]]:
         started = time.perf_counter()
-        row = {"knob": spec.study.knob, "temperature": temperature, "dense_seed": dense_seed, "density": density,
-               "dense_test_acc": state["dense_test_acc"], "retrain_epochs": r.epochs, "n_copies": r.copies,
-               "code_version": str(config["code_version"])}
+        row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state["dense_test_acc"],
+                      r.epochs, r.copies, str(config["code_version"]))
         pruned, masks = prune(model, density=density, method=spec.pruning.method, seed=spec.pruning.seed,
                               include_fc=spec.pruning.include_fc)
-        row["density_actual"] = density_of(masks)
-        row["seconds_prune"] = time.perf_counter() - started
+        row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started})
         if not state["dense_diverged"]:
-            copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, batch_size=r.batch_size,
-                                    momentum=r.momentum, weight_decay=r.weight_decay, augment=spec.data.augment,
-                                    last_epochs=r.last_epochs)
-            row.update(_cell_metrics(copies, data, spec))
-        row.update(_status_and_blanks(row, r.copies))
+            copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
+                                    batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
+                                    augment=spec.data.augment, last_epochs=r.last_epochs)
+            row = row.with_values(_measure(copies, data, spec))
         first = not state["finished"]  # the trial's one-off costs go on its first row
-        row["seconds_dense"] = state["seconds_dense"] if first else 0.0
-        row["seconds_setup"], seconds_setup = seconds_setup, 0.0
-        row["seconds"] = time.perf_counter() - started
-        row.update(peak_memory_mb(device))
+        row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
+                               "seconds_setup": seconds_setup if first else 0.0,
+                               "seconds": time.perf_counter() - started, **peak_memory_mb(device)})
         state["finished"].append(density)
         _report(row, state, model)
         _inject_faults(spec, done=len(state["finished"]), resumed=state["resumed"])
+
+
+def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature: float, seed: int) -> dict:
+    # DESIGN.md 2.1: the knob's value becomes explicit settings, then one training run.
+    d = spec.dense
+    run = resolve_dense_run(spec.study.knob, temperature, n_train=data.x_train.shape[0], epochs=d.epochs,
+                            milestones=d.milestones, lr=d.lr, gamma=d.gamma, batch_size=d.batch_size,
+                            sam_rho=d.sam_rho, iterations=d.iterations, milestone_fractions=d.milestone_fractions)
+    result = train(model, data, schedule=run.schedule, steps=run.steps, batch_size=run.batch_size, seed=seed,
+                   momentum=d.momentum, weight_decay=d.weight_decay, sam_rho=run.sam_rho, drop_last=run.drop_last,
+                   augment=spec.data.augment)
+    accuracy = math.nan if result.diverged else evaluate(model, data.x_test, data.y_test).accuracy
+    return {"finished": [], "resumed": False, "dense_diverged": result.diverged, "seconds_dense": result.seconds,
+            "dense_test_acc": accuracy}
 
 
 def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
@@ -99,38 +106,30 @@ def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _cell_metrics(copies: list, data, spec: StudyConfig) -> dict:
-    # Test accuracy per copy and over copies, then the landscape metrics between copies.
+def _measure(copies: list, data, spec: StudyConfig) -> dict:
+    # Test accuracy per copy and over copies, then the landscape metrics between copies. A copy
+    # that diverged leaves test_acc NaN, which makes the row "diverged".
     accs = [c.test_acc for c in copies]
-    row = {f"test_acc_copy{k}": a for k, a in enumerate(accs)}
-    row["seconds_retrain"] = sum(c.train.seconds for c in copies)
+    values = {f"test_acc_copy{k}": a for k, a in enumerate(accs)}
+    values["seconds_retrain"] = sum(c.train.seconds for c in copies)
     if any(c.train.diverged for c in copies):
-        return row
-    row["test_acc"] = statistics.fmean(accs)
-    row["test_acc_std"] = statistics.pstdev(accs)
+        return values
+    values["test_acc"] = statistics.fmean(accs)
+    values["test_acc_std"] = statistics.pstdev(accs)
     m = spec.metrics
-    row.update(measure_copies([c.model for c in copies], (data.x_train, data.y_train), lmc=m.lmc,
-                              lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,
-                              cka_examples=m.cka_examples, batch_size=m.eval_batch_size))
-    return row
+    values.update(measure_copies([c.model for c in copies], (data.x_train, data.y_train), lmc=m.lmc,
+                                 lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,
+                                 cka_examples=m.cka_examples, batch_size=m.eval_batch_size,
+                                 bn_batch_size=m.bn_batch_size, bn_stats=m.bn_stats))
+    return values
 
 
-def _status_and_blanks(row: dict, copies: int) -> dict:
-    # Every row has the same keys: a diverged cell carries NaN metrics rather than missing ones.
-    keys = ["test_acc", "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "seconds_retrain",
-            "seconds_lmc", "seconds_lmc_bn", "seconds_cka"] + [f"test_acc_copy{k}" for k in range(copies)]
-    keys += [f"{m}_pair{i}_{j}" for m in ("lmc", "cka") for i in range(copies) for j in range(i + 1, copies)]
-    blanks = {k: math.nan for k in keys if k not in row}
-    diverged = "test_acc" not in row or not math.isfinite(row["test_acc"])
-    return {**blanks, "status": "diverged" if diverged else "ok"}
-
-
-def _report(row: dict, state: dict, model: torch.nn.Module) -> None:
+def _report(row: CellRow, state: dict, model: torch.nn.Module) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         saved = {k: v for k, v in state.items() if k not in ("dense_state", "resumed")}
         saved["dense_state"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(saved, Path(tmp) / STATE_FILE)
-        tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+        tune.report(row.to_report(), checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def _load_state(checkpoint) -> dict | None:

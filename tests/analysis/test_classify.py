@@ -41,7 +41,7 @@ def test_a_table_shaped_like_the_papers_figure_2():
             acc = {True: 0.854 - 0.0002 * abs(e - 70), False: 0.92 - (0.015 if e == 10 else 0.0)}[low]
             cka = 0.99 - 0.0004 * abs(e - 70) if low else 0.99 - 0.0001 * (160 - e)
             rows.append((e, d, acc, mc, cka))
-    out = classify(_table(rows))
+    out = classify(_table(rows), mc_threshold=-0.2, cka_eps=0.005)
     regime = {(r.temperature, r.density): r.regime for r in out.itertuples()}
     assert all(regime[(e, d)] == "I" for e in range(90, 161, 10) for d in (0.05, 0.08))
     assert all(regime[(e, d)] != "I" for e in range(10, 161, 10) for d in (0.2, 0.8))
@@ -52,7 +52,7 @@ def test_a_table_shaped_like_the_papers_figure_2():
 def test_diverged_cells_get_no_regime_and_do_not_set_the_best():
     cells = _table([(10, 0.1, 0.9, 0.0, 0.99), (20, 0.1, 0.9, 0.0, 0.95)])
     cells.loc[0, "status"] = "diverged"
-    out = classify(cells)
+    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005)
     assert list(out.regime) == ["n/a", "II-B"]
     assert math.isnan(out.normalized_test_err[0]) and out.normalized_test_err[1] == 0
 

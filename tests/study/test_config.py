@@ -12,7 +12,8 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_validates_and_builds_a_param_space(path):
-    from study.launch import build_param_space, cells_total
+    from study.launch import build_param_space
+    from study.paths import cells_total
 
     config = load_config(path, check_paths=False)
     space = build_param_space(config)
@@ -67,7 +68,7 @@ def test_bad_input_names_the_problem(tmp_path, text, fragment):
 
 def test_overrides_replace_file_values_and_are_checked(tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text("retrain:\n  epochs: 5\n")
+    path.write_text("data:\n  name: synthetic\nretrain:\n  epochs: 5\n")
     config = load_config(path, parse_overrides(["retrain.epochs=20", "pruning.densities=[0.1, 0.2]"]))
     assert config.retrain.epochs == 20 and config.pruning.densities == [0.1, 0.2]
     with pytest.raises(ConfigError, match="section.key=value"):
@@ -88,6 +89,26 @@ def test_cli_rejects_a_bad_config_with_one_line_and_status_2_before_ray(tmp_path
     assert result.stderr.strip().splitlines() == [
         "regimes: error: bad.yaml: study.nmae: unknown key (did you mean study.name?); remove it or fix its spelling"]
     assert not (tmp_path / "studies").exists()  # nothing started, nothing written
+
+
+def test_an_empty_cifar_root_is_one_line_and_status_2_before_ray(tmp_path):
+    # The case of the architecture issue: data.root exists but holds no CIFAR files. Before, Ray
+    # started and every trial failed and was retried; now the config check stops it.
+    (tmp_path / "empty").mkdir()
+    code = ("import sys; from study.cli import main; status = main(sys.argv[1:]); "
+            "print('ray imported' if 'ray' in sys.modules else 'no ray'); sys.exit(status)")
+    result = subprocess.run([sys.executable, "-c", code, "run", str(ROOT / "configs/cifar10_epochs.yaml"),
+                             "--set", "data.root=empty", "--set", "resources.gpu=0", "--set", "resources.device=cpu",
+                             "--fresh"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and result.stdout == "no ray\n"
+    folder = tmp_path / "empty" / "cifar-10-batches-py"
+    assert result.stderr == (f"regimes: error: {ROOT / 'configs/cifar10_epochs.yaml'}: data.root: cifar10: {folder} has "
+                             "no readable data_batch_1 (and 5 more of its 6 files); download the CIFAR python version "
+                             "from https://www.cs.toronto.edu/~kriz/cifar.html and extract it under "
+                             f"{tmp_path / 'empty'}, or set data.download: true on a machine with network access\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # nothing written
 
 
 def test_cli_help_for_every_subcommand(tmp_path):

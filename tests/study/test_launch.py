@@ -132,7 +132,8 @@ def test_a_half_written_study_is_read_as_far_as_it_goes(clean_study, tmp_path):
 
 
 def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):
-    from study.launch import StudyError, fresh_name, run_study, study_path
+    from study.launch import StudyError, run_study
+    from study.paths import fresh_name, study_path
 
     config, outcome = clean_study
     changed = config.model_copy(update={"retrain": config.retrain.model_copy(update={"epochs": 3})})

@@ -69,7 +69,7 @@ def test_a_diverging_cell_is_reported_not_crashed_and_analysis_leaves_it_out(ray
     assert list(hot.status) == ["diverged", "diverged"]
     assert all(math.isnan(v) for v in hot.test_acc) and all(math.isnan(v) for v in hot.lmc)
     assert set(cells[cells.temperature == 0.05].status) == {"ok"}
-    regimes = classify(aggregate(cells))
+    regimes = classify(aggregate(cells), mc_threshold=-0.2, cka_eps=0.005)
     assert list(regimes[regimes.temperature == 1.0e6].regime) == ["n/a", "n/a"]
 
 
@@ -105,3 +105,20 @@ def test_a_lock_from_another_host_is_respected(tmp_path):
     (tmp_path / LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": "earlier"}))
     with pytest.raises(StudyLocked, match="on elsewhere"):
         acquire(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_plain_run_prints_only_our_lines_and_keeps_rays_output_in_the_study_log(tmp_path):
+    # A crash after the first density makes Tune retry each trial: its traceback and Ray's own
+    # warnings belong in the log file, not on the user's terminal.
+    result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set",
+                      "faults.crash_after_densities=1", "--set", "resources.max_failures=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = tmp_path / "tiny" / "regimes-run.log"
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [f"study: {tmp_path / 'tiny'}", f"ray log: {log}"]
+    allowed = ("cells ", "trial T=", "4/4 cells done in", "study complete:")
+    assert all(line.startswith(allowed) for line in lines[2:]), result.stderr
+    assert sum(line.startswith("trial T=") for line in lines) == 2  # one line per failure, no traceback
+    assert "Traceback" not in result.stderr + result.stdout and "WARNING" not in result.stderr
+    assert "InjectedFault" in log.read_text()  # Tune's report of the failure went to the log

@@ -120,3 +120,45 @@ def test_channels_last_data_gives_the_same_batches_in_channels_last_layout():
     for (xa, ya), (xb, yb) in zip(plain, cl, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
         assert xb.is_contiguous(memory_format=torch.channels_last) and not xb.is_contiguous()
+
+
+def test_the_crops_border_is_black_in_the_raw_image_as_in_the_papers_code(tmp_path):
+    # The paper pads the raw image with black, then normalises: the border of a crop is
+    # (0 - mean) / std per channel, not 0 (which is the mean colour after normalisation).
+    _write_fake_cifar10(tmp_path)
+    data = load_dataset("cifar10", tmp_path)
+    black = [(0.0 - m) / s for m, s in zip((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))]
+    assert data.pad_value == pytest.approx(black)
+    x = data.x_train[:8]
+    gen = torch.Generator().manual_seed(0)
+    out = augment_batch(x, "crop_flip", gen, pad_value=data.pad_value)
+    replay = torch.Generator().manual_seed(0)
+    dy = torch.randint(0, 9, (8,), generator=replay)
+    dx = torch.randint(0, 9, (8,), generator=replay)
+    flip = torch.rand(8, generator=replay) < 0.5
+    raw = x * torch.tensor([0.2023, 0.1994, 0.2010]).view(1, 3, 1, 1) + torch.tensor([0.4914, 0.4822, 0.4465]).view(
+        1, 3, 1, 1)  # back to [0, 1] pixels
+    expected = _reference_crop_flip(raw, dy, dx, flip)  # zero padding of the raw image = black
+    expected = (expected - torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.2023, 0.1994, 0.2010]).view(1, 3, 1, 1)
+    assert torch.allclose(out, expected, atol=1e-5)
+    shifted = int(torch.argmax((dy != 4).int()))  # a crop that shows some border rows
+    row = 0 if dy[shifted] < 4 else 31
+    for c in range(3):
+        assert torch.allclose(out[shifted, c, row], torch.full((32,), black[c]), atol=1e-5)
+
+
+def test_an_empty_cifar_root_is_one_line_naming_the_folder_and_the_file(tmp_path):
+    from trainables.data import check_dataset_files
+
+    with pytest.raises(DatasetError) as err:
+        check_dataset_files("cifar10", tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"{tmp_path / 'cifar-10-batches-py'} has no readable data_batch_1 (and 5 more of its 6 files)" in message
+    folder = _write_fake_cifar10(tmp_path)
+    check_dataset_files("cifar10", tmp_path)  # all present: passes
+    (folder / "test_batch").write_bytes(b"")  # present but empty
+    with pytest.raises(DatasetError, match="has no readable test_batch;"):
+        check_dataset_files("cifar10", tmp_path)
+    check_dataset_files("mnist1d", None)  # generated: nothing to check

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainables.data import Dataset, load_dataset
-from trainables.engine import (epoch_schedule, evaluate, frozen_bn_statistics, iteration_schedule, resolve_device,
-                               seed_everything, train)
+from trainables.engine import epoch_schedule, evaluate, iteration_schedule, train
+from trainables.runtime import bn_momentum, resolve_device, seed_everything
 from trainables.models import build_model
 
 
@@ -18,7 +18,7 @@ def test_epoch_schedule_drops_exactly_at_milestone_epochs():
     assert s.lr_at(80 * 782) == pytest.approx(0.01)
     assert s.lr_at(120 * 782 - 1) == pytest.approx(0.01)
     assert s.lr_at(120 * 782) == pytest.approx(0.001)
-    assert s.total_steps == 160 * 782 and s.epochs == 160
+    assert s.total_steps == 160 * 782
 
 
 def test_iteration_schedule_drops_at_fractions_of_the_total():
@@ -27,7 +27,9 @@ def test_iteration_schedule_drops_at_fractions_of_the_total():
     assert s.milestones == (31_200, 46_800)
     assert s.lr_at(31_199) == 0.1 and s.lr_at(31_200) == pytest.approx(0.01)
     assert s.lr_at(46_799) == pytest.approx(0.01) and s.lr_at(46_800) == pytest.approx(0.001)
-    assert s.epochs == 20  # 62,400 / 3,125 steps per epoch at batch 16, drop_last
+
+
+SGD = {"momentum": 0.9, "weight_decay": 1e-4}
 
 
 def _tiny(seed=0):
@@ -40,8 +42,9 @@ def test_stopping_at_epoch_e_equals_the_snapshot_of_a_longer_run():
     model_a, data = _tiny()
     model_b = copy.deepcopy(model_a)
     schedule = epoch_schedule(0.1, epochs=10, steps_per_epoch=8, milestone_epochs=(2, 5))
-    short = train(model_a, data, schedule=schedule, batch_size=64, seed=7, stop_epoch=3)
-    long = train(model_b, data, schedule=schedule, batch_size=64, seed=7, snapshot_epochs=(3,))
+    short = train(model_a, data, schedule=schedule, steps=3 * 8, batch_size=64, seed=7, **SGD)
+    long = train(model_b, data, schedule=schedule, steps=schedule.total_steps, batch_size=64, seed=7,
+                 snapshot_epochs=(3,), **SGD)
     assert short.steps == 24 and long.steps == 80
     for name, value in model_a.state_dict().items():
         assert torch.equal(value, long.snapshots[3][name]), name
@@ -53,7 +56,7 @@ def test_cpu_training_repeats_bit_for_bit():
     for _ in range(2):
         model, data = _tiny(seed=3)
         train(model, data, schedule=epoch_schedule(0.05, epochs=2, steps_per_epoch=8, milestone_epochs=(1,)),
-              batch_size=64, seed=3, sam_rho=0.1)
+              steps=16, batch_size=64, seed=3, sam_rho=0.1, **SGD)
         results.append(model.state_dict())
     for name in results[0]:
         assert torch.equal(results[0][name], results[1][name]), name
@@ -62,7 +65,7 @@ def test_cpu_training_repeats_bit_for_bit():
 def test_training_learns_the_synthetic_task():
     model, data = _tiny()
     result = train(model, data, schedule=epoch_schedule(0.05, epochs=6, steps_per_epoch=8, milestone_epochs=(4,)),
-                   batch_size=64, seed=0)
+                   steps=48, batch_size=64, seed=0, **SGD)
     assert result.epoch_losses[-1] < result.epoch_losses[0] / 2
     assert evaluate(model, data.x_test, data.y_test).accuracy > 0.8
 
@@ -86,7 +89,7 @@ def test_sam_step_equals_the_two_pass_update_by_hand():
     expected = [w - lr * (g + wd * w) for w, g in zip(w0, g2)]  # first SGD step: momentum buffer = grad
 
     train(model, data, schedule=epoch_schedule(lr, epochs=1, steps_per_epoch=1, milestone_epochs=()),
-          batch_size=8, seed=0, sam_rho=rho, weight_decay=wd, augment=False)
+          steps=1, batch_size=8, seed=0, sam_rho=rho, momentum=0.9, weight_decay=wd, augment=False)
     for p, e in zip(model.parameters(), expected):
         assert torch.allclose(p, e, atol=1e-6)
 
@@ -100,23 +103,23 @@ def test_sam_updates_bn_running_stats_in_the_first_pass_only():
     expected_mean = 0.1 * pre_bn.mean(0)  # running mean starts at 0, momentum 0.1, one batch
     expected_var = 0.9 + 0.1 * pre_bn.var(0, unbiased=True)
     train(model, Dataset(x, y, x, y, 2, "none"), schedule=epoch_schedule(0.1, epochs=1, steps_per_epoch=1,
-          milestone_epochs=()), batch_size=16, seed=0, sam_rho=0.5, augment=False)
+          milestone_epochs=()), steps=1, batch_size=16, seed=0, sam_rho=0.5, augment=False, **SGD)
     assert torch.allclose(model[1].running_mean, expected_mean, atol=1e-6)
     assert torch.allclose(model[1].running_var, expected_var, atol=1e-5)
     assert model[1].momentum == 0.1  # restored after the second pass
 
 
-def test_frozen_bn_statistics_leaves_running_stats_alone():
+def test_bn_momentum_zero_leaves_running_stats_alone_and_is_restored():
     bn = nn.BatchNorm1d(3)
-    with frozen_bn_statistics(bn):
+    with bn_momentum(bn, 0.0):
         bn(torch.randn(10, 3) + 5)
-    assert torch.equal(bn.running_mean, torch.zeros(3))
+    assert torch.equal(bn.running_mean, torch.zeros(3)) and bn.momentum == 0.1
 
 
 def test_nan_loss_is_reported_as_divergence_not_a_crash():
     model, data = _tiny()
     result = train(model, data, schedule=epoch_schedule(1e6, epochs=5, steps_per_epoch=8, milestone_epochs=()),
-                   batch_size=64, seed=0, momentum=0.9)
+                   steps=40, batch_size=64, seed=0, **SGD)
     assert result.diverged and len(result.epoch_losses) < 5
 
 

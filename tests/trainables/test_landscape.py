@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from trainables.data import load_dataset
-from trainables.engine import evaluate, seed_everything
+from trainables.engine import evaluate
+from trainables.runtime import seed_everything
 from trainables.landscape import (interpolate_state, linear_cka, linear_mode_connectivity, mode_connectivity,
                                   output_cka, reestimate_bn_statistics, softmax_outputs)
 from trainables.models import build_model
@@ -44,16 +45,20 @@ def test_mode_connectivity_on_hand_values():
     assert mode_connectivity([0.2, 0.2, 0.2]) == 0.0
 
 
+BN = {"bn_batch_size": 64, "bn_stats": "paper"}
+BN_BATCH = {"batch_size": 64, "stats": "paper"}
+
+
 def _net():
     seed_everything(0)
     data = load_dataset("synthetic")
     return build_model("cnn1d", input_shape=data.input_shape, num_classes=10), data
 
 
-def test_bn_reestimation_gives_the_exact_statistics_of_the_set():
+def test_exact_bn_reestimation_gives_the_pooled_statistics_of_the_set():
     model, data = _net()
     x = data.x_train[:300]
-    reestimate_bn_statistics(model, x, batch_size=128)  # uneven batches: 128, 128, 44
+    reestimate_bn_statistics(model, x, batch_size=128, stats="exact")  # uneven batches: 128, 128, 44
     with torch.no_grad():
         pre_bn = model[0](x.double().float())  # the first conv's output feeds the first BN
     expected_mean = pre_bn.double().mean((0, 2))
@@ -64,7 +69,7 @@ def test_bn_reestimation_gives_the_exact_statistics_of_the_set():
 
 def test_lmc_of_a_model_with_itself_is_flat():
     model, data = _net()
-    result = linear_mode_connectivity(model, model, (data.x_train, data.y_train), points=5)
+    result = linear_mode_connectivity(model, model, (data.x_train, data.y_train), points=5, **BN)
     assert result["t"] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert len(set(result["train_err"])) == 1 and result["mc"] == 0.0
 
@@ -73,9 +78,9 @@ def test_lmc_end_points_use_reestimated_statistics_and_leave_inputs_alone():
     model_a, data = _net()
     model_b = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
     state_a = copy.deepcopy(model_a.state_dict())
-    result = linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), points=3, subset=200)
+    result = linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), points=3, subset=200, **BN)
     expected = copy.deepcopy(model_b)
-    reestimate_bn_statistics(expected, data.x_train[:200])
+    reestimate_bn_statistics(expected, data.x_train[:200], **BN_BATCH)
     assert result["train_err"][-1] == pytest.approx(evaluate(expected, data.x_train[:200], data.y_train[:200]).error)
     assert all(torch.equal(v, model_a.state_dict()[k]) for k, v in state_a.items())
 
@@ -113,7 +118,7 @@ def test_cka_rejects_mismatched_rows():
 def test_bn_reestimation_in_one_batch_is_exact_at_every_layer():
     model, data = _net()
     x = data.x_train[:300]
-    reestimate_bn_statistics(model, x, batch_size=300)
+    reestimate_bn_statistics(model, x, batch_size=300, stats="exact")
     model.eval()
     with torch.no_grad():
         second_input = model[3](model[2](model[1](model[0](x))))  # layer 2's input with layer 1's new stats
@@ -122,3 +127,61 @@ def test_bn_reestimation_in_one_batch_is_exact_at_every_layer():
     assert torch.allclose(model[4].running_mean, second_input.mean((0, 2)), atol=5e-4)
     assert torch.allclose(model[4].running_var, second_input.permute(1, 0, 2).flatten(1).var(1), rtol=5e-4)
     assert model[1].momentum == 0.1 and not model.training
+
+
+def test_bn_reestimation_by_default_equals_torch_update_bn_with_batch_64():
+    # The paper's procedure: reset, batches of 64 in train mode, cumulative average of the batch
+    # statistics. With equal batches (256 = 4 x 64) it is torch.optim.swa_utils.update_bn exactly.
+    model, data = _net()
+    x = data.x_train[:256]
+    reference = copy.deepcopy(model)
+    torch.optim.swa_utils.update_bn([(x[i:i + 64],) for i in range(0, 256, 64)], reference)
+    reestimate_bn_statistics(model, x, batch_size=64)
+    for (name, ours), theirs in zip(model.state_dict().items(), reference.state_dict().values()):
+        if "running" in name:
+            assert torch.allclose(ours, theirs, rtol=1e-6, atol=1e-6), name
+
+
+def test_bn_reestimation_weights_a_partial_last_batch_by_its_size_as_the_papers_code():
+    model, data = _net()
+    x = data.x_train[:150]  # batches of 64, 64, 22
+    reestimate_bn_statistics(model, x, batch_size=64)
+    with torch.no_grad():
+        first_bn_input = model[0](x).double()  # does not depend on any BatchNorm statistics
+    batches = [first_bn_input[i:i + 64] for i in (0, 64, 128)]
+    sizes = torch.tensor([64.0, 64.0, 22.0], dtype=torch.float64)
+    means = torch.stack([b.mean((0, 2)) for b in batches])
+    variances = torch.stack([b.permute(1, 0, 2).flatten(1).var(1, unbiased=True) for b in batches])
+    weights = (sizes / sizes.sum()).view(-1, 1)
+    assert torch.allclose(model[1].running_mean.double(), (weights * means).sum(0), atol=1e-6)
+    assert torch.allclose(model[1].running_var.double(), (weights * variances).sum(0), rtol=1e-5)
+    assert model[1].momentum == 0.1  # restored
+
+
+SEEN = []  # module-level: LMC works on deep copies of the models it is given
+
+
+class _AutocastSpy(torch.nn.Module):
+    """Wraps a model and records, at every forward, whether autocast is on and the input's dtype."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        SEEN.append((torch.is_autocast_enabled(x.device.type), x.dtype))
+        return self.inner(x)
+
+
+def test_metrics_never_run_under_autocast_even_inside_a_callers_bf16_autocast():
+    model, data = _net()
+    SEEN.clear()
+    spy_a, spy_b = _AutocastSpy(model), _AutocastSpy(copy.deepcopy(model))
+    x, y = data.x_train[:128], data.y_train[:128]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the CUDA training path enters
+        evaluate(spy_a, x, y)
+        output_cka(spy_a, spy_b, x)
+        linear_mode_connectivity(spy_a, spy_b, (x, y), points=3, **BN)
+        reestimate_bn_statistics(spy_a, x, batch_size=64, stats="exact")
+    # evaluate 1, CKA 2, LMC 3 points x (2 BN batches + 1 error pass), exact BN 2 batches
+    assert len(SEEN) == 14 and set(SEEN) == {(False, torch.float32)}

@@ -46,3 +46,27 @@ def test_vgg16_has_13_convs():
 def test_model_rejects_wrong_input_shape():
     with pytest.raises(ValueError, match="takes images"):
         build_model("preresnet", input_shape=(1, 40), num_classes=10)
+
+
+def test_the_projection_shortcut_sees_the_blocks_raw_input_as_in_the_papers_code():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = preresnet()
+    block = model.blocks[3]  # first block of stage 2: 16 -> 32 channels, stride 2, 1x1 projection
+    with torch.no_grad():  # non-trivial BN so that bn1(x) differs from x
+        block.bn1.weight.uniform_(0.5, 1.5)
+        block.bn1.bias.uniform_(-0.5, 0.5)
+    block.eval()
+    x = torch.randn(2, 16, 8, 8)
+
+    def by_hand(x):
+        # The paper's PreActBlock (models/cifar/preresnet.py): out = conv1(relu(bn1(x)));
+        # out = conv2(relu(bn2(out))); residual = downsample(x); out + residual.
+        bn = lambda m, a: F.batch_norm(a, m.running_mean, m.running_var, m.weight, m.bias, False)  # noqa: E731
+        out = F.conv2d(F.relu(bn(block.bn1, x)), block.conv1.weight, stride=2, padding=1)
+        out = F.conv2d(F.relu(bn(block.bn2, out)), block.conv2.weight, padding=1)
+        return out + F.conv2d(x, block.shortcut.weight, stride=2)
+
+    with torch.no_grad():
+        assert torch.allclose(block(x.clone()), by_hand(x), atol=1e-5)

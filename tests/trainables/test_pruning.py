@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from trainables.data import load_dataset
-from trainables.engine import epoch_schedule, retrain_copies, seed_everything, train
+from trainables.engine import epoch_schedule, retrain_copies, train
+from trainables.runtime import seed_everything
 from trainables.models import build_model, preresnet
 from trainables.pruning import apply_masks, density_of, lamp_scores, magnitude_masks, prunable_weights
 
@@ -106,7 +107,7 @@ def test_masked_weights_stay_exactly_zero_through_training(sam_rho):
     model, masks, data = _pruned_cnn(0.2)
     before = copy.deepcopy(model.state_dict())
     schedule = epoch_schedule(0.1, epochs=20, steps_per_epoch=1, milestone_epochs=())  # 20 steps
-    train(model, data, schedule=schedule, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-3,
+    train(model, data, schedule=schedule, steps=20, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-3,
           sam_rho=sam_rho, masks=masks, drop_last=True)
     params = dict(model.named_parameters())
     for name, mask in masks.items():
@@ -118,7 +119,8 @@ def test_retrained_copies_start_alike_and_differ_only_by_seed():
     pruned, masks, data = _pruned_cnn(0.3)
     start = copy.deepcopy(pruned.state_dict())
     schedule = epoch_schedule(0.05, epochs=3, steps_per_epoch=8, milestone_epochs=(2,))
-    a, b, a_again = retrain_copies(pruned, masks, data, seeds=[0, 1, 0], schedule=schedule, batch_size=64)
+    a, b, a_again = retrain_copies(pruned, masks, data, seeds=[0, 1, 0], schedule=schedule, epochs=3, batch_size=64,
+                                   momentum=0.9, weight_decay=1e-4, augment=True, last_epochs=2)
     assert all(torch.equal(v, pruned.state_dict()[k]) for k, v in start.items())  # input untouched
     assert torch.equal(a.model.state_dict()["0.weight"], a_again.model.state_dict()["0.weight"])
     assert not torch.equal(a.model.state_dict()["0.weight"], b.model.state_dict()["0.weight"])

@@ -1,0 +1,30 @@
+"""Where a study lives and how big its grid is: plain functions of the config, no Ray.
+
+The CLI uses them before any Ray import (naming a `--fresh` study, checking the storage).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from study.config import StudyConfig, is_uri
+
+
+def study_path(config: StudyConfig) -> str:
+    """Return where the study lives: storage/name."""
+    return f"{config.study.storage.rstrip('/')}/{config.study.name}"
+
+
+def fresh_name(config: StudyConfig) -> StudyConfig:
+    """Return `config` renamed to the first name-N whose directory does not exist yet (nothing is deleted)."""
+    base, n = config.study.name, 2
+    renamed = config
+    while not is_uri(config.study.storage) and Path(study_path(renamed)).exists():
+        renamed = config.model_copy(update={"study": config.study.model_copy(update={"name": f"{base}-{n}"})})
+        n += 1
+    return renamed
+
+
+def cells_total(config: StudyConfig) -> int:
+    """Return the number of cells of the study's grid (temperatures x dense seeds x densities)."""
+    return len(config.study.temperatures) * len(config.study.dense_seeds) * len(config.pruning.densities)

@@ -1,0 +1,123 @@
+"""The result row: what one finished cell reports to Tune (DESIGN.md 3.1), defined once.
+
+The trial builds a `CellRow` per density and reports `row.to_report()`: plain floats, ints and
+strings, always the same keys for a given number of copies. `analysis.load.CELL_KEYS` names the
+keys the analysis side reads; a test checks they are all here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+
+NAN = math.nan
+# Per-copy and per-pair values are flat keys (Tune flattens nested dicts with "/").
+PER_COPY_KEY = re.compile(r"^(test_acc_copy\d+|(lmc|cka)_pair\d+_\d+)$")
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """One (temperature, dense seed, density) cell of a study.
+
+    A cell whose dense model or any retrained copy diverged has status "diverged" and NaN in
+    every metric it could not compute; its keys are the same as an ok cell's.
+
+    Attributes:
+        knob: the temperature-like knob ("epochs", "batch_size", "sam_rho", "lr").
+        temperature: the knob's value, in its unit (epochs, examples, rho, lr).
+        dense_seed: seed of the dense model's initialisation and data order.
+        density: target density, fraction of prunable weights kept, 0-1.
+        density_actual: achieved density, 0-1.
+        dense_test_acc: test accuracy of the dense model before pruning, 0-1 (NaN if it diverged).
+        retrain_epochs: epochs each copy was retrained.
+        n_copies: retrained copies K.
+        code_version: package version and git commit of the trial's code.
+        test_acc: mean over copies of each copy's test accuracy averaged over its last epochs, 0-1.
+        test_acc_std: population std of that over copies, 0-1.
+        train_err: mean training error of the copies (eval mode, the LMC subset), 0-1.
+        lmc: mean over pairs of copies of mc on the training-error scale; < 0 is a barrier.
+        lmc_std: population std of mc over pairs.
+        cka: mean over pairs of linear CKA of the copies' softmax outputs, 0-1.
+        cka_std: population std of CKA over pairs.
+        seconds: wall time of this cell (prune, retrain, measure), seconds.
+        seconds_setup: data loading and model building, on the trial's first row only, seconds.
+        seconds_dense: dense training, on the trial's first row only, seconds.
+        seconds_prune: computing masks, seconds.
+        seconds_retrain: retraining all copies, seconds.
+        seconds_lmc: LMC of all pairs, seconds (of which seconds_lmc_bn on BatchNorm re-estimation).
+        seconds_lmc_bn: BatchNorm re-estimation within seconds_lmc, seconds.
+        seconds_cka: CKA of all pairs, seconds.
+        peak_rss_mb: the trial process's peak resident memory so far, MiB.
+        gpu_peak_mb: peak CUDA memory allocated, MiB (NaN on CPU).
+        per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
+            cka_pair{i}_{j}.
+    """
+
+    knob: str
+    temperature: float
+    dense_seed: int
+    density: float
+    density_actual: float
+    dense_test_acc: float
+    retrain_epochs: int
+    n_copies: int
+    code_version: str
+    test_acc: float = NAN
+    test_acc_std: float = NAN
+    train_err: float = NAN
+    lmc: float = NAN
+    lmc_std: float = NAN
+    cka: float = NAN
+    cka_std: float = NAN
+    seconds: float = NAN
+    seconds_setup: float = 0.0
+    seconds_dense: float = 0.0
+    seconds_prune: float = NAN
+    seconds_retrain: float = NAN
+    seconds_lmc: float = NAN
+    seconds_lmc_bn: float = NAN
+    seconds_cka: float = NAN
+    peak_rss_mb: float = NAN
+    gpu_peak_mb: float = NAN
+    per_copy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """Return "ok" when the cell has a finite test accuracy, else "diverged"."""
+        return "ok" if math.isfinite(self.test_acc) else "diverged"
+
+    def with_values(self, values: dict[str, float]) -> "CellRow":
+        """Return a copy with `values` set: known fields by name, per-copy keys into `per_copy`.
+
+        Raises:
+            KeyError: a key that is neither a field nor a per-copy/per-pair name.
+        """
+        names = {f.name for f in dataclasses.fields(self)} - {"per_copy"}
+        unknown = [k for k in values if k not in names and not PER_COPY_KEY.match(k)]
+        if unknown:
+            raise KeyError(f"not a result-row key: {unknown}")
+        per_copy = {**self.per_copy, **{k: float(v) for k, v in values.items() if k not in names}}
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names}, per_copy=per_copy)
+
+    def to_report(self) -> dict[str, float | int | str]:
+        """Return the flat dict for `tune.report`: every field, `status`, and every per-copy key (NaN if absent)."""
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "per_copy"}
+        row["status"] = self.status
+        for key in per_copy_keys(self.n_copies):
+            row[key] = float(self.per_copy.get(key, NAN))
+        return row
+
+
+def per_copy_keys(copies: int) -> list[str]:
+    """Return the per-copy and per-pair keys of a row with `copies` copies, in a stable order."""
+    keys = [f"test_acc_copy{k}" for k in range(copies)]
+    pairs = [(i, j) for i in range(copies) for j in range(i + 1, copies)]
+    return keys + [f"{m}_pair{i}_{j}" for m in ("lmc", "cka") for i, j in pairs]
+
+
+def report_keys(copies: int) -> list[str]:
+    """Return every key of a reported row with `copies` copies."""
+    fields = [f.name for f in dataclasses.fields(CellRow) if f.name != "per_copy"]
+    return fields + ["status"] + per_copy_keys(copies)
