@@ -12,7 +12,8 @@ import argparse
 import time
 
 from trainables.data import load_dataset
-from trainables.engine import data_steps_per_epoch, epoch_schedule, retrain_copies, train
+from trainables.engine import data_steps_per_epoch, epoch_schedule, train
+from trainables.retrain import retrain_copies
 from trainables.runtime import seed_everything
 from trainables.landscape import linear_mode_connectivity
 from trainables.models import build_model

@@ -7,7 +7,6 @@ seeding, autocast and mode switches live in `trainables.runtime`.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -20,10 +19,11 @@ from torch import nn
 from trainables.data import Dataset, iterate_batches, steps_per_epoch
 from trainables.runtime import autocast, bn_momentum, full_precision, training_mode
 from trainables.schedules import StepSchedule, epoch_schedule, iteration_schedule
+from trainables.stacked import repeat_input, stack_inputs
 
 Masks = dict[str, torch.Tensor]
-__all__ = ["StepSchedule", "epoch_schedule", "iteration_schedule", "train", "retrain_copies", "evaluate",
-           "Evaluation", "TrainResult", "RetrainedCopy", "data_steps_per_epoch"]
+__all__ = ["StepSchedule", "epoch_schedule", "iteration_schedule", "train", "train_stacked", "evaluate",
+           "evaluate_stacked", "Evaluation", "TrainResult", "data_steps_per_epoch"]
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainResult:
 def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, steps: int, batch_size: int, seed: int,
           momentum: float, weight_decay: float, sam_rho: float = 0.0, masks: Masks | None = None,
           drop_last: bool = False, augment: bool = True, snapshot_epochs: tuple[int, ...] = (),
-          on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, list[float]], None] | None = None) -> TrainResult:
     """Train `model` in place on `data` for `steps` optimizer steps and return snapshots, losses and divergence.
 
     Taking the first e epochs' steps of a longer schedule gives exactly the model of epoch e of
@@ -68,43 +68,76 @@ def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, steps: int
         drop_last: skip the final partial batch of each epoch.
         augment: apply the dataset's augmentation.
         snapshot_epochs: epochs after which to keep a CPU copy of the weights.
-        on_epoch: called with (epoch, mean loss) after each finished epoch (progress display).
+        on_epoch: called with (epoch, [mean loss]) after each finished epoch (progress, scoring).
     """
+    return _train_loop(model, data, seeds=[seed], schedule=schedule, steps=steps, batch_size=batch_size,
+                       momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, masks=masks,
+                       drop_last=drop_last, augment=augment, snapshot_epochs=snapshot_epochs, on_epoch=on_epoch)[0]
+
+
+def train_stacked(stacked: nn.Module, data: Dataset, *, seeds: list[int], schedule: StepSchedule, steps: int,
+                  batch_size: int, momentum: float, weight_decay: float, sam_rho: float = 0.0,
+                  masks: Masks | None = None, drop_last: bool = False, augment: bool = True,
+                  on_epoch: Callable[[int, list[float]], None] | None = None) -> list[TrainResult]:
+    """Train K = len(seeds) stacked copies (`trainables.stacked`) in place; return one TrainResult per copy.
+
+    Copy k sees exactly the batches `train` would give it with seed seeds[k]; the loss is the sum
+    of the copies' losses, so each copy's gradient is its own. SGD momentum and weight decay act
+    element-wise, so per copy; SAM climbs with each copy's own gradient norm. A copy whose loss
+    turns non-finite is marked diverged and the others go on. Each result's `seconds` is the
+    run's wall time divided by K (their sum is the wall time). Arguments as for `train`, with
+    `masks` in the stacked shapes (`stack_masks`).
+    """
+    return _train_loop(stacked, data, seeds=list(seeds), schedule=schedule, steps=steps, batch_size=batch_size,
+                       momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, masks=masks,
+                       drop_last=drop_last, augment=augment, snapshot_epochs=(), on_epoch=on_epoch)
+
+
+def _train_loop(model: nn.Module, data: Dataset, *, seeds: list[int], schedule: StepSchedule, steps: int,
+                batch_size: int, momentum: float, weight_decay: float, sam_rho: float, masks: Masks | None,
+                drop_last: bool, augment: bool, snapshot_epochs: tuple[int, ...],
+                on_epoch: Callable[[int, list[float]], None] | None) -> list[TrainResult]:
     started = time.perf_counter()
-    device = data.x_train.device
+    device, copies = data.x_train.device, len(seeds)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=momentum, weight_decay=weight_decay)
     masked = _masked_pairs(model, masks)
-    result = TrainResult()
+    results = [TrainResult() for _ in seeds]
     augmentation = data.augmentation if augment else "none"
     model.train()
     step, epoch = 0, 0
     while step < steps:
-        loss_sum = torch.zeros((), device=device)
+        loss_sum = torch.zeros(copies, device=device)
         n_batches = 0
-        for x, y in _limit(iterate_batches(data.x_train, data.y_train, batch_size=batch_size, seed=seed,
-                                           epoch=epoch, drop_last=drop_last, augmentation=augmentation,
-                                           pad_value=data.pad_value),
-                           steps - step):
+        streams = [iterate_batches(data.x_train, data.y_train, batch_size=batch_size, seed=seed, epoch=epoch,
+                                   drop_last=drop_last, augmentation=augmentation, pad_value=data.pad_value)
+                   for seed in seeds]
+        for batches in _limit(zip(*streams, strict=True), steps - step):
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr_at(step)
-            loss = _sgd_or_sam_step(model, optimizer, (x, y), sam_rho=sam_rho, masked=masked, device=device)
-            loss_sum += loss.detach().float()
+            batch = batches[0] if copies == 1 else (stack_inputs([b[0] for b in batches]),
+                                                    torch.stack([b[1] for b in batches], dim=1))
+            losses = _sgd_or_sam_step(model, optimizer, batch, copies=copies, sam_rho=sam_rho, masked=masked,
+                                      device=device)
+            loss_sum += losses.detach().float()
             n_batches += 1
             step += 1
         epoch += 1
-        mean_loss = (loss_sum / max(n_batches, 1)).item()  # the one host sync per epoch
-        result.epoch_losses.append(mean_loss)
-        if not np.isfinite(mean_loss):
-            result.diverged = True
+        mean_losses = (loss_sum / max(n_batches, 1)).tolist()  # the one host sync per epoch
+        for result, loss in zip(results, mean_losses, strict=True):
+            if not result.diverged:
+                result.epoch_losses.append(loss)
+                result.diverged = not np.isfinite(loss)
+        if all(r.diverged for r in results):
             break
         if epoch in snapshot_epochs:
-            result.snapshots[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            results[0].snapshots[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if on_epoch is not None:
-            on_epoch(epoch, mean_loss)
-    result.steps = step
-    result.seconds = time.perf_counter() - started
-    return result
+            on_epoch(epoch, mean_losses)
+    seconds = time.perf_counter() - started
+    for result in results:
+        result.steps, result.seconds = step, seconds / copies
+    return results
 
 
 def _limit(batches: Iterator, n: int) -> Iterator:
@@ -126,36 +159,52 @@ def _masked_pairs(model: nn.Module, masks: Masks | None) -> list[tuple[torch.Ten
 
 
 def _sgd_or_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
-                     *, sam_rho: float, masked: list, device: torch.device) -> torch.Tensor:
-    x, y = batch
+                     *, copies: int, sam_rho: float, masked: list, device: torch.device) -> torch.Tensor:
+    # One optimizer step; returns the loss of each copy, shape (copies,).
     optimizer.zero_grad(set_to_none=True)
     with autocast(device):
-        loss = F.cross_entropy(model(x), y)
+        loss, losses = _loss(model, batch, copies)
     loss.backward()
     _apply_masks(masked, grads=True)
     if sam_rho > 0:
-        _sam_second_pass(model, batch, rho=sam_rho, device=device)
+        _sam_second_pass(model, batch, copies=copies, rho=sam_rho, device=device)
         _apply_masks(masked, grads=True)
     optimizer.step()
     _apply_masks(masked, grads=False)
-    return loss
+    return losses
 
 
-def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], *, rho: float,
+def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # Cross-entropy (nats): the sum over copies of each copy's batch mean, and the per-copy means.
+    x, y = batch
+    logits = model(x)
+    if copies == 1:
+        loss = F.cross_entropy(logits, y)
+        return loss, loss.view(1)
+    per_copy = F.cross_entropy(logits.view(x.shape[0], copies, -1).transpose(1, 2), y, reduction="none").mean(0)
+    return per_copy.sum(), per_copy
+
+
+def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], *, copies: int, rho: float,
                      device: torch.device) -> None:
-    # Standard SAM (Foret et al. 2021): climb to w + rho * g / (||g|| + 1e-12) with the global
-    # gradient norm, take the gradient there, come back to w. The optimizer then steps with it.
+    # Standard SAM (Foret et al. 2021): climb to w + rho * g / (||g|| + 1e-12) with the gradient
+    # norm over all parameters (of each copy, when stacked), take the gradient there, come back
+    # to w. The optimizer then steps with it.
     params = [p for p in model.parameters() if p.grad is not None]
     grads = [p.grad for p in params]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    eps = torch._foreach_mul(grads, rho / (norm + 1e-12))
+    if copies == 1:
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        eps = torch._foreach_mul(grads, rho / (norm + 1e-12))
+    else:  # every stacked tensor holds copy k in block k of its leading dimension
+        norms = torch.stack([g.reshape(copies, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+        scale = rho / (norms + 1e-12)
+        eps = [g * scale.repeat_interleave(g.shape[0] // copies).view(-1, *[1] * (g.dim() - 1)) for g in grads]
     with torch.no_grad():
         torch._foreach_add_(params, eps)
     for p in params:
         p.grad = None
-    x, y = batch
     with bn_momentum(model, 0.0), autocast(device):  # BN statistics from the first pass only
-        loss = F.cross_entropy(model(x), y)
+        loss, _ = _loss(model, batch, copies)
     loss.backward()
     with torch.no_grad():
         torch._foreach_sub_(params, eps)
@@ -199,62 +248,27 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return Evaluation(correct.item() / n, loss_sum.item() / n)
 
 
+@torch.inference_mode()
+def evaluate_stacked(stacked: nn.Module, x: torch.Tensor, y: torch.Tensor, *, copies: int,
+                     batch_size: int = 1024) -> list[Evaluation]:
+    """Return each stacked copy's accuracy and loss on the same (`x`, `y`), eval mode, float32.
+
+    Every copy sees every example; `batch_size` counts examples, so a pass holds `copies` times
+    the activations of `evaluate` at the same batch size.
+    """
+    correct = torch.zeros(copies, device=x.device, dtype=torch.int64)
+    loss_sum = torch.zeros(copies, device=x.device)
+    with training_mode(stacked, False), full_precision(x.device):
+        for start in range(0, x.shape[0], batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            logits = stacked(repeat_input(xb, copies)).view(xb.shape[0], copies, -1).float()
+            labels = yb.view(-1, 1).expand(-1, copies)
+            loss_sum += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(0)
+            correct += (logits.argmax(2) == labels).sum(0)
+    n = x.shape[0]
+    return [Evaluation(c / n, loss / n) for c, loss in zip(correct.tolist(), loss_sum.tolist(), strict=True)]
+
+
 def data_steps_per_epoch(data: Dataset, batch_size: int, drop_last: bool) -> int:
     """Return optimizer steps per epoch of `data`'s training split."""
     return steps_per_epoch(data.x_train.shape[0], batch_size, drop_last)
-
-
-@dataclass
-class RetrainedCopy:
-    """One retrained copy of a pruned model.
-
-    Attributes:
-        model: the retrained network (masked weights exactly zero).
-        test_acc: mean test accuracy (0-1) over the last `last_epochs` epochs of retraining
-            (the final one when fewer ran).
-        train: the TrainResult of its retraining.
-    """
-
-    model: nn.Module
-    test_acc: float
-    train: TrainResult
-
-
-def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, seeds: list[int], schedule: StepSchedule,
-                   epochs: int, batch_size: int, momentum: float, weight_decay: float, augment: bool,
-                   last_epochs: int, drop_last: bool = False) -> list[RetrainedCopy]:
-    """Return one retrained copy per seed, all starting from the same pruned weights with masks held.
-
-    Seeds change data order and augmentation only. Plain SGD (DESIGN.md 2.3), whatever trained
-    the dense model.
-
-    Args:
-        pruned: the pruned model (masked weights zero); left unchanged.
-        masks: parameter name -> keep-mask.
-        data: device-resident dataset.
-        seeds: one data seed per copy.
-        schedule: the retraining learning-rate schedule (lr rewinding: the dense schedule).
-        epochs: epochs of retraining.
-        batch_size: examples per step.
-        momentum: SGD momentum.
-        weight_decay: L2 coefficient.
-        augment: apply the dataset's augmentation.
-        last_epochs: test accuracy is averaged over this many final epochs (all of them when fewer ran).
-        drop_last: skip partial batches.
-    """
-    copies = []
-    first_scored = epochs - last_epochs + 1
-    for seed in seeds:
-        model = copy.deepcopy(pruned)
-        accuracies: list[float] = []
-
-        def score(epoch: int, _loss: float, *, model: nn.Module = model, accuracies: list = accuracies) -> None:
-            if epoch >= first_scored:
-                accuracies.append(evaluate(model, data.x_test, data.y_test).accuracy)
-
-        result = train(model, data, schedule=schedule, steps=epochs * schedule.steps_per_epoch, batch_size=batch_size,
-                       seed=seed, momentum=momentum, weight_decay=weight_decay, masks=masks, drop_last=drop_last,
-                       augment=augment, on_epoch=score)
-        test_acc = sum(accuracies) / len(accuracies) if accuracies and not result.diverged else float("nan")
-        copies.append(RetrainedCopy(model, test_acc, result))
-    return copies

@@ -15,8 +15,9 @@ import time
 import torch
 from torch import nn
 
-from trainables.engine import evaluate
+from trainables.engine import evaluate, evaluate_stacked
 from trainables.runtime import bn_momentum, full_precision, training_mode
+from trainables.stacked import repeat_input, stack_models, unstackable_reason
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -37,12 +38,19 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.inference_mode()
-def softmax_outputs(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """Return the eval-mode softmax outputs of `model` on `x`, shape (n, classes), float32."""
+def softmax_outputs(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024, copies: int = 1) -> torch.Tensor:
+    """Return the eval-mode softmax outputs of `model` on `x` in float32: (n, classes), or (copies, n, classes).
+
+    With `copies` > 1, `model` is a stacked model (`trainables.stacked`) and every copy sees `x`.
+    """
     with training_mode(model, False), full_precision(x.device):
-        outs = [torch.softmax(model(x[start:start + batch_size]).float(), dim=1)
-                for start in range(0, x.shape[0], batch_size)]
-    return torch.cat(outs)
+        outs = []
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start:start + batch_size]
+            logits = model(repeat_input(xb, copies)).float().view(xb.shape[0], copies, -1)
+            outs.append(torch.softmax(logits, dim=2))
+    out = torch.cat(outs).transpose(0, 1)
+    return out[0] if copies == 1 else out
 
 
 def output_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> float:
@@ -55,7 +63,8 @@ BN_STATS = ("paper", "exact")
 
 
 @torch.no_grad()
-def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int, stats: str = "paper") -> None:
+def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: int, stats: str = "paper",
+                             copies: int = 1) -> None:
     """Reset every BatchNorm layer's running mean/var and re-estimate them from one pass over `x`.
 
     The pass runs in train mode over `x` in its given order (unshuffled, unaugmented), in
@@ -71,13 +80,16 @@ def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: i
     layer (Chan et al.'s pairwise formula in float64; one forward with momentum 1 when `x` fits
     in one batch). It differs from "paper" by 1e-4 to 1e-3 relative in the variances.
 
+    With `copies` > 1, `model` is a stacked model and every copy sees every batch: the copies'
+    statistics are re-estimated in the same passes (each copy's BatchNorm channels are its own).
+
     Raises:
         ValueError: unknown `stats`.
     """
     if stats not in BN_STATS:
         raise ValueError(f"unknown BatchNorm statistics {stats!r}; use one of {', '.join(BN_STATS)}")
     if stats == "exact":
-        _reestimate_exact(model, x, batch_size=batch_size)
+        _reestimate_exact(model, x, batch_size=batch_size, copies=copies)
         return
     with bn_momentum(model, None) as norms, training_mode(model, True), full_precision(x.device):
         for m in norms:
@@ -87,11 +99,11 @@ def reestimate_bn_statistics(model: nn.Module, x: torch.Tensor, *, batch_size: i
             batch = x[start:start + batch_size]
             for m in norms:
                 m.momentum = batch.shape[0] / (seen + batch.shape[0])
-            model(batch)
+            model(repeat_input(batch, copies))
             seen += batch.shape[0]
 
 
-def _reestimate_exact(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> None:
+def _reestimate_exact(model: nn.Module, x: torch.Tensor, *, batch_size: int, copies: int) -> None:
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
@@ -99,7 +111,7 @@ def _reestimate_exact(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> 
         # The whole set is one batch: with momentum 1 each layer stores exactly that batch's mean
         # and unbiased variance. One forward pass, no hooks: the cheap path when the set fits.
         with bn_momentum(model, 1.0), training_mode(model, True), full_precision(x.device):
-            model(x)
+            model(repeat_input(x, copies))
         return
     # Per layer: [count, mean, sum of squared deviations] of everything seen so far.
     stats: dict[nn.Module, list] = {m: [0, 0.0, 0.0] for m in norms}
@@ -119,7 +131,7 @@ def _reestimate_exact(model: nn.Module, x: torch.Tensor, *, batch_size: int) -> 
     try:
         with training_mode(model, True), full_precision(x.device):
             for start in range(0, x.shape[0], batch_size):
-                model(x[start:start + batch_size])
+                model(repeat_input(x[start:start + batch_size], copies))
     finally:
         for h in handles:
             h.remove()
@@ -148,7 +160,7 @@ def mode_connectivity(errors: list[float]) -> float:
 
 def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple[torch.Tensor, torch.Tensor],
                              *, points: int = 11, subset: int | None = None, batch_size: int = 1024,
-                             bn_batch_size: int, bn_stats: str) -> dict:
+                             bn_batch_size: int, bn_stats: str, stacked: bool = True) -> dict:
     """Return the training-error curve on the straight line between two models and its mc.
 
     At each t in linspace(0, 1, points) the interpolated model's BatchNorm statistics are
@@ -164,6 +176,10 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         batch_size: examples per forward pass when measuring errors.
         bn_batch_size: examples per batch of the BatchNorm re-estimation pass (the paper: 64).
         bn_stats: "paper" or "exact", see `reestimate_bn_statistics`.
+        stacked: evaluate the points as one stacked model (`trainables.stacked`): their BatchNorm
+            statistics in the same passes, then all their errors in one pass (at `batch_size` /
+            `points` examples per pass, so memory stays that of one model). Otherwise one point
+            after another; models with a layer that has no stacked form always are.
 
     Returns:
         {"t": list of t, "train_err": list of training errors (fraction, 0-1), "mc": float,
@@ -174,8 +190,16 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
     x, y = data
     if subset is not None:
         x, y = x[:subset], y[:subset]
-    probe = copy.deepcopy(model_a)
     ts = torch.linspace(0, 1, points).tolist()
+    if stacked and unstackable_reason(model_a) is None:
+        started = time.perf_counter()
+        line = stack_models(model_a, [interpolate_state(model_a, model_b, t) for t in ts])
+        reestimate_bn_statistics(line, x, batch_size=bn_batch_size, stats=bn_stats, copies=points)
+        middle = time.perf_counter()
+        errors = [e.error for e in evaluate_stacked(line, x, y, copies=points, batch_size=max(1, batch_size // points))]
+        return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors), "seconds_bn": middle - started,
+                "seconds_eval": time.perf_counter() - middle}
+    probe = copy.deepcopy(model_a)
     errors, seconds_bn, seconds_eval = [], 0.0, 0.0
     for t in ts:
         started = time.perf_counter()
@@ -191,7 +215,7 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
 
 def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tensor], *, lmc: bool, lmc_points: int,
                    lmc_subset: int | None, cka: bool, cka_examples: int, batch_size: int, bn_batch_size: int,
-                   bn_stats: str) -> dict[str, float]:
+                   bn_stats: str, stacked: bool = True) -> dict[str, float]:
     """Return LMC and CKA over every pair of retrained copies, plus their training error.
 
     Args:
@@ -205,6 +229,8 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
         batch_size: examples per forward pass when measuring errors and outputs.
         bn_batch_size: examples per batch of BatchNorm re-estimation.
         bn_stats: "paper" or "exact", see `reestimate_bn_statistics`.
+        stacked: evaluate stacked models: the copies at once for training error and CKA outputs,
+            the points of each LMC line at once (see `linear_mode_connectivity`).
 
     Returns:
         Flat floats: "train_err" (mean training error of the copies in eval mode, 0-1),
@@ -214,22 +240,33 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
     """
     x, y = data
     sub_x, sub_y = (x, y) if lmc_subset is None else (x[:lmc_subset], y[:lmc_subset])
-    row: dict[str, float] = {"train_err": sum(evaluate(m, sub_x, sub_y, batch_size=batch_size).error
-                                              for m in models) / len(models)}
+    stacked = stacked and len(models) > 1 and unstackable_reason(models[0]) is None
+    together = stack_models(models[0], [m.state_dict() for m in models]) if stacked else None
+    if together is not None:
+        errors = [e.error for e in evaluate_stacked(together, sub_x, sub_y, copies=len(models),
+                                                    batch_size=max(1, batch_size // len(models)))]
+    else:
+        errors = [evaluate(m, sub_x, sub_y, batch_size=batch_size).error for m in models]
+    row: dict[str, float] = {"train_err": sum(errors) / len(models)}
     pairs = list(itertools.combinations(range(len(models)), 2))
     row["seconds_lmc_bn"] = 0.0
     for metric, enabled in (("lmc", lmc), ("cka", cka)):
         started = time.perf_counter()
         values = []
+        outputs = None
+        if metric == "cka" and enabled:  # every copy's outputs once, then every pair
+            outputs = (softmax_outputs(together, x[:cka_examples], batch_size=max(1, batch_size // len(models)),
+                                       copies=len(models)) if together is not None else
+                       [softmax_outputs(m, x[:cka_examples], batch_size=batch_size) for m in models])
         for i, j in pairs if enabled else []:
             if metric == "lmc":
                 curve = linear_mode_connectivity(models[i], models[j], (x, y), points=lmc_points, subset=lmc_subset,
                                                  batch_size=batch_size, bn_batch_size=bn_batch_size,
-                                                 bn_stats=bn_stats)
+                                                 bn_stats=bn_stats, stacked=stacked)
                 value = curve["mc"]
                 row["seconds_lmc_bn"] += curve["seconds_bn"]
             else:
-                value = output_cka(models[i], models[j], x[:cka_examples], batch_size=batch_size)
+                value = linear_cka(outputs[i], outputs[j])
             row[f"{metric}_pair{i}_{j}"] = value
             values.append(value)
         row[metric] = statistics.fmean(values) if values else float("nan")

@@ -123,6 +123,10 @@ class ResourcesSection(Section):
     cpu: Annotated[float, Field(gt=0)] = 1.0
     gpu: Annotated[float, Field(ge=0)] = 0.0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Retrain the K copies, and evaluate the copies and the points of each LMC line, as one
+    # stacked model (grouped convolutions; DESIGN.md 6.1): the same batches and updates per copy,
+    # up to float rounding, in a fraction of the time. false: one model after another.
+    stacked: bool = True
     max_failures: Annotated[int, Field(ge=0)] = 2
 
     @field_validator("cpu", "gpu", mode="before")

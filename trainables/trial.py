@@ -19,11 +19,12 @@ import torch
 from ray import tune
 
 from trainables.data import load_dataset
-from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, retrain_copies, train
+from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, train
 from trainables.knobs import resolve_dense_run
 from trainables.landscape import measure_copies
 from trainables.models import build_model
 from trainables.pruning import density_of, prune
+from trainables.retrain import retrain_copies
 from trainables.row import CellRow
 from trainables.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
 from trainables.spec import StudyConfig
@@ -72,7 +73,8 @@ def run_trial(config: dict) -> None:
         if not state["dense_diverged"]:
             copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
                                     batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
-                                    augment=spec.data.augment, last_epochs=r.last_epochs)
+                                    augment=spec.data.augment, last_epochs=r.last_epochs,
+                                    stacked=spec.resources.stacked)
             row = row.with_values(_measure(copies, data, spec))
         first = not state["finished"]  # the trial's one-off costs go on its first row
         row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
@@ -120,7 +122,8 @@ def _measure(copies: list, data, spec: StudyConfig) -> dict:
     values.update(measure_copies([c.model for c in copies], (data.x_train, data.y_train), lmc=m.lmc,
                                  lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,
                                  cka_examples=m.cka_examples, batch_size=m.eval_batch_size,
-                                 bn_batch_size=m.bn_batch_size, bn_stats=m.bn_stats))
+                                 bn_batch_size=m.bn_batch_size, bn_stats=m.bn_stats,
+                                 stacked=spec.resources.stacked))
     return values
 
 

@@ -181,7 +181,51 @@ def test_metrics_never_run_under_autocast_even_inside_a_callers_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):  # what the CUDA training path enters
         evaluate(spy_a, x, y)
         output_cka(spy_a, spy_b, x)
-        linear_mode_connectivity(spy_a, spy_b, (x, y), points=3, **BN)
+        linear_mode_connectivity(spy_a, spy_b, (x, y), points=3, stacked=False, **BN)
         reestimate_bn_statistics(spy_a, x, batch_size=64, stats="exact")
-    # evaluate 1, CKA 2, LMC 3 points x (2 BN batches + 1 error pass), exact BN 2 batches
-    assert len(SEEN) == 14 and set(SEEN) == {(False, torch.float32)}
+        # evaluate 1, CKA 2, LMC 3 points x (2 BN batches + 1 error pass), exact BN 2 batches
+        assert len(SEEN) == 14
+        # stacked: the 3 points together, BN in 2 passes and their errors in 1
+        linear_mode_connectivity(spy_a, spy_b, (x, y), points=3, stacked=True, **BN)
+        assert len(SEEN) == 14 + 2 + 1
+    assert set(SEEN) == {(False, torch.float32)}
+
+
+def _two_trained_copies():
+    from trainables.engine import epoch_schedule, train
+
+    model_a, data = _net()
+    model_b = copy.deepcopy(model_a)
+    schedule = epoch_schedule(0.1, epochs=2, steps_per_epoch=8, milestone_epochs=())
+    for model, seed in ((model_a, 1), (model_b, 2)):
+        train(model, data, schedule=schedule, steps=16, batch_size=64, seed=seed, momentum=0.9, weight_decay=0.0)
+    return model_a, model_b, data
+
+
+@pytest.mark.parametrize("bn_stats", ["paper", "exact"])
+def test_the_stacked_lmc_line_equals_the_point_by_point_one(bn_stats):
+    model_a, model_b, data = _two_trained_copies()
+    settings = {"points": 11, "subset": 300, "batch_size": 128, "bn_batch_size": 64, "bn_stats": bn_stats}
+    ours = linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), stacked=True, **settings)
+    one_by_one = linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), stacked=False, **settings)
+    assert ours["t"] == one_by_one["t"]
+    # Errors are counts over 300 examples: equal curves, not merely close ones.
+    assert ours["train_err"] == pytest.approx(one_by_one["train_err"], abs=1e-5)
+    assert ours["mc"] == pytest.approx(one_by_one["mc"], abs=1e-5) and max(ours["train_err"]) > 0
+
+
+def test_stacked_measurement_of_three_copies_equals_the_pairwise_one():
+    from trainables.landscape import measure_copies
+
+    model_a, model_b, data = _two_trained_copies()
+    model_c = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
+    settings = {"lmc": True, "lmc_points": 5, "lmc_subset": 200, "cka": True, "cka_examples": 300, "batch_size": 100,
+                "bn_batch_size": 64, "bn_stats": "paper"}
+    models = [model_a, model_b, model_c]
+    ours = measure_copies(models, (data.x_train, data.y_train), stacked=True, **settings)
+    pairwise = measure_copies(models, (data.x_train, data.y_train), stacked=False, **settings)
+    for (i, j) in ((0, 1), (0, 2), (1, 2)):
+        expected = output_cka(models[i], models[j], data.x_train[:300])
+        assert ours[f"cka_pair{i}_{j}"] == pytest.approx(expected, abs=1e-6)
+        assert ours[f"lmc_pair{i}_{j}"] == pytest.approx(pairwise[f"lmc_pair{i}_{j}"], abs=1e-5)
+    assert ours["train_err"] == pytest.approx(pairwise["train_err"], abs=1e-6)

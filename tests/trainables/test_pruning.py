@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from trainables.data import load_dataset
-from trainables.engine import epoch_schedule, retrain_copies, train
+from trainables.engine import epoch_schedule, train
+from trainables.retrain import retrain_copies
 from trainables.runtime import seed_everything
 from trainables.models import build_model, preresnet
 from trainables.pruning import apply_masks, density_of, lamp_scores, magnitude_masks, prunable_weights
