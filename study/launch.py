@@ -62,11 +62,17 @@ def code_version() -> str:
 
 
 def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
-    """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed."""
+    """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed.
+
+    For the epochs knob on a local (or shared) file system, "dense_prefix" names the folder in
+    which the trials of one dense seed share one dense run (`trainables.dense_prefix`).
+    """
+    path = study_path(config)
+    shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
     return {"study_config": config.model_dump(mode="json"),
             "temperature": tune.grid_search(list(config.study.temperatures)),
             "dense_seed": tune.grid_search(list(config.study.dense_seeds)),
-            "code_version": version}
+            "code_version": version, "dense_prefix": shared}
 
 
 def connect(address: str | None, *, verbose: int = 0) -> None:

@@ -34,8 +34,10 @@ class TrainResult:
         snapshots: epoch -> CPU copy of the model's state_dict at the end of that epoch.
         epoch_losses: mean training loss (cross-entropy, nats) of each finished epoch.
         diverged: a non-finite loss was seen; training stopped at that epoch.
-        steps: optimizer steps taken.
+        steps: optimizer steps taken by this run.
         seconds: wall time of the run.
+        optimizer_state: the SGD state (momentum buffers) at the end, on the CPU: with the
+            weights, what `train(start_epoch=...)` needs to continue the run exactly.
     """
 
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -43,16 +45,20 @@ class TrainResult:
     diverged: bool = False
     steps: int = 0
     seconds: float = 0.0
+    optimizer_state: dict | None = None
 
 
 def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, steps: int, batch_size: int, seed: int,
           momentum: float, weight_decay: float, sam_rho: float = 0.0, masks: Masks | None = None,
           drop_last: bool = False, augment: bool = True, snapshot_epochs: tuple[int, ...] = (),
-          on_epoch: Callable[[int, list[float]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, list[float]], None] | None = None, start_epoch: int = 0,
+          optimizer_state: dict | None = None) -> TrainResult:
     """Train `model` in place on `data` for `steps` optimizer steps and return snapshots, losses and divergence.
 
     Taking the first e epochs' steps of a longer schedule gives exactly the model of epoch e of
     the full run: the schedule, data order and augmentation of an epoch depend only on its index.
+    For the same reason a run continued from epoch a (`start_epoch`, with the weights and the
+    `optimizer_state` it had there) equals the uninterrupted run.
 
     Args:
         model: the network, already on the data's device.
@@ -69,10 +75,14 @@ def train(model: nn.Module, data: Dataset, *, schedule: StepSchedule, steps: int
         augment: apply the dataset's augmentation.
         snapshot_epochs: epochs after which to keep a CPU copy of the weights.
         on_epoch: called with (epoch, [mean loss]) after each finished epoch (progress, scoring).
+        start_epoch: continue a run at this epoch: `steps` counts from the run's start, and the
+            model holds the weights of that epoch.
+        optimizer_state: the run's `optimizer_state` at `start_epoch` (None: fresh momentum).
     """
     return _train_loop(model, data, seeds=[seed], schedule=schedule, steps=steps, batch_size=batch_size,
                        momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, masks=masks,
-                       drop_last=drop_last, augment=augment, snapshot_epochs=snapshot_epochs, on_epoch=on_epoch)[0]
+                       drop_last=drop_last, augment=augment, snapshot_epochs=snapshot_epochs, on_epoch=on_epoch,
+                       start_epoch=start_epoch, optimizer_state=optimizer_state)[0]
 
 
 def train_stacked(stacked: nn.Module, data: Dataset, *, seeds: list[int], schedule: StepSchedule, steps: int,
@@ -90,22 +100,27 @@ def train_stacked(stacked: nn.Module, data: Dataset, *, seeds: list[int], schedu
     """
     return _train_loop(stacked, data, seeds=list(seeds), schedule=schedule, steps=steps, batch_size=batch_size,
                        momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, masks=masks,
-                       drop_last=drop_last, augment=augment, snapshot_epochs=(), on_epoch=on_epoch)
+                       drop_last=drop_last, augment=augment, snapshot_epochs=(), on_epoch=on_epoch, start_epoch=0,
+                       optimizer_state=None)
 
 
 def _train_loop(model: nn.Module, data: Dataset, *, seeds: list[int], schedule: StepSchedule, steps: int,
                 batch_size: int, momentum: float, weight_decay: float, sam_rho: float, masks: Masks | None,
                 drop_last: bool, augment: bool, snapshot_epochs: tuple[int, ...],
-                on_epoch: Callable[[int, list[float]], None] | None) -> list[TrainResult]:
+                on_epoch: Callable[[int, list[float]], None] | None, start_epoch: int,
+                optimizer_state: dict | None) -> list[TrainResult]:
     started = time.perf_counter()
     device, copies = data.x_train.device, len(seeds)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     masked = _masked_pairs(model, masks)
     results = [TrainResult() for _ in seeds]
     augmentation = data.augmentation if augment else "none"
     model.train()
-    step, epoch = 0, 0
+    epoch = start_epoch
+    step = first_step = start_epoch * schedule.steps_per_epoch
     while step < steps:
         loss_sum = torch.zeros(copies, device=device)
         n_batches = 0
@@ -136,8 +151,20 @@ def _train_loop(model: nn.Module, data: Dataset, *, seeds: list[int], schedule: 
             on_epoch(epoch, mean_losses)
     seconds = time.perf_counter() - started
     for result in results:
-        result.steps, result.seconds = step, seconds / copies
+        result.steps, result.seconds = step - first_step, seconds / copies
+    if copies == 1:
+        results[0].optimizer_state = _to_cpu(optimizer.state_dict())
     return results
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
 
 
 def _limit(batches: Iterator, n: int) -> Iterator:

@@ -43,7 +43,11 @@ class CellRow:
         cka_std: population std of CKA over pairs.
         seconds: wall time of this cell (prune, retrain, measure), seconds.
         seconds_setup: data loading and model building, on the trial's first row only, seconds.
-        seconds_dense: dense training, on the trial's first row only, seconds.
+        seconds_dense: dense training by this trial, on the trial's first row only, seconds.
+        seconds_dense_wait: waiting for another trial's share of the dense run (epochs knob),
+            on the trial's first row only, seconds.
+        dense_epochs_trained: dense epochs this trial trained itself, on its first row only (an
+            epochs study shares one run per dense seed: these add up to its largest temperature).
         seconds_prune: computing masks, seconds.
         seconds_retrain: retraining all copies, seconds.
         seconds_lmc: LMC of all pairs, seconds (of which seconds_lmc_bn on BatchNorm re-estimation).
@@ -74,6 +78,8 @@ class CellRow:
     seconds: float = NAN
     seconds_setup: float = 0.0
     seconds_dense: float = 0.0
+    seconds_dense_wait: float = 0.0
+    dense_epochs_trained: float = 0.0
     seconds_prune: float = NAN
     seconds_retrain: float = NAN
     seconds_lmc: float = NAN

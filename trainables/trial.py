@@ -19,6 +19,7 @@ import torch
 from ray import tune
 
 from trainables.data import load_dataset
+from trainables.dense_prefix import dense_at_epoch
 from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, train
 from trainables.knobs import resolve_dense_run
 from trainables.landscape import measure_copies
@@ -41,7 +42,8 @@ def run_trial(config: dict) -> None:
 
     Args:
         config: Tune's trial config: {"study_config": StudyConfig as a dict, "temperature": float,
-            "dense_seed": int, "code_version": str}.
+            "dense_seed": int, "code_version": str, "dense_prefix": the folder where the trials of
+            an epochs study share their dense runs, or None}.
     """
     spec = StudyConfig.model_validate(config["study_config"])
     temperature, dense_seed = float(config["temperature"]), int(config["dense_seed"])
@@ -56,7 +58,9 @@ def run_trial(config: dict) -> None:
     model, data = prepare(model, data, device)
     seconds_setup = time.perf_counter() - setup_started
     if state is None:
-        state = _train_dense(model, data, spec, temperature=temperature, seed=dense_seed)
+        # Studies launched before the shared dense run have no "dense_prefix" entry.
+        state = _train_dense(model, data, spec, temperature=temperature, seed=dense_seed,
+                             shared=config.get("dense_prefix"))
     else:
         model.load_state_dict(state["dense_state"])
     r = spec.retrain  # lr rewinding: every copy retrains on the same explicit schedule, from the pruned weights
@@ -78,6 +82,8 @@ def run_trial(config: dict) -> None:
             row = row.with_values(_measure(copies, data, spec))
         first = not state["finished"]  # the trial's one-off costs go on its first row
         row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
+                               "seconds_dense_wait": state["seconds_dense_wait"] if first else 0.0,
+                               "dense_epochs_trained": state["dense_epochs_trained"] if first else 0.0,
                                "seconds_setup": seconds_setup if first else 0.0,
                                "seconds": time.perf_counter() - started, **peak_memory_mb(device)})
         state["finished"].append(density)
@@ -85,18 +91,41 @@ def run_trial(config: dict) -> None:
         _inject_faults(spec, done=len(state["finished"]), resumed=state["resumed"])
 
 
-def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature: float, seed: int) -> dict:
-    # DESIGN.md 2.1: the knob's value becomes explicit settings, then one training run.
+def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature: float, seed: int,
+                 shared: str | None) -> dict:
+    # DESIGN.md 2.1: the knob's value becomes explicit settings, then one training run, or for
+    # the epochs knob the prefix of the run this dense seed shares with the other trials.
+    started = time.perf_counter()
     d = spec.dense
     run = resolve_dense_run(spec.study.knob, temperature, n_train=data.x_train.shape[0], epochs=d.epochs,
                             milestones=d.milestones, lr=d.lr, gamma=d.gamma, batch_size=d.batch_size,
                             sam_rho=d.sam_rho, iterations=d.iterations, milestone_fractions=d.milestone_fractions)
-    result = train(model, data, schedule=run.schedule, steps=run.steps, batch_size=run.batch_size, seed=seed,
-                   momentum=d.momentum, weight_decay=d.weight_decay, sam_rho=run.sam_rho, drop_last=run.drop_last,
-                   augment=spec.data.augment)
-    accuracy = math.nan if result.diverged else evaluate(model, data.x_test, data.y_test).accuracy
-    return {"finished": [], "resumed": False, "dense_diverged": result.diverged, "seconds_dense": result.seconds,
-            "dense_test_acc": accuracy}
+    settings = {"schedule": run.schedule, "batch_size": run.batch_size, "seed": seed, "momentum": d.momentum,
+                "weight_decay": d.weight_decay, "sam_rho": run.sam_rho, "drop_last": run.drop_last,
+                "augment": spec.data.augment}
+    if spec.study.knob != "epochs" or shared is None:
+        result = train(model, data, steps=run.steps, **settings)
+        diverged, share = result.diverged, {"epochs_trained": temperature, "seconds_waited": 0.0}
+    else:
+        def advance(snapshot, stop, heartbeat):
+            if snapshot is not None:
+                model.load_state_dict(snapshot["model"])
+                if snapshot["diverged"]:
+                    return dict(snapshot)
+            result = train(model, data, steps=stop * run.schedule.steps_per_epoch, on_epoch=lambda *_: heartbeat(),
+                           start_epoch=0 if snapshot is None else snapshot["epoch"],
+                           optimizer_state=None if snapshot is None else snapshot["optimizer"], **settings)
+            return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": result.optimizer_state, "diverged": result.diverged}
+
+        snapshot, share = dense_at_epoch(Path(shared) / f"seed{seed}", int(temperature), advance=advance,
+                                         stops=[int(t) for t in spec.study.temperatures])
+        model.load_state_dict(snapshot["model"])
+        diverged = snapshot["diverged"]
+    accuracy = math.nan if diverged else evaluate(model, data.x_test, data.y_test).accuracy
+    return {"finished": [], "resumed": False, "dense_diverged": diverged, "dense_test_acc": accuracy,
+            "seconds_dense": time.perf_counter() - started - share["seconds_waited"],
+            "seconds_dense_wait": share["seconds_waited"], "dense_epochs_trained": share["epochs_trained"]}
 
 
 def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:

@@ -1,6 +1,7 @@
 """End to end through a real local Ray cluster (one per session): run, read back, crash, resume."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,15 @@ def test_a_study_runs_end_to_end_and_reads_back_through_tune(clean_study):
         assert set(df["status"]) == {"ok"} and (df["n_copies"] == 2).all() and (df["retrain_epochs"] == 2).all()
         assert all(0 <= v <= 1 for v in df["test_acc"]) and all(abs(v - d) < 0.01 for v, d in
                                                                 zip(df["density_actual"], df["density"]))
+
+
+def test_the_trials_of_an_epochs_study_share_one_dense_run(clean_study):
+    # Temperatures 2 and 4 of one dense seed: 4 dense epochs in all, not 2 + 4 (DESIGN.md 2.1).
+    _, outcome = clean_study
+    rows = [df for df in _raw_rows(outcome.path).values()]
+    assert sum(df["dense_epochs_trained"].sum() for df in rows) == 4
+    folder = Path(outcome.path) / "dense_prefix" / "seed0"
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch0002.pt", "epoch0004.pt"]
 
 
 def test_the_loader_gives_one_row_per_cell(clean_study):
