@@ -21,6 +21,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/study_cost.py
+	$(BIN)/python benchmarks/copies.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check study trainables analysis

@@ -7,7 +7,7 @@ Every model forbids unknown keys and checks types strictly, so a typo never runs
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -125,8 +125,10 @@ class ResourcesSection(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Retrain the K copies, and evaluate the copies and the points of each LMC line, as one
     # stacked model (grouped convolutions; DESIGN.md 6.1): the same batches and updates per copy,
-    # up to float rounding, in a fraction of the time. false: one model after another.
-    stacked: bool = True
+    # up to float rounding. It pays where one small model leaves the device idle (a GPU); on the
+    # 2-core development CPU, compute-bound at one thread per trial, it measured 0.96x (K = 2)
+    # to 1.1x (K = 3) per demo cell (benchmarks/copies.py). "auto": stacked on CUDA only.
+    stacked: Union[bool, Literal["auto"]] = "auto"
     max_failures: Annotated[int, Field(ge=0)] = 2
 
     @field_validator("cpu", "gpu", mode="before")

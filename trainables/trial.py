@@ -67,6 +67,7 @@ def run_trial(config: dict) -> None:
     schedule = epoch_schedule(r.lr, epochs=r.epochs, milestone_epochs=tuple(r.milestones), gamma=r.gamma,
                               steps_per_epoch=data_steps_per_epoch(data, r.batch_size, False))
     seeds = [1000 * dense_seed + k + 1 for k in range(r.copies)]
+    stacked = _stacked(spec, model)
     for density in [d for d in spec.pruning.densities if d not in state["finished"]]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state["dense_test_acc"],
@@ -78,7 +79,7 @@ def run_trial(config: dict) -> None:
             copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
                                     batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
                                     augment=spec.data.augment, last_epochs=r.last_epochs,
-                                    stacked=spec.resources.stacked)
+                                    stacked=stacked)
             row = row.with_values(_measure(copies, data, spec))
         first = not state["finished"]  # the trial's one-off costs go on its first row
         row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
@@ -128,6 +129,13 @@ def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature
             "seconds_dense_wait": share["seconds_waited"], "dense_epochs_trained": share["epochs_trained"]}
 
 
+def _stacked(spec: StudyConfig, model: torch.nn.Module) -> bool:
+    # resources.stacked "auto": stacked copies where they pay, on CUDA (benchmarks/copies.py).
+    if spec.resources.stacked == "auto":
+        return next(model.parameters()).device.type == "cuda"
+    return spec.resources.stacked
+
+
 def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
     if resumed:
         return
@@ -152,7 +160,7 @@ def _measure(copies: list, data, spec: StudyConfig) -> dict:
                                  lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,
                                  cka_examples=m.cka_examples, batch_size=m.eval_batch_size,
                                  bn_batch_size=m.bn_batch_size, bn_stats=m.bn_stats,
-                                 stacked=spec.resources.stacked))
+                                 stacked=_stacked(spec, copies[0].model)))
     return values
 
 

@@ -151,3 +151,17 @@ def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_
         run_study(changed)
     renamed = fresh_name(changed)
     assert renamed.study.name == "clean-2" and study_path(renamed) != outcome.path
+
+
+def test_a_study_with_stacked_copies_matches_the_sequential_one(clean_study, tmp_path):
+    # resources.stacked "auto" retrains one copy after another on the CPU; forcing the stacked
+    # path through a real study gives the same cells up to float rounding.
+    from study.launch import run_study
+
+    outcome = run_study(_tiny(tmp_path, "stacked", **{"resources.stacked": True}))
+    assert outcome.complete
+    clean = _by_cell(load_rows(clean_study[1].path))
+    for key, row in _by_cell(load_rows(outcome.path)).items():
+        assert row.dense_test_acc == clean[key].dense_test_acc  # the shared dense run is untouched
+        assert abs(row.test_acc - clean[key].test_acc) <= 2 / 256 and abs(row.lmc - clean[key].lmc) <= 0.01
+        assert abs(row.cka - clean[key].cka) <= 0.01
