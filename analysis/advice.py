@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.classify import classify
 from analysis.knobs import hot_to_cold, knob_words
+from analysis.uncertainty import indistinguishable
 
 
 class AdviceError(ValueError):
@@ -29,8 +30,10 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
         temperature: a temperature of the grid, in the knob's unit.
 
     Returns:
-        {"knob", "density", "temperature", "regime", "direction" ("hotter"/"colder"/"keep"),
-         "advice" (in the knob's words), "test_acc", "lmc", "cka", "mc_threshold", "cka_eps"}.
+        {"knob", "density", "temperature", "regime", "direction" ("hotter"/"colder"/"keep", or
+         "unclear" when the call is within noise: "I?"/"II?"), "advice" (in the knob's words),
+         "test_acc", "lmc", "cka" and their "_se" standard errors, "mc_threshold", "cka_eps",
+         "confidence"}.
     """
     row = _cell(cells, density=density, temperature=temperature)
     knob = str(row["knob"])
@@ -41,6 +44,15 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
         direction, words = "colder", knob_words(knob).colder
     elif regime == "II-B":
         direction, words = "keep", "keep this setting: it is near the best for this density"
+    elif regime in ("I?", "II?"):
+        direction = "unclear"
+        if math.isnan(_se(row, "lmc")):
+            words = (f"within noise: mc {row['lmc']:.3f} has no standard error (that takes 2 dense seeds, or 4 "
+                     "copies of one); add dense seeds before moving the temperature")
+        else:
+            words = (f"within noise: mc {row['lmc']:.3f} +- {_se(row, 'lmc'):.3f} is within {row['confidence']:g} "
+                     f"standard errors of the threshold {row['mc_threshold']:g}; add dense seeds (or copies) "
+                     "before moving the temperature")
     else:
         raise AdviceError(f"the cell at density {density:g}, {knob} {temperature:g} has no regime "
                           f"(status {row.get('status', 'n/a')}); its training diverged or LMC/CKA were off")
@@ -51,14 +63,21 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
 def select_model(cells: pd.DataFrame, *, density: float) -> dict:
     """Return the model to prune at `density`: the Regime-II cell with the highest CKA.
 
+    Cells count as Regime II by their point estimate (an uncertain "II?" cell too); the answer
+    lists the other Regime-II temperatures whose CKA is within `confidence` standard errors of
+    the chosen one's ("indistinguishable_from"): between those the data cannot choose.
+
     Returns:
         {"knob", "density", "temperature" (chosen), "regime", "test_acc", "best_test_acc" (best in
-         the grid at this density), "regret" (best - chosen, 0-1), "coldest_temperature",
-         "coldest_test_acc", "gain_over_coldest" (chosen - coldest, 0-1), "lmc", "cka", thresholds}.
+         the grid at this density), "regret" (best - chosen, 0-1) and "regret_se",
+         "coldest_temperature", "coldest_test_acc", "gain_over_coldest" (chosen - coldest, 0-1)
+         and "gain_se", "indistinguishable_from" (temperatures), "lmc", "cka", the "_se"
+         standard errors, thresholds}.
     """
     at = _at_density(cells, density)
     knob = str(at["knob"].iloc[0])
-    regime_two = at[at["regime"].isin(["II-A", "II-B"])]
+    point = at["regime_point"] if "regime_point" in at.columns else at["regime"]
+    regime_two = at[point.isin(["II-A", "II-B"])]
     if regime_two.empty:
         raise AdviceError(f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; "
                           f"train hotter than the grid's hottest ({knob_words(knob).hotter}) or prune to a "
@@ -66,14 +85,22 @@ def select_model(cells: pd.DataFrame, *, density: float) -> dict:
     chosen = regime_two.loc[regime_two["cka"].idxmax()]
     coldest_t = hot_to_cold(knob, at["temperature"])[-1]
     coldest = at[np.isclose(at["temperature"], coldest_t)].iloc[0]
-    best = float(at["test_acc"].max())
+    best = at.loc[at["test_acc"].idxmax()]
+    confidence = float(chosen.get("confidence", 0.0))
+    ties = [float(r["temperature"]) for _, r in regime_two.iterrows() if r.name != chosen.name and
+            indistinguishable(float(r["cka"]), _se(r, "cka"), float(chosen["cka"]), _se(chosen, "cka"),
+                              confidence=confidence)]
     return {"knob": knob, "density": float(chosen["density"]), "temperature": float(chosen["temperature"]),
-            "regime": chosen["regime"], "best_test_acc": best, "regret": best - float(chosen["test_acc"]),
-            "coldest_temperature": float(coldest_t), "coldest_test_acc": float(coldest["test_acc"]),
-            "gain_over_coldest": float(chosen["test_acc"]) - float(coldest["test_acc"]), **_values(chosen)}
+            "regime": chosen["regime"], "best_test_acc": float(best["test_acc"]),
+            "regret": float(best["test_acc"]) - float(chosen["test_acc"]),
+            "regret_se": _difference_se(best, chosen), "coldest_temperature": float(coldest_t),
+            "coldest_test_acc": float(coldest["test_acc"]),
+            "gain_over_coldest": float(chosen["test_acc"]) - float(coldest["test_acc"]),
+            "gain_se": _difference_se(chosen, coldest), "indistinguishable_from": sorted(ties), **_values(chosen)}
 
 
-def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, cka_eps: float) -> dict:
+def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, cka_eps: float,
+                  confidence: float) -> dict:
     """Return the SAM rho to train with before pruning to `density` (the `select_model` rule).
 
     A density between two grid densities is handled by interpolating test_acc, lmc and cka of
@@ -94,14 +121,31 @@ def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, c
     w = (math.log(density) - math.log(low)) / (math.log(high) - math.log(low))
     a = cells[np.isclose(cells["density"], low)].set_index("temperature")
     b = cells[np.isclose(cells["density"], high)].set_index("temperature")
-    mixed = (1 - w) * a[["test_acc", "lmc", "cka"]] + w * b[["test_acc", "lmc", "cka"]]
-    mixed = mixed.dropna().reset_index().assign(density=density, knob="sam_rho", status="ok")
-    answer = select_model(classify(mixed, mc_threshold=mc_threshold, cka_eps=cka_eps), density=density)
+    columns = [c for c in ("test_acc", "lmc", "cka", "test_acc_se", "lmc_se", "cka_se") if c in cells.columns]
+    mixed = (1 - w) * a[columns] + w * b[columns]  # standard errors interpolated too: an approximation
+    mixed = mixed.dropna(subset=["test_acc", "lmc", "cka"]).reset_index().assign(density=density, knob="sam_rho",
+                                                                                 status="ok")
+    answer = select_model(classify(mixed, mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence),
+                          density=density)
     return {**answer, "interpolated_between": [low, high]}
+
+
+def _se(row: pd.Series, metric: str) -> float:
+    value = row.get(f"{metric}_se", math.nan)
+    return math.nan if pd.isna(value) else float(value)
+
+
+def _difference_se(a: pd.Series, b: pd.Series) -> float:
+    # Standard error of a difference of test accuracies of two cells (0 when they are the same cell).
+    if a.name == b.name:
+        return 0.0
+    return math.sqrt(_se(a, "test_acc") ** 2 + _se(b, "test_acc") ** 2)
 
 
 def _values(row: pd.Series) -> dict:
     return {"test_acc": float(row["test_acc"]), "lmc": float(row["lmc"]), "cka": float(row["cka"]),
+            "test_acc_se": _se(row, "test_acc"), "lmc_se": _se(row, "lmc"), "cka_se": _se(row, "cka"),
+            "confidence": float(row.get("confidence", 0.0)),
             "mc_threshold": float(row["mc_threshold"]), "cka_eps": float(row["cka_eps"])}
 
 

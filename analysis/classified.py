@@ -26,12 +26,14 @@ class ClassifiedStudy:
             (see `analysis.classify.classify`).
         mc_threshold: the Regime-I threshold used (mc, training-error scale).
         cka_eps: the II-B tolerance used (CKA, 0-1).
+        confidence: standard errors an mc must clear the threshold by to be called (0: none).
     """
 
     study: Study
     cells: pd.DataFrame
     mc_threshold: float
     cka_eps: float
+    confidence: float
 
     @property
     def name(self) -> str:
@@ -39,13 +41,16 @@ class ClassifiedStudy:
         return self.study.config.get("study", {}).get("name", Path(self.study.path).name)
 
 
-def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: float | None = None) -> ClassifiedStudy:
+def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: float | None = None,
+               confidence: float | None = None) -> ClassifiedStudy:
     """Return the study at `path` read, aggregated and classified with its own thresholds unless overridden.
 
     Args:
         path: the study directory (storage/name) or a Tune-supported URI.
         mc_threshold: Regime I below this mc; None: the study's metrics.mc_threshold.
         cka_eps: II-B within this CKA of the density's best; None: the study's metrics.cka_eps.
+        confidence: standard errors for a confident call; None: the study's metrics.confidence
+            (a study planned before that setting existed is read without it, as then: 0).
 
     Raises:
         StudyReadError: not a study, no cells reported yet, or no thresholds saved and none given.
@@ -59,5 +64,6 @@ def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: 
     if tau is None or eps is None:
         raise StudyReadError(f"{path}: the study's config holds no metrics.mc_threshold / metrics.cka_eps; "
                              "give them with --mc-threshold and --cka-eps")
-    cells = classify(aggregate(study.cells), mc_threshold=float(tau), cka_eps=float(eps))
-    return ClassifiedStudy(study, cells, float(tau), float(eps))
+    conf = confidence if confidence is not None else saved.get("confidence", 0.0)
+    cells = classify(aggregate(study.cells), mc_threshold=float(tau), cka_eps=float(eps), confidence=float(conf))
+    return ClassifiedStudy(study, cells, float(tau), float(eps), float(conf))

@@ -12,16 +12,19 @@ import numpy as np
 import pandas as pd
 
 from analysis.knobs import hot_to_cold
+from analysis.uncertainty import cell_standard_errors, mc_call
 
-REGIMES = ("I", "II-A", "II-B")
+REGIMES = ("I", "II-A", "II-B", "I?", "II?")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
 __all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per (knob, temperature, density): mean over ok dense seeds, `*_seed_std`, `n_seeds`.
+    """Return one row per (knob, temperature, density): means over ok dense seeds and their standard errors.
 
-    Diverged cells are left out of the means; a cell with no ok seed keeps status "diverged".
+    Columns: the metrics' means, `*_seed_std`, `n_seeds`, and `test_acc_se`, `lmc_se`, `cka_se`
+    with their `se_basis` (see `analysis.uncertainty`). Diverged cells are left out of the means;
+    a cell with no ok seed keeps status "diverged".
     """
     keys = [k for k in ("knob", "temperature", "density") if k in df.columns]
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
@@ -30,6 +33,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_seed_std"))
     out["n_seeds"] = ok.groupby(keys).size()
     out = out.reset_index()
+    if len(ok) and {"test_acc", "lmc", "cka"} <= set(ok.columns):
+        out = out.merge(cell_standard_errors(ok, keys), on=keys, how="left")
     every = df[keys].drop_duplicates()
     out = every.merge(out, on=keys, how="left")
     out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
@@ -37,7 +42,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(keys, ignore_index=True)
 
 
-def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float) -> pd.DataFrame:
+def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidence: float) -> pd.DataFrame:
     """Return a copy of `df` with `regime`, `normalized_test_err` and the thresholds used.
 
     Args:
@@ -45,10 +50,14 @@ def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float) -> pd.Dat
             scale), cka (0-1); optionally knob and status.
         mc_threshold: Regime I below this mc.
         cka_eps: II-B within this CKA of the density's best Regime-II CKA.
+        confidence: a cell is called I or II only when its mc is beyond the threshold by more
+            than this many standard errors (`lmc_se`; a missing or NaN SE is uncertain);
+            otherwise "I?" or "II?". 0 applies the rule to the point estimates alone.
 
     Returns:
-        The cells plus `regime` ("I", "II-A", "II-B" or "n/a"), `normalized_test_err` (test error
-        minus the lowest test error at the same density, 0-1), `mc_threshold` and `cka_eps`.
+        The cells plus `regime` ("I", "II-A", "II-B", "I?", "II?" or "n/a"), `regime_point` (the
+        call of the point estimates, without "?"), `normalized_test_err` (test error minus the
+        lowest test error at the same density, 0-1), `mc_threshold`, `cka_eps` and `confidence`.
     """
     out = df.copy()
     usable = out["lmc"].notna() & out["cka"].notna() & out["test_acc"].notna()
@@ -60,16 +69,23 @@ def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float) -> pd.Dat
     out.loc[usable & (out["lmc"] < mc_threshold), "regime"] = "I"
     out.loc[regime_two, "regime"] = np.where(out.loc[regime_two, "cka"] >= best_cka[regime_two] - cka_eps,
                                              "II-B", "II-A")
+    out["regime_point"] = out["regime"]
+    se = out["lmc_se"] if "lmc_se" in out.columns else pd.Series(np.nan, index=out.index)
+    calls = [mc_call(m, s, mc_threshold=mc_threshold, confidence=confidence) if ok else "n/a"
+             for m, s, ok in zip(out["lmc"], se.astype(float), usable, strict=True)]
+    uncertain = np.array([c.endswith("?") for c in calls])
+    out.loc[uncertain, "regime"] = np.array(calls, dtype=object)[uncertain]
     test_err = (1 - out["test_acc"]).where(usable)
     out["normalized_test_err"] = test_err - test_err.groupby(out["density"]).transform("min")
     out["mc_threshold"] = mc_threshold
     out["cka_eps"] = cka_eps
-    out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps)
+    out["confidence"] = confidence
+    out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence)
     return out
 
 
 def regime_counts(df: pd.DataFrame) -> dict[str, int]:
     """Return the number of cells per regime of a classified table, "n/a" included when present."""
     counts = df["regime"].value_counts()
-    keys = list(REGIMES) + (["n/a"] if "n/a" in counts else [])
+    keys = [r for r in REGIMES if r in counts or not r.endswith("?")] + (["n/a"] if "n/a" in counts else [])
     return {k: int(counts.get(k, 0)) for k in keys}

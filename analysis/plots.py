@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.classify import REGIMES
 from analysis.knobs import hot_to_cold, knob_words
 
 REGIME_COLORS = {"I": "#d62728", "II-A": "#1f77b4", "II-B": "#2ca02c", "n/a": "#bbbbbb"}
@@ -54,10 +53,16 @@ def heatmap(cells: pd.DataFrame, metric: str) -> go.Figure:
 
 
 def regime_map(cells: pd.DataFrame) -> go.Figure:
-    """Return the regime map: cells coloured by regime with the I/II and II-A/II-B boundaries drawn."""
-    labels = list(REGIMES) + ["n/a"]
+    """Return the regime map: cells coloured by regime with the I/II and II-A/II-B boundaries drawn.
+
+    Cells whose call is uncertain (mc within `confidence` standard errors of the threshold:
+    "I?", "II?") keep the colour of their point estimate and are hatched.
+    """
+    labels = ["I", "II-A", "II-B", "n/a"]
+    point = cells["regime_point"] if "regime_point" in cells.columns else cells["regime"]
     x, y, z = _grid(cells, cells["regime"])
-    codes = np.array([[labels.index(v) if isinstance(v, str) else labels.index("n/a") for v in row] for row in z])
+    _, _, zp = _grid(cells, point)
+    codes = np.array([[labels.index(v) if v in labels else labels.index("n/a") for v in row] for row in zp])
     n = len(labels)
     scale = [[edge, REGIME_COLORS[labels[i]]] for i in range(n) for edge in (i / n, (i + 1) / n)]
     fig = go.Figure(go.Heatmap(x=x, y=y, z=codes.tolist(), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
@@ -71,10 +76,18 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
         else:  # horizontal edge between rows i and i2 in column j
             fig.add_shape(type="line", x0=j - 0.5, x1=j + 0.5, y0=i + 0.5, y1=i + 0.5, xref="x", yref="y",
                           line={"color": "black", "width": 3, "dash": dash})
+    for i, row in enumerate(z):
+        for j, value in enumerate(row):
+            if isinstance(value, str) and value.endswith("?"):
+                for dx in (-0.25, 0.0, 0.25):  # three diagonal strokes: a hatched cell
+                    fig.add_shape(type="line", x0=j + dx - 0.25, x1=j + dx + 0.25, y0=i + 0.45, y1=i - 0.45,
+                                  xref="x", yref="y", line={"color": "white", "width": 2})
     for name, dash in (("I / II boundary", "solid"), ("II-A / II-B boundary", "dot")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name,
                                  line={"color": "black", "dash": dash}))
     thresholds = f"mc < {cells['mc_threshold'].iloc[0]:g}: I; CKA within {cells['cka_eps'].iloc[0]:g} of best: II-B"
+    if "confidence" in cells.columns and cells["confidence"].iloc[0] > 0:
+        thresholds += f"; hatched: within {cells['confidence'].iloc[0]:g} SE of the mc threshold"
     return _axes(fig, str(cells["knob"].iloc[0]), f"Regimes ({thresholds})")
 
 

@@ -14,9 +14,10 @@ import pandas as pd
 
 from analysis.classify import regime_counts
 from analysis.plots import all_figures
+from analysis.validate import select_regrets, validate_advice, validation_lines
 
-TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "normalized_test_err", "lmc", "cka",
-                 "dense_test_acc", "n_seeds", "status"]
+TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "normalized_test_err", "lmc",
+                 "lmc_se", "cka", "cka_se", "dense_test_acc", "n_seeds", "se_basis", "status"]
 
 
 def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str) -> Path:
@@ -33,8 +34,13 @@ def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: 
     for i, fig in enumerate(figures.values()):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
     counts = ", ".join(f"{k}: {v}" for k, v in regime_counts(cells).items())
+    checked = validation_lines(validate_advice(cells), select_regrets(cells), knob=str(cells["knob"].iloc[0]))
     thresholds = (f"Regime I when mc &lt; {cells['mc_threshold'].iloc[0]:g}; among Regime-II cells of a density, "
                   f"II-B when CKA is within {cells['cka_eps'].iloc[0]:g} of the best, otherwise II-A.")
+    confidence = float(cells["confidence"].iloc[0]) if "confidence" in cells.columns else 0.0
+    if confidence > 0:
+        thresholds += (f" A call needs mc beyond the threshold by more than {confidence:g} standard errors; "
+                       "otherwise it is I? or II? (hatched in the regime map).")
     table = cells[[c for c in TABLE_COLUMNS if c in cells.columns]].to_html(index=False, float_format="%.4f",
                                                                             na_rep="NaN", border=0)
     page = f"""<!DOCTYPE html>
@@ -47,6 +53,8 @@ pre{{background:#f8f8f8;padding:1em}}</style>
 <p><b>Thresholds.</b> {thresholds}</p>
 <p><b>Cells per regime.</b> {counts}</p>
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
+<h2>The study checks its own advice</h2>
+<pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
 {table}
 <h2>Study config</h2>

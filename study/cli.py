@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model
+from analysis import (AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model,
+                      select_regrets, validate_advice)
+from analysis.validate import validation_lines
 from analysis.classify import regime_counts
 from analysis.report import write_pngs, write_report
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report}
+        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report, "validate": _validate}
         return commands.get(args.command, _question)(args)
     except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
@@ -163,12 +166,21 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("study", help="study directory (storage/name) or URI")
         parser.add_argument("--mc-threshold", type=float, help="Regime I below this mc (default: the study's)")
         parser.add_argument("--cka-eps", type=float, help="II-B within this CKA of the best (default: the study's)")
+        parser.add_argument("--confidence", type=float,
+                            help="standard errors an mc must clear the threshold by (default: the study's)")
 
     report = sub.add_parser("report", help="write the HTML report (phase diagrams, thresholds, config, cells)",
                             description="Write one self-contained HTML file with every phase diagram.")
     common(report)
     report.add_argument("--out", help="HTML file to write (default: STUDY/report.html)")
     report.add_argument("--png", metavar="DIR", help="also write each figure as PNG into DIR (needs kaleido)")
+    validate = sub.add_parser("validate", help="check the study's advice against its own accuracies",
+                              description="For every confidently advised cell, whether the neighbour in the "
+                                          "advised direction prunes better: the agreement rate, its 95 % interval, "
+                                          "the rate of random directions and a p-value; and select's regret and "
+                                          "gain at each density, with standard errors.")
+    common(validate)
+    validate.add_argument("--json", action="store_true", help="print the answer as JSON")
     for name, helptext in (("advise", "the regime of one cell and which way to move the temperature"),
                            ("select", "the model to prune at a density: the Regime-II cell with the best CKA"),
                            ("recommend-rho", "the SAM rho to train with before pruning to a density")):
@@ -181,7 +193,8 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps)
+    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
+                        confidence=args.confidence)
     cells = opened.cells
     out = Path(args.out) if args.out else Path(opened.study.path) / "report.html"
     path = write_report(cells, opened.study.config, out, title=opened.name)
@@ -196,26 +209,57 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
+                        confidence=args.confidence)
+    check, regrets = validate_advice(opened.cells), select_regrets(opened.cells)
+    if args.json:
+        print(json.dumps(_jsonable({"advice": check, "select": regrets}), indent=2))
+        return 0
+    for line in validation_lines(check, regrets, knob=str(opened.cells["knob"].iloc[0])):
+        print(line)
+    return 0
+
+
 def _question(args: argparse.Namespace) -> int:
     # advise / select / recommend-rho, printed as text or JSON.
-    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps)
+    opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
+                        confidence=args.confidence)
     cells, tau, eps = opened.cells, opened.mc_threshold, opened.cka_eps
     if args.command == "advise":
         answer = advise(cells, density=args.density, temperature=args.temperature)
         text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
-                f" (mc {answer['lmc']:.3f}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
+                f" (mc {answer['lmc']:.3f} +- {answer['lmc_se']:.3f}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
     else:
         answer = (select_model(cells, density=args.density) if args.command == "select" else
-                  recommend_rho(cells, density=args.density, mc_threshold=tau, cka_eps=eps))
+                  recommend_rho(cells, density=args.density, mc_threshold=tau, cka_eps=eps,
+                                confidence=opened.confidence))
         text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
-                f"CKA {answer['cka']:.4f}): test accuracy {answer['test_acc']:.4f}, regret "
-                f"{answer['regret']:+.4f} against the grid's best, gain {answer['gain_over_coldest']:+.4f} over the "
+                f"CKA {answer['cka']:.4f} +- {answer['cka_se']:.4f}): test accuracy {answer['test_acc']:.4f} +- "
+                f"{answer['test_acc_se']:.4f}, regret {answer['regret']:+.4f} +- {answer['regret_se']:.4f} against "
+                f"the grid's best, gain {answer['gain_over_coldest']:+.4f} +- {answer['gain_se']:.4f} over the "
                 f"coldest model ({answer['knob']} {answer['coldest_temperature']:g})")
+        if answer["indistinguishable_from"]:
+            others = ", ".join(f"{t:g}" for t in answer["indistinguishable_from"])
+            text += (f"; within noise: {answer['knob']} {others} and {answer['temperature']:g} are "
+                     f"indistinguishable at density {answer['density']:g} (CKA within {answer['confidence']:g} "
+                     "standard errors)")
         if answer.get("interpolated_between"):
             low, high = answer["interpolated_between"]
             text += f"; density {args.density:g} is interpolated on log-density between {low:g} and {high:g}"
-    print(json.dumps(answer, indent=2) if args.json else text)
+    print(json.dumps(_jsonable(answer), indent=2) if args.json else text)
     return 0
+
+
+def _jsonable(value):
+    # JSON has no NaN: a standard error that cannot be computed is null.
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -115,6 +115,9 @@ class MetricsSection(Section):
     bn_stats: Literal["paper", "exact"] = "paper"
     mc_threshold: float = -0.2
     cka_eps: Annotated[float, Field(ge=0)] = 0.005
+    # A cell is called Regime I or II only when its mc is beyond mc_threshold by more than this
+    # many standard errors (over dense seeds; with one seed, over copies); otherwise I? or II?.
+    confidence: Annotated[float, Field(ge=0)] = 2.0
 
 
 class ResourcesSection(Section):

@@ -7,7 +7,7 @@ from analysis import AdviceError, advise, classify, recommend_rho, select_model
 def _cells(rows, knob="epochs"):
     table = pd.DataFrame([{"knob": knob, "temperature": t, "density": d, "test_acc": a, "lmc": m, "cka": c,
                            "status": "ok"} for t, d, a, m, c in rows])
-    return classify(table, mc_threshold=-0.2, cka_eps=0.005)
+    return classify(table, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
 
 
 EPOCHS = _cells([(20, 0.05, 0.84, -0.05, 0.970), (60, 0.05, 0.855, -0.10, 0.990), (160, 0.05, 0.826, -0.60, 0.985),
@@ -61,14 +61,14 @@ def test_recommend_rho_interpolates_on_log_density():
     # rho 0.1 is connected at 0.04 but not at 0.16; rho 0.5 is connected at both with lower CKA at 0.04.
     cells = _cells([(0.1, 0.04, 0.86, -0.05, 0.990), (0.5, 0.04, 0.85, -0.01, 0.970),
                     (0.1, 0.16, 0.90, -0.45, 0.980), (0.5, 0.16, 0.91, 0.00, 0.995)], knob="sam_rho")
-    on_grid = recommend_rho(cells, density=0.04, mc_threshold=-0.2, cka_eps=0.005)
+    on_grid = recommend_rho(cells, density=0.04, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert on_grid["temperature"] == 0.1 and on_grid["interpolated_between"] is None
     # 0.08 is the log-midpoint of 0.04 and 0.16: rho 0.1 has mc -0.25 (Regime I), rho 0.5 mc -0.005.
-    mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005)
+    mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert mid["interpolated_between"] == [0.04, 0.16]
     assert mid["temperature"] == 0.5 and mid["lmc"] == pytest.approx(-0.005)
     assert mid["test_acc"] == pytest.approx(0.88)
     with pytest.raises(AdviceError, match="outside"):
-        recommend_rho(cells, density=0.5, mc_threshold=-0.2, cka_eps=0.005)
+        recommend_rho(cells, density=0.5, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     with pytest.raises(AdviceError, match="needs a SAM-rho study"):
-        recommend_rho(EPOCHS, density=0.05, mc_threshold=-0.2, cka_eps=0.005)
+        recommend_rho(EPOCHS, density=0.05, mc_threshold=-0.2, cka_eps=0.005, confidence=0)

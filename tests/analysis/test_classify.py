@@ -18,7 +18,7 @@ def test_a_3x3_grid_classifies_by_the_rule():
         (10, 0.05, 0.80, -0.05, 0.950), (80, 0.05, 0.85, -0.10, 0.990), (160, 0.05, 0.82, -0.60, 0.980),
         (10, 0.20, 0.88, -0.01, 0.960), (80, 0.20, 0.90, -0.01, 0.993), (160, 0.20, 0.905, 0.00, 0.996),
         (10, 0.80, 0.90, 0.00, 0.980), (80, 0.80, 0.92, 0.00, 0.990), (160, 0.80, 0.923, 0.00, 0.990)])
-    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005)
+    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     regimes = {(r.temperature, r.density): r.regime for r in out.itertuples()}
     assert regimes == {
         (10, 0.05): "II-A", (80, 0.05): "II-B", (160, 0.05): "I",   # 0.95 < 0.99 - 0.005; barrier at 160
@@ -41,7 +41,7 @@ def test_a_table_shaped_like_the_papers_figure_2():
             acc = {True: 0.854 - 0.0002 * abs(e - 70), False: 0.92 - (0.015 if e == 10 else 0.0)}[low]
             cka = 0.99 - 0.0004 * abs(e - 70) if low else 0.99 - 0.0001 * (160 - e)
             rows.append((e, d, acc, mc, cka))
-    out = classify(_table(rows), mc_threshold=-0.2, cka_eps=0.005)
+    out = classify(_table(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     regime = {(r.temperature, r.density): r.regime for r in out.itertuples()}
     assert all(regime[(e, d)] == "I" for e in range(90, 161, 10) for d in (0.05, 0.08))
     assert all(regime[(e, d)] != "I" for e in range(10, 161, 10) for d in (0.2, 0.8))
@@ -52,7 +52,7 @@ def test_a_table_shaped_like_the_papers_figure_2():
 def test_diverged_cells_get_no_regime_and_do_not_set_the_best():
     cells = _table([(10, 0.1, 0.9, 0.0, 0.99), (20, 0.1, 0.9, 0.0, 0.95)])
     cells.loc[0, "status"] = "diverged"
-    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005)
+    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert list(out.regime) == ["n/a", "II-B"]
     assert math.isnan(out.normalized_test_err[0]) and out.normalized_test_err[1] == 0
 

@@ -24,7 +24,7 @@ def test_the_tiny_study_reproduces_stored_numbers(tiny_study):
 
 
 def test_the_html_report_is_self_contained_and_holds_every_figure(tiny_study, tmp_path):
-    cells = classify(aggregate(load_study(tiny_study[1].path)), mc_threshold=-0.2, cka_eps=0.005)
+    cells = classify(aggregate(load_study(tiny_study[1].path)), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     path = write_report(cells, {"study": {"name": "tiny"}}, tmp_path / "r.html", title="tiny")
     page = path.read_text()
     assert page.count('class="plotly-graph-div"') == 5
@@ -40,7 +40,9 @@ def test_cli_report_and_questions_on_a_real_study(tiny_study, tmp_path, capsys):
     assert f"report: {tmp_path / 'report.html'}" in out and "cells per regime: I " in out
     assert main(["advise", path, "--density", "0.5", "--temperature", "4", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["regime"] in ("I", "II-A", "II-B") and answer["mc_threshold"] == -0.2
+    # One dense seed and two copies: one pair, so mc has no standard error and no call is certain.
+    assert answer["regime"] == "II?" and answer["lmc_se"] is None and answer["direction"] == "unclear"
+    assert answer["mc_threshold"] == -0.2 and answer["confidence"] == 2
     assert main(["advise", path, "--density", "0.3", "--temperature", "4"]) == 2
     assert capsys.readouterr().err.strip() == ("regimes: error: density 0.3 is not in the study; its densities "
                                                "are 0.1, 0.5")
@@ -62,3 +64,30 @@ def test_questions_on_a_study_with_no_cells_yet_are_one_line(tiny_study, tmp_pat
         progress.write_text("")
     assert main(["select", str(empty), "--density", "0.1"]) == 2
     assert capsys.readouterr().err == f"regimes: error: {empty}: no cells reported yet; wait for the study or run it\n"
+
+
+def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
+    path = tiny_study[1].path
+    assert main(["validate", path, "--json", "--confidence", "0"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer) == {"advice", "select"} and len(answer["select"]) == 2
+    assert answer["advice"]["advised"] == len(answer["advice"]["cells"])
+    assert main(["validate", path]) == 0  # the study's own confidence 2: one seed, two copies, nothing certain
+    assert capsys.readouterr().out.startswith("no confidently advised cell")
+    assert main(["report", path, "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "The study checks its own advice" in page and "hatched in the regime map" in page
+
+
+def test_uncertain_cells_are_hatched_in_the_regime_map():
+    import pandas as pd
+
+    from analysis.plots import regime_map
+
+    cells = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.05, "test_acc": 0.8, "lmc": m,
+                           "lmc_se": s, "cka": 0.9, "status": "ok"} for t, m, s in [(10, -0.3, 0.01),
+                                                                                     (20, -0.12, 0.05)]])
+    fig = regime_map(classify(cells, mc_threshold=-0.1, cka_eps=0.005, confidence=2))
+    strokes = [s for s in fig.layout.shapes if s.line.color == "white"]
+    assert len(strokes) == 3  # one hatched cell (T=20: I?), three strokes
+    assert "hatched: within 2 SE" in fig.layout.title.text

@@ -1,0 +1,88 @@
+"""Standard errors and uncertain calls on hand-made tables whose answers are worked out by hand."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from analysis import advise, aggregate, classify, select_model
+
+
+def _seed_rows(values, *, temperature=10, density=0.05):
+    # One row per dense seed: (test_acc, mc, cka), two copies each.
+    return [{"knob": "epochs", "temperature": temperature, "density": density, "dense_seed": s, "status": "ok",
+             "n_copies": 2, "test_acc": a, "lmc": m, "cka": c, "test_acc_copy0": a, "test_acc_copy1": a,
+             "lmc_pair0_1": m, "cka_pair0_1": c} for s, (a, m, c) in enumerate(values)]
+
+
+def test_over_dense_seeds_the_se_is_the_sample_std_over_root_seeds():
+    cells = aggregate(pd.DataFrame(_seed_rows([(0.80, -0.30, 0.90), (0.84, -0.10, 0.94), (0.82, -0.20, 0.92)])))
+    row = cells.iloc[0]
+    # values 0.80, 0.84, 0.82: sample std 0.02, / sqrt(3); mc -0.3, -0.1, -0.2: std 0.1 / sqrt(3)
+    assert row.test_acc == pytest.approx(0.82) and row.test_acc_se == pytest.approx(0.02 / math.sqrt(3))
+    assert row.lmc_se == pytest.approx(0.1 / math.sqrt(3)) and row.cka_se == pytest.approx(0.02 / math.sqrt(3))
+    assert row.se_basis == "seeds" and row.n_seeds == 3
+
+
+def test_with_one_seed_copies_give_the_se_and_pairs_count_as_disjoint_pairs():
+    row = {"knob": "epochs", "temperature": 10, "density": 0.05, "dense_seed": 0, "status": "ok", "n_copies": 4,
+           "test_acc": 0.85, "lmc": -0.2, "cka": 0.9}
+    row.update({f"test_acc_copy{k}": v for k, v in enumerate([0.80, 0.84, 0.86, 0.90])})
+    pairs = {(0, 1): -0.1, (0, 2): -0.2, (0, 3): -0.3, (1, 2): -0.1, (1, 3): -0.2, (2, 3): -0.3}
+    row.update({f"lmc_pair{i}_{j}": v for (i, j), v in pairs.items()})
+    row.update({f"cka_pair{i}_{j}": 0.9 for i, j in pairs})
+    out = aggregate(pd.DataFrame([row])).iloc[0]
+    # copies: 0.80 0.84 0.86 0.90, sample std 0.04163, over sqrt(4)
+    assert out.test_acc_se == pytest.approx(pd.Series([0.80, 0.84, 0.86, 0.90]).std() / 2)
+    # six pairs from 4 copies are 2 independent ones: sample std of the pairs over sqrt(2)
+    assert out.lmc_se == pytest.approx(pd.Series(list(pairs.values())).std() / math.sqrt(2))
+    assert out.cka_se == 0.0 and out.se_basis == "copies"
+    two = aggregate(pd.DataFrame(_seed_rows([(0.8, -0.3, 0.9)]))).iloc[0]
+    assert math.isnan(two.lmc_se)  # two copies make one pair: no spread to measure
+
+
+def _cells(rows, confidence):
+    table = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.05, "test_acc": a, "lmc": m,
+                           "lmc_se": s, "cka": c, "cka_se": 0.001, "test_acc_se": 0.01, "status": "ok"}
+                          for t, a, m, s, c in rows])
+    return classify(table, mc_threshold=-0.1, cka_eps=0.005, confidence=confidence)
+
+
+def test_a_call_within_confidence_standard_errors_of_the_threshold_is_uncertain():
+    # (temperature, test_acc, mc, mc SE, cka); threshold -0.1, confidence 2
+    cells = _cells([(10, 0.80, -0.30, 0.05, 0.90),   # -0.30 + 2 * 0.05 = -0.20 < -0.1: I
+                    (20, 0.82, -0.15, 0.05, 0.95),   # -0.15 + 0.10 = -0.05 >= -0.1: I?
+                    (30, 0.84, -0.05, 0.05, 0.96),   # -0.05 - 0.10 = -0.15 < -0.1: II?
+                    (40, 0.85, 0.00, 0.02, 0.99),    # 0.00 - 0.04 >= -0.1: II, best CKA: II-B
+                    (50, 0.83, 0.00, float("nan"), 0.97)], confidence=2)  # no SE: II?
+    assert list(cells.regime) == ["I", "I?", "II?", "II-B", "II?"]
+    assert list(cells.regime_point) == ["I", "I", "II-A", "II-B", "II-A"]
+    plain = _cells([(10, 0.80, -0.30, 0.05, 0.90), (20, 0.82, -0.15, 0.05, 0.95)], confidence=0)
+    assert list(plain.regime) == ["I", "I"]  # confidence 0: the point estimates alone
+
+
+def test_advice_on_an_uncertain_cell_says_it_is_within_noise():
+    cells = _cells([(10, 0.80, -0.15, 0.05, 0.90), (40, 0.85, 0.00, 0.02, 0.99)], confidence=2)
+    answer = advise(cells, density=0.05, temperature=10)
+    assert answer["regime"] == "I?" and answer["direction"] == "unclear"
+    assert answer["advice"].startswith("within noise: mc -0.150 +- 0.050 is within 2 standard errors")
+
+
+def test_select_names_the_temperatures_it_cannot_tell_apart():
+    # CKA 0.990 +- 0.002 vs 0.986 +- 0.002: difference 0.004 <= 2 * sqrt(2) * 0.002 = 0.0057: tied.
+    # 0.970: difference 0.020, clearly worse.
+    table = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.02, "test_acc": a, "test_acc_se": 0.01,
+                           "lmc": 0.0, "lmc_se": 0.001, "cka": c, "cka_se": 0.002, "status": "ok"}
+                          for t, a, c in [(19, 0.60, 0.986), (24, 0.63, 0.990), (40, 0.58, 0.970)]])
+    cells = classify(table, mc_threshold=-0.1, cka_eps=0.005, confidence=2)
+    answer = select_model(cells, density=0.02)
+    assert answer["temperature"] == 24 and answer["indistinguishable_from"] == [19.0]
+    assert answer["regret"] == 0.0 and answer["regret_se"] == 0.0  # the chosen cell is the best
+    assert answer["gain_over_coldest"] == pytest.approx(0.05) and answer["gain_se"] == pytest.approx(
+        math.sqrt(2) * 0.01)
+
+
+def test_advice_on_a_cell_without_a_standard_error_says_what_it_takes():
+    cells = _cells([(10, 0.80, -0.30, float("nan"), 0.90)], confidence=2)
+    answer = advise(cells, density=0.05, temperature=10)
+    assert answer["regime"] == "I?" and answer["advice"].startswith("within noise: mc -0.300 has no standard error")

@@ -1,0 +1,46 @@
+"""The study's own check of its advice, on a hand-made table with answers worked out by hand."""
+
+import pandas as pd
+import pytest
+
+from analysis.validate import at_least, select_regrets, validate_advice, wilson_interval
+
+
+def _table(rows):
+    return pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.05, "test_acc": a, "regime": r}
+                         for t, a, r in rows])
+
+
+def test_agreement_random_rate_and_exact_p_value_by_hand():
+    cells = _table([(10, 0.80, "II-A"),   # colder neighbour 20 is better: agrees; only direction: chance 1
+                    (20, 0.85, "II-A"),   # colder 30 (0.84) is worse: disagrees; neither neighbour better: 0
+                    (30, 0.84, "I"),      # hotter 20 (0.85) is better: agrees; colder 40 is worse: chance 1/2
+                    (40, 0.83, "II-B"),   # no direction: not advised
+                    (50, 0.90, "I?")])    # uncertain: not advised
+    result = validate_advice(cells)
+    assert (result["advised"], result["agreed"]) == (3, 2) and result["rate"] == pytest.approx(2 / 3)
+    assert result["random_rate"] == pytest.approx((1 + 0 + 0.5) / 3)
+    # random agreements: 1 + 0 + Bernoulli(1/2), so P(>= 2) = 1/2
+    assert result["p_value"] == pytest.approx(0.5)
+    assert result["ci95"] == pytest.approx([0.2077, 0.9385], abs=1e-4)  # Wilson, z = 1.96, by hand
+    assert [c["neighbour"] for c in result["cells"]] == [20.0, 30.0, 20.0]
+
+
+def test_exact_tail_of_coin_flips_and_the_wilson_interval_edges():
+    assert at_least(4, [0.5] * 4) == pytest.approx(1 / 16)
+    assert at_least(0, [0.3, 0.9]) == 1.0 and at_least(2, [0.3, 0.9]) == pytest.approx(0.27)
+    low, high = wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_select_regrets_per_density_report_a_missing_regime_two():
+    cells = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": a, "test_acc_se": 0.01,
+                           "lmc": m, "cka": c, "regime": r, "regime_point": r, "mc_threshold": -0.1,
+                           "cka_eps": 0.005, "confidence": 2.0}
+                          for t, d, a, m, c, r in [(10, 0.05, 0.80, 0.0, 0.99, "II-B"), (40, 0.05, 0.85, 0.0, 0.95, "II-A"),
+                                                   (10, 0.02, 0.50, -0.3, 0.9, "I"), (40, 0.02, 0.55, -0.3, 0.9, "I")]])
+    rows = {r["density"]: r for r in select_regrets(cells)}
+    assert rows[0.02]["temperature"] is None and "no Regime-II cell" in rows[0.02]["error"]
+    assert rows[0.05]["temperature"] == 10 and rows[0.05]["regret"] == pytest.approx(0.05)
+    assert rows[0.05]["regret_se"] == pytest.approx(2 ** 0.5 * 0.01) and rows[0.05]["gain_over_coldest"] == \
+        pytest.approx(-0.05)
