@@ -1,7 +1,8 @@
 """Stacked copies against one copy after another: one demo cell, side by side in one run.
 
-A demo cell (mnist1d, cnn1d, the demo's 12-epoch retraining of K copies, then LMC over 11 points
-on 2,000 signals and CKA on 4,000) is timed with the sequential path and the stacked path
+A demo cell (mnist1d, cnn1d, 12 epochs of retraining of K copies as in the 6 x 5 demo grid the
+cost-engine issue measured, then LMC over 11 points on 2,000 signals and CKA on 4,000) is timed
+with the sequential path and the stacked path
 (DESIGN.md 6.1) alternating, so that both see the same machine state; then K = 3, and
 PreResNet-20 retraining steps on CIFAR-shaped data at batch 64. Each timing is the median of
 `--repeats` runs. One thread per trial unless `--threads`, as a demo trial runs. On CUDA it also
@@ -105,7 +106,7 @@ def preresnet_steps(copies, *, steps, repeats, device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=12, help="retraining epochs of the demo cell (the demo's)")
+    parser.add_argument("--epochs", type=int, default=12, help="retraining epochs of the cell")
     parser.add_argument("--steps", type=int, default=10, help="PreResNet-20 retraining steps per copy")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (a demo trial has 1)")
     parser.add_argument("--device", default="auto")
