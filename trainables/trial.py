@@ -106,7 +106,8 @@ def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature
                 "augment": spec.data.augment}
     if spec.study.knob != "epochs" or shared is None:
         result = train(model, data, steps=run.steps, **settings)
-        diverged, share = result.diverged, {"epochs_trained": temperature, "seconds_waited": 0.0}
+        diverged = result.diverged
+        share = {"epochs_trained": result.steps / run.schedule.steps_per_epoch, "seconds_waited": 0.0}
     else:
         def advance(snapshot, stop, heartbeat):
             if snapshot is not None:

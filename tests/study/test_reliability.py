@@ -69,6 +69,8 @@ def test_a_diverging_cell_is_reported_not_crashed_and_analysis_leaves_it_out(ray
     assert list(hot.status) == ["diverged", "diverged"]
     assert all(math.isnan(v) for v in hot.test_acc) and all(math.isnan(v) for v in hot.lmc)
     assert set(cells[cells.temperature == 0.05].status) == {"ok"}
+    # the lr knob trains the whole 4-epoch schedule in each trial (nothing to share)
+    assert cells[cells.temperature == 0.05].dense_epochs_trained.max() == 4
     regimes = classify(aggregate(cells), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert list(regimes[regimes.temperature == 1.0e6].regime) == ["n/a", "n/a"]
 
