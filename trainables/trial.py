@@ -80,7 +80,7 @@ def run_trial(config: dict) -> None:
                                     batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
                                     augment=spec.data.augment, last_epochs=r.last_epochs,
                                     stacked=stacked)
-            row = row.with_values(_measure(copies, data, spec))
+            row = row.with_values(_measure(copies, data, spec, stacked=stacked))
         first = not state["finished"]  # the trial's one-off costs go on its first row
         row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
                                "seconds_dense_wait": state["seconds_dense_wait"] if first else 0.0,
@@ -146,7 +146,7 @@ def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _measure(copies: list, data, spec: StudyConfig) -> dict:
+def _measure(copies: list, data, spec: StudyConfig, *, stacked: bool) -> dict:
     # Test accuracy per copy and over copies, then the landscape metrics between copies. A copy
     # that diverged leaves test_acc NaN, which makes the row "diverged".
     accs = [c.test_acc for c in copies]
@@ -161,7 +161,7 @@ def _measure(copies: list, data, spec: StudyConfig) -> dict:
                                  lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,
                                  cka_examples=m.cka_examples, batch_size=m.eval_batch_size,
                                  bn_batch_size=m.bn_batch_size, bn_stats=m.bn_stats,
-                                 stacked=_stacked(spec, copies[0].model)))
+                                 stacked=stacked))
     return values
 
 
