@@ -123,8 +123,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
                              "or pass --fresh to start over in a new directory (nothing is deleted)")
         ours = {lock.LOCK_FILE, LOG_FILE}
         if saved is None and not is_uri(path) and any(p.name not in ours for p in Path(path).iterdir()):
-            raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
-                             "new directory, or give a new study.name")
+            raise _no_tune_state(path)
         out.write(f"study: {path}\n")
         if verbose:
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
@@ -133,6 +132,11 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         out.flush()
         with _output_to(log):
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
+
+
+def _no_tune_state(path: str) -> StudyError:
+    return StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
+                      "new directory, or give a new study.name")
 
 
 @contextlib.contextmanager
@@ -171,8 +175,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         progress.done = _cells_done(tuner.get_results())
         _replace_callbacks(tuner, run_config.callbacks)
     elif saved:
-        raise StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
-                         "new directory, or give a new study.name")
+        raise _no_tune_state(path)
     else:
         _save_config(path, config)
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,

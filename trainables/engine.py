@@ -260,25 +260,17 @@ class Evaluation:
         return 1.0 - self.accuracy
 
 
-@torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> Evaluation:
     """Return accuracy and loss of `model` in eval mode on (`x`, `y`), unaugmented, in float32."""
-    correct = torch.zeros((), device=x.device, dtype=torch.int64)
-    loss_sum = torch.zeros((), device=x.device)
-    with training_mode(model, False), full_precision(x.device):
-        for start in range(0, x.shape[0], batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            logits = model(xb)
-            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-            correct += (logits.argmax(1) == yb).sum()
-    n = x.shape[0]
-    return Evaluation(correct.item() / n, loss_sum.item() / n)
+    return evaluate_stacked(model, x, y, copies=1, batch_size=batch_size)[0]
 
 
 @torch.inference_mode()
 def evaluate_stacked(stacked: nn.Module, x: torch.Tensor, y: torch.Tensor, *, copies: int,
                      batch_size: int = 1024) -> list[Evaluation]:
     """Return each stacked copy's accuracy and loss on the same (`x`, `y`), eval mode, float32.
+
+    With `copies` 1 `stacked` may be any model (this is `evaluate`).
 
     Every copy sees every example; `batch_size` counts examples, so a pass holds `copies` times
     the activations of `evaluate` at the same batch size.
