@@ -30,3 +30,23 @@ def test_the_copies_benchmark_ends_with_the_speedup_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("retrain speedup ") and ", lmc speedup " in last and last.endswith("(median of 1)")
+
+
+def test_the_search_replay_ends_with_the_three_regrets_on_a_table_and_on_a_csv(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "search_replay.py"), "--smoke"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("regimes ") and ", random " in last and last.endswith("(mean regret, budget 3 of 16)")
+    # A CSV written in the documented format, with one temperature clearly best everywhere: every searcher
+    # that visits it has regret 0; with the budget equal to the grid all of them do.
+    rows = ["knob,temperature,density,test_acc,lmc,cka"]
+    rows += [f"epochs,{t},{d},{0.9 if t == 30 else 0.8},0.0,{0.99 if t == 30 else 0.9}"
+             for t in (10, 20, 30) for d in (0.1, 0.5)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "search_replay.py"), "t.csv", "--budget", "3"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == \
+        "regimes 0.00 pts, random 0.00 pts, optuna 0.00 pts (mean regret, budget 3 of 3)"
