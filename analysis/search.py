@@ -76,7 +76,9 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
         densities: the target densities (fractions kept, 0-1).
         pending: temperatures in flight (suggested, not finished): never suggested again.
         n: how many suggestions are wanted (free slots).
-        mc_threshold, cka_eps, confidence: the regime thresholds (see `analysis.classify.classify`).
+        mc_threshold: Regime I below this mc (see `analysis.classify.classify`).
+        cka_eps: II-B within this CKA of a density's best Regime-II CKA.
+        confidence: standard errors for a confident call (the rule reads the point calls).
 
     Returns:
         Temperatures (from `candidates`), widest open run first; [] when every open run is

@@ -157,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         table, saved = paper_table(), {}
     else:
         table, saved = read_table(args.table)
-    thresholds = {"mc_threshold": args.mc_threshold if args.mc_threshold is not None else saved.get("mc_threshold", -0.2),
-                  "cka_eps": args.cka_eps if args.cka_eps is not None else saved.get("cka_eps", 0.005),
-                  "confidence": 0.0}
+    tau = args.mc_threshold if args.mc_threshold is not None else saved.get("mc_threshold", -0.2)
+    eps = args.cka_eps if args.cka_eps is not None else saved.get("cka_eps", 0.005)
+    thresholds = {"mc_threshold": tau, "cka_eps": eps, "confidence": 0.0}
     densities = args.densities or sorted(float(d) for d in table["density"].unique())
     n_temps = table["temperature"].nunique()
     draws, seeds = (5, 2) if args.smoke else (50, 10)
