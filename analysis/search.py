@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,7 +45,7 @@ import pandas as pd
 from analysis.classify import aggregate, classify
 from analysis.knobs import hot_to_cold
 
-__all__ = ["next_temperatures", "open_runs", "Run"]
+__all__ = ["next_temperatures", "open_runs", "rule_for", "Run"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,20 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
     if chosen:
         return chosen
     return [] if len(busy) > len(visited) else None
+
+
+def rule_for(study_config: dict) -> Callable[..., list[float] | None]:
+    """Return the rule for the study config `study_config` (a plain dict, as saved): `rule(cells, pending=, n=)`.
+
+    Candidates are study.temperatures, targets study.target_densities (default: every density of
+    pruning.densities), thresholds those of metrics. The result pickles (Tune saves it with the
+    experiment, to resume).
+    """
+    study, metrics = study_config["study"], study_config["metrics"]
+    densities = study.get("target_densities") or study_config["pruning"]["densities"]
+    return partial(next_temperatures, knob=study["knob"], candidates=list(study["temperatures"]),
+                   densities=list(densities), mc_threshold=metrics["mc_threshold"], cka_eps=metrics["cka_eps"],
+                   confidence=metrics.get("confidence", 0.0))
 
 
 def open_runs(calls: dict[int, tuple[str, float]], size: int, busy: set[int]) -> list[Run]:

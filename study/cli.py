@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis import (AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model,
                       select_regrets, validate_advice)
+from analysis.search import rule_for
 from analysis.validate import validation_lines
 from analysis.classify import regime_counts
 from analysis.report import write_pngs, write_report
@@ -91,14 +92,34 @@ def _run(args: argparse.Namespace) -> int:
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
     path = study_path(config)
-    outcome = run_study(config, address=args.address, verbose=args.verbose)
+    searching = config.study.search == "regimes"
+    rule = rule_for(config.model_dump(mode="json")) if searching else None
+    outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
+    if searching and outcome.cells_done:
+        _print_recommendations(path, config.study.target_densities or config.pruning.densities)
     if not outcome.complete:
         print(f"unfinished: {outcome.cells_done}/{outcome.cells_total} cells; run the same command again to "
               f"resume ({outcome.errored_trials} trials errored)", file=sys.stderr)
         return 1
     print(f"study complete: {path}", file=sys.stderr)
     return 0
+
+
+def _print_recommendations(path: str, densities: list[float]) -> None:
+    # What a search found: per target density, select's answer on the temperatures it trained.
+    cells = open_study(path).cells
+    knob = str(cells["knob"].iloc[0])
+    trained = sorted(cells["temperature"].unique())
+    print(f"search trained {len(trained)} temperatures: {knob} {', '.join(f'{t:g}' for t in trained)}")
+    for density in densities:
+        try:
+            answer = select_model(cells, density=density)
+        except AdviceError as err:
+            print(f"density {density:g}: {err}")
+            continue
+        print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}), "
+              f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
 
 
 def _check_storage_writable(storage: str) -> None:

@@ -1,8 +1,9 @@
-"""Launching a study on Ray Tune: a grid over temperatures x dense seeds, resumable (DESIGN.md 3.2).
+"""Launching a study on Ray Tune: a grid over temperatures x dense seeds, or a search, resumable (DESIGN.md 3.2).
 
-The only module under `study/` that imports Ray. It counts finished cells from Tune's own
-results, not through `analysis` (the two sit side by side on `trainables`). By default Ray's own
-output (warnings, worker tracebacks, raylet dumps) goes to a log file named in one line.
+This module and `study.search` are the only ones under `study/` that import Ray. It counts
+finished cells from Tune's own results, not through `analysis` (the two sit side by side on
+`trainables`); a search's rule comes from the caller. By default Ray's own output (warnings,
+worker tracebacks, raylet dumps) goes to a log file named in one line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from study import lock
 from study.config import StudyConfig, StudyError, is_uri
-from study.paths import cells_total, study_path
+from study.paths import cells_total, study_path, trial_budget
+from study.search import RegimeSearcher, Rule, cell_rows
 from trainables.trial import run_trial
 
 CONFIG_FILE = "regimes_config.json"
@@ -65,14 +67,16 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
     """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed.
 
     For the epochs knob on a local (or shared) file system, "dense_prefix" names the folder in
-    which the trials of one dense seed share one dense run (`trainables.dense_prefix`).
+    which the trials of one dense seed share one dense run (`trainables.dense_prefix`). A search
+    (study.search: regimes) leaves temperature and dense_seed to its searcher.
     """
     path = study_path(config)
     shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
-    return {"study_config": config.model_dump(mode="json"),
-            "temperature": tune.grid_search(list(config.study.temperatures)),
-            "dense_seed": tune.grid_search(list(config.study.dense_seeds)),
-            "code_version": version, "dense_prefix": shared}
+    space = {"study_config": config.model_dump(mode="json"), "code_version": version, "dense_prefix": shared}
+    if config.study.search == "grid":
+        space.update(temperature=tune.grid_search(list(config.study.temperatures)),
+                     dense_seed=tune.grid_search(list(config.study.dense_seeds)))
+    return space
 
 
 def connect(address: str | None, *, verbose: int = 0) -> None:
@@ -99,7 +103,7 @@ def check_resources(config: StudyConfig) -> None:
 
 
 def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0,
-              out: TextIO | None = None) -> Outcome:
+              out: TextIO | None = None, rule: Rule | None = None) -> Outcome:
     """Run (or resume) the study described by `config` and return how far it got.
 
     An existing study directory with the same config is resumed: finished densities are not
@@ -111,10 +115,16 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         verbose: 0 prints the study path, progress lines and the log file's name, and sends Ray's
             own output to that log file; 1 or more shows Tune's output on the terminal too.
         out: where our lines go (default: the terminal's stderr).
+        rule: for study.search: regimes, the rule that picks temperatures
+            (`analysis.search.rule_for(config.model_dump(mode="json"))`); `regimes run` passes it.
 
     Raises:
-        StudyError: config mismatch with an existing study, or resources the cluster lacks.
+        StudyError: config mismatch with an existing study, resources the cluster lacks, or a
+            search without its rule.
     """
+    if config.study.search == "regimes" and rule is None:
+        raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
+                         "rule=analysis.search.rule_for(config.model_dump(mode='json'))")
     path = study_path(config)
     with contextlib.nullcontext() if is_uri(path) else lock.held(path), _terminal(out) as out:
         saved = _saved_config(path)
@@ -126,12 +136,14 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
             raise _no_tune_state(path)
         out.write(f"study: {path}\n")
         if verbose:
-            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
+            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
+                               rule=rule)
         log = _log_path(config, path)
         out.write(f"ray log: {log}\n")
         out.flush()
         with _output_to(log):
-            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out)
+            return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
+                               rule=rule)
 
 
 def _no_tune_state(path: str) -> StudyError:
@@ -154,7 +166,7 @@ def _terminal(out: TextIO | None):
 
 
 def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | None, verbose: int,
-                out: TextIO) -> Outcome:
+                out: TextIO, rule: Rule | None) -> Outcome:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
     if not verbose:
         # The progress line replaces Tune's output: its legacy reporter at verbose 0 prints nothing,
@@ -179,11 +191,31 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     else:
         _save_config(path, config)
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
-                           tune_config=tune.TuneConfig(reuse_actors=True))
+                           tune_config=_tune_config(config, rule))
     grid = tuner.fit()
     progress.finish()
     errored = sum(1 for result in grid if result.error is not None)
-    return Outcome(path, _cells_done(grid), progress.total, errored)
+    done = _cells_done(grid)
+    if config.study.search == "grid":
+        return Outcome(path, done, progress.total, errored)
+    # A search's size is what it chose to train; it is unfinished while the rule still has a temperature to try.
+    total = len(grid) * len(config.pruning.densities)
+    temperatures = {result.config.get("temperature") for result in grid}
+    more = len(temperatures) < trial_budget(config) and rule(cell_rows(grid), pending=[], n=1) is not None
+    return Outcome(path, done, total + (1 if more else 0), errored)
+
+
+def _tune_config(config: StudyConfig, rule: Rule | None) -> tune.TuneConfig:
+    if config.study.search == "grid":
+        return tune.TuneConfig(reuse_actors=True)
+    # Free trial slots: how many trials the cluster runs at once (check_resources made this >= 1).
+    have, gpu = ray.cluster_resources(), config.resources.gpu
+    slots = int(have.get("CPU", 1) // config.resources.cpu)
+    if gpu:
+        slots = min(slots, int(have.get("GPU", 0) // gpu))
+    budget = trial_budget(config)
+    searcher = RegimeSearcher(rule, dense_seeds=list(config.study.dense_seeds), max_trials=budget, slots=slots)
+    return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * len(config.study.dense_seeds))
 
 
 def _log_path(config: StudyConfig, path: str) -> Path:

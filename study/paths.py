@@ -25,6 +25,13 @@ def fresh_name(config: StudyConfig) -> StudyConfig:
     return renamed
 
 
+def trial_budget(config: StudyConfig) -> int:
+    """Return how many temperatures the study may train: all of them, or a search's study.max_trials."""
+    temperatures = len(config.study.temperatures)
+    return min(config.study.max_trials or temperatures, temperatures) if config.study.search == "regimes" \
+        else temperatures
+
+
 def cells_total(config: StudyConfig) -> int:
-    """Return the number of cells of the study's grid (temperatures x dense seeds x densities)."""
-    return len(config.study.temperatures) * len(config.study.dense_seeds) * len(config.pruning.densities)
+    """Return the number of cells of the study's grid, or the most a search may train (x dense seeds x densities)."""
+    return trial_budget(config) * len(config.study.dense_seeds) * len(config.pruning.densities)

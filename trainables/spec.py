@@ -23,7 +23,12 @@ class Section(BaseModel):
 
 
 class StudySection(Section):
-    """What the study varies and where it is stored."""
+    """What the study varies, how it searches, and where it is stored.
+
+    search "grid" trains every temperature; "regimes" lets the three-regime rule choose which
+    (`analysis.search`, DESIGN.md 6.2), up to max_trials temperatures (each with every dense
+    seed), for the target densities (default: every density of pruning.densities).
+    """
 
     name: str = Field("study", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     knob: Literal["epochs", "batch_size", "sam_rho", "lr"] = "epochs"
@@ -32,6 +37,9 @@ class StudySection(Section):
                                                              min_length=1)
     dense_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     storage: str = "studies"
+    search: Literal["grid", "regimes"] = "grid"
+    max_trials: Optional[PositiveInt] = None
+    target_densities: Optional[list[Density]] = None
 
     @field_validator("temperatures", mode="before")
     @classmethod
@@ -174,7 +182,21 @@ class StudyConfig(Section):
                              f"(dense.epochs = {self.dense.epochs}); raise dense.epochs or drop it")
         if knob == "lr" and min(temps) <= 0:
             raise ValueError(f"study.temperatures: learning rates must be > 0, got {temps}")
+        self._search_settings()
         if (self.metrics.lmc or self.metrics.cka) and self.retrain.copies < 2:
             raise ValueError(f"retrain.copies: LMC and CKA compare copies, so 2 or more are needed, got "
                              f"{self.retrain.copies}; raise it or set metrics.lmc and metrics.cka to false")
         return self
+
+    def _search_settings(self) -> None:
+        study = self.study
+        if study.search == "grid" and (study.max_trials is not None or study.target_densities is not None):
+            given = "study.max_trials" if study.max_trials is not None else "study.target_densities"
+            raise ValueError(f"{given}: only a search chooses trials; set study.search: regimes or remove it")
+        if study.search == "regimes":
+            if not (self.metrics.lmc and self.metrics.cka):
+                raise ValueError("study.search: regimes reads mc and CKA; set metrics.lmc and metrics.cka to true")
+            extra = [d for d in study.target_densities or [] if d not in self.pruning.densities]
+            if extra:
+                raise ValueError(f"study.target_densities: {extra} not in pruning.densities "
+                                 f"{self.pruning.densities}; add them there or drop them")

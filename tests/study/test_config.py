@@ -60,6 +60,10 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
     ("data:\n  name: cifar10\n  root: /no/such/folder\n", "data.root: folder '/no/such/folder' does not exist"),
     ("study: [1, 2\n", "not valid YAML at line"),
     ("- a\n- b\n", "the top level must be a mapping"),
+    ("study:\n  max_trials: 4\n", "study.max_trials: only a search chooses trials"),
+    ("study:\n  search: regimes\n  target_densities: [0.3]\n", "study.target_densities: [0.3] not in pruning"),
+    ("study:\n  search: bisect\n", "study.search: got 'bisect'"),
+    ("study:\n  search: regimes\nmetrics:\n  cka: false\n", "regimes reads mc and CKA"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
     problems = _problems(tmp_path, text)

@@ -1,0 +1,131 @@
+"""A Ray Tune Searcher that lets a rule choose which temperature to train next (study.search: regimes).
+
+The rule itself (`analysis.search`) is handed in by the caller (`regimes run` builds it from the
+config): `study` does not import `analysis`. The searcher's side of the work:
+
+- each temperature the rule picks is queued once per dense seed, and those trials run first;
+- at most `slots` trials are live at a time (the cluster's free trial slots); the rule is asked
+  for one temperature at a time and told which temperatures are in flight, so several slots get
+  different temperatures and no temperature is suggested twice;
+- the rule sees the cells of finished trials only (every density of every dense seed of a
+  temperature arrives before that temperature counts as visited);
+- it stops (Searcher.FINISHED) when the rule says the search is done or `max_trials`
+  temperatures have been suggested, once nothing is in flight;
+- `save`/`restore` keep its whole state (queue, live trials, cells seen), which Tune writes with
+  the experiment state at the same moment: `Tuner.restore` resumes a search without repeating
+  or losing a trial. Concurrency is limited here rather than by Tune's ConcurrencyLimiter, whose
+  set of live trials is not saved (Ray 2.60), so trials resumed after a restore would never
+  report back through it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from typing import Callable
+
+import pandas as pd
+from ray.tune.search import Searcher
+
+# The result keys the rule reads (per-copy values give the standard errors).
+_KEYS = {"knob", "temperature", "dense_seed", "density", "test_acc", "lmc", "cka", "status", "n_copies"}
+_PER_COPY = re.compile(r"^(test_acc_copy\d+|lmc_pair\d+_\d+|cka_pair\d+_\d+)$")
+
+Rule = Callable[..., "list[float] | None"]
+
+
+def cell_rows(results) -> pd.DataFrame:
+    """Return the cells of a Tune ResultGrid (or any iterable of results) with the keys the rule reads."""
+    rows = []
+    for result in results:
+        frame = result.metrics_dataframe
+        if frame is not None and "density" in frame.columns:
+            frame = frame.drop_duplicates(subset=["density"], keep="last")
+            rows += [_rule_keys(row) for row in frame.to_dict("records")]
+    return pd.DataFrame(rows, columns=None if rows else sorted(_KEYS))
+
+
+def _rule_keys(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k in _KEYS or _PER_COPY.match(k)}
+
+
+class RegimeSearcher(Searcher):
+    """Suggests (temperature, dense_seed) configs chosen by `rule`.
+
+    Args:
+        rule: `rule(cells, pending=[temperatures], n=1)` returning temperatures to try, [] to wait,
+            or None when the search is done (`analysis.search.rule_for`).
+        dense_seeds: every temperature is trained once per seed.
+        max_trials: the most temperatures to suggest.
+        slots: the most trials live at once.
+    """
+
+    def __init__(self, rule: Rule, *, dense_seeds: list[int], max_trials: int, slots: int):
+        super().__init__()
+        self.rule, self.dense_seeds, self.max_trials, self.slots = rule, list(dense_seeds), max_trials, max(1, slots)
+        self.visited: list[float] = []  # temperatures suggested, in order
+        self.queue: list[tuple[float, int]] = []  # (temperature, seed) still to hand out
+        self.trials: dict[str, tuple[float, int]] = {}
+        self.live: set[str] = set()
+        self.rows: dict[str, dict[float, dict]] = {}  # trial id -> density -> cell row
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        """Accept any metric and mode: the rule reads every cell, not one objective."""
+        return True
+
+    def suggest(self, trial_id: str) -> dict | None:
+        """Return the next trial's {"temperature", "dense_seed"}, None to wait, or FINISHED."""
+        if len(self.live) >= self.slots:
+            return None
+        if not self.queue:
+            temperature = self._ask_rule()
+            if temperature is None:
+                return Searcher.FINISHED if not self.live else None
+            self.visited.append(temperature)
+            self.queue = [(temperature, seed) for seed in self.dense_seeds]
+        temperature, seed = self.queue.pop(0)
+        self.trials[trial_id] = (temperature, seed)
+        self.live.add(trial_id)
+        return {"temperature": temperature, "dense_seed": seed}
+
+    def _ask_rule(self) -> float | None:
+        if len(self.visited) >= self.max_trials:
+            return None
+        pending = sorted({self.trials[t][0] for t in self.live})
+        answer = self.rule(self.cells(), pending=pending, n=1)
+        if not answer:
+            return None
+        if answer[0] in self.visited:
+            raise RuntimeError(f"the search rule suggested temperature {answer[0]:g} again; it was already trained")
+        return float(answer[0])
+
+    def cells(self) -> pd.DataFrame:
+        """Return the cells of finished trials, one row per (temperature, dense seed, density)."""
+        rows = [row for trial_id, by_density in self.rows.items() if trial_id not in self.live
+                for row in by_density.values()]
+        return pd.DataFrame(rows, columns=None if rows else sorted(_KEYS))
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Keep the cell a trial reported (a density reported again by a retried trial replaces it)."""
+        if trial_id in self.trials and "density" in result:
+            self.rows.setdefault(trial_id, {})[float(result["density"])] = _rule_keys(result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Free the trial's slot; its cells now count (an errored trial's reported cells count too)."""
+        self.live.discard(trial_id)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write the searcher's state (not the rule: Tune pickles the searcher itself with the experiment)."""
+        with open(checkpoint_path, "wb") as fh:
+            pickle.dump(self._state(), fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Read back the state written by `save`."""
+        with open(checkpoint_path, "rb") as fh:
+            state = pickle.load(fh)
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def _state(self) -> dict:
+        return {"visited": self.visited, "queue": self.queue, "trials": self.trials, "live": self.live,
+                "rows": self.rows}
