@@ -113,6 +113,14 @@ def test_a_search_through_ray_stops_by_itself_and_never_trains_a_temperature_twi
     assert all(seeds == [0, 1] for seeds in per_temperature)  # every temperature with every seed, once
     assert len(per_temperature) < 4  # the rule closed its brackets before visiting every temperature
     assert rule(study.cells, pending=[], n=1) is None  # ... which it confirms on the cells read back
+    # Questions and the report read a searched study as a grid of the temperatures it visited: no NaN rows.
+    from analysis import open_study, select_model
+    from analysis.report import write_report
+
+    opened = open_study(outcome.path)
+    assert len(opened.cells) == 2 * len(per_temperature) and opened.cells["test_acc"].notna().all()
+    assert select_model(opened.cells, density=0.5)["temperature"] in set(per_temperature.index)
+    assert write_report(opened.cells, opened.study.config, tmp_path / "r.html", title="search").is_file()
 
 
 @pytest.mark.slow
