@@ -20,7 +20,9 @@ trains one temperature and returns every density's cells. At most B trials each:
   temperature with the best test accuracy. A temperature it suggests again is answered from
   cache without spending budget (a real study would retrain it: this is generous to TPE).
 
-Regret is in points of test accuracy below the grid's best at that density. The last line:
+Regret is in points of test accuracy below the grid's best at that density. A line before the
+last answers the rule's visits as the others are answered (best visited accuracy), to tell a
+poor search from a poor answer. The last line:
 `regimes R1 pts, random R2 pts, optuna R3 pts (mean regret, budget B of N)`.
 """
 
@@ -182,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{rule_picks[d]:>7g} {rule[d]:+7.2f} {random_picks[d]:>9g} {random_regret[d]:+7.2f} "
               f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f}")
     rule_mean = float(np.mean(list(rule.values())))
+    # Which part loses, where the rule loses: its visits, or its answer (CKA) among them?
+    by_accuracy = float(np.mean(list(regrets(table, best_visited(table, visited, densities)).values())))
+    print(f"regimes' visits answered by best visited accuracy instead of CKA: {by_accuracy:.2f} pts")
     print(f"regimes {rule_mean:.2f} pts, random {random_mean:.2f} pts, optuna {optuna_mean:.2f} pts "
           f"(mean regret, budget {budget} of {n_temps})")
     return 0 if all(math.isfinite(x) for x in (rule_mean, random_mean, optuna_mean)) else 1
