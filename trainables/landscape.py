@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import statistics
 import time
 
@@ -269,7 +270,15 @@ def measure_copies(models: list[nn.Module], data: tuple[torch.Tensor, torch.Tens
                 value = linear_cka(outputs[i], outputs[j])
             row[f"{metric}_pair{i}_{j}"] = value
             values.append(value)
-        row[metric] = statistics.fmean(values) if values else float("nan")
-        row[f"{metric}_std"] = statistics.pstdev(values) if values else float("nan")
+        row[metric], row[f"{metric}_std"] = _mean_std(values)
         row[f"seconds_{metric}"] = time.perf_counter() - started
     return row
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    # Mean and population std over pairs; one undefined pair (a NaN CKA of a copy whose outputs
+    # are constant, a NaN mc) makes both NaN instead of failing the trial (statistics.pstdev raises).
+    if not values or not all(math.isfinite(v) for v in values):
+        return float("nan"), float("nan")
+    mean = statistics.fmean(values)
+    return mean, math.sqrt(statistics.fmean([(v - mean) ** 2 for v in values]))

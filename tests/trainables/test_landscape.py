@@ -1,3 +1,4 @@
+import math
 import copy
 
 import pytest
@@ -229,3 +230,18 @@ def test_stacked_measurement_of_three_copies_equals_the_pairwise_one():
         assert ours[f"cka_pair{i}_{j}"] == pytest.approx(expected, abs=1e-6)
         assert ours[f"lmc_pair{i}_{j}"] == pytest.approx(pairwise[f"lmc_pair{i}_{j}"], abs=1e-5)
     assert ours["train_err"] == pytest.approx(pairwise["train_err"], abs=1e-6)
+
+
+def test_a_copy_with_constant_outputs_gives_nan_cka_not_a_crashed_trial():
+    # Seen in an lr 0.4 study: a retrained copy that outputs the same for every input makes CKA 0/0;
+    # the cell must report NaN (analysis leaves it out), not raise inside statistics.pstdev.
+    from trainables.landscape import measure_copies
+
+    model_a, model_b, data = _two_trained_copies()
+    with torch.no_grad():
+        for p in model_b.parameters():
+            p.zero_()
+    row = measure_copies([model_a, model_b], (data.x_train, data.y_train), stacked=False, lmc=False, lmc_points=3,
+                         lmc_subset=200, cka=True, cka_examples=300, batch_size=100, bn_batch_size=64,
+                         bn_stats="paper")
+    assert math.isnan(row["cka_pair0_1"]) and math.isnan(row["cka"]) and math.isnan(row["cka_std"])
