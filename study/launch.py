@@ -176,7 +176,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     connect(address, verbose=verbose)
     check_resources(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
-    progress = ProgressLine(cells_total(config), out=out)
+    progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search == "regimes")
     run_config = tune.RunConfig(
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
@@ -259,19 +259,23 @@ def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
 
 
 class ProgressLine(tune.Callback):
-    """Prints `cells done/total, elapsed, time left` instead of Tune's wide per-metric tables."""
+    """Prints `cells done/total, elapsed, time left` instead of Tune's wide per-metric tables.
 
-    def __init__(self, total: int, done: int = 0, *, out: TextIO | None = None):
-        self.total, self.done, self.out = total, done, out or sys.stderr
+    For a search (`at_most`) the total is what its budget allows: "cells 12/<=48", and the time
+    left is an upper bound.
+    """
+
+    def __init__(self, total: int, done: int = 0, *, out: TextIO | None = None, at_most: bool = False):
+        self.total, self.done, self.out, self.at_most = total, done, out or sys.stderr, at_most
         self.started = time.monotonic()
         self.new = 0
 
     def __getstate__(self) -> dict:
         # Tune pickles callbacks with the experiment; streams cannot be pickled.
-        return {"total": self.total, "done": self.done}
+        return {"total": self.total, "done": self.done, "at_most": self.at_most}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["total"], state["done"])
+        self.__init__(state["total"], state["done"], at_most=state.get("at_most", False))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         """Count one finished cell and print the progress line."""
@@ -280,7 +284,9 @@ class ProgressLine(tune.Callback):
         elapsed = time.monotonic() - self.started
         left = elapsed / self.new * (self.total - self.done)
         status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
-        self.out.write(f"cells {self.done}/{self.total}  elapsed {_clock(elapsed)}  left ~{_clock(left)}  "
+        bound = "<=" if self.at_most else ""
+        self.out.write(f"cells {self.done}/{bound}{self.total}  elapsed {_clock(elapsed)}  "
+                       f"left {bound or '~'}{_clock(left)}  "
                        f"(T={result.get('temperature'):g}, density={result.get('density'):g}){status}\n")
         self.out.flush()
 
@@ -299,7 +305,8 @@ class ProgressLine(tune.Callback):
 
     def finish(self) -> None:
         """Print the closing line."""
-        self.out.write(f"{self.done}/{self.total} cells done in {_clock(time.monotonic() - self.started)}\n")
+        bound = "<=" if self.at_most else ""
+        self.out.write(f"{self.done}/{bound}{self.total} cells done in {_clock(time.monotonic() - self.started)}\n")
         self.out.flush()
 
 
