@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis import (AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model,
                       select_regrets, validate_advice)
+from analysis.knobs import hot_to_cold, knob_words
 from analysis.search import rule_for
 from analysis.validate import validation_lines
 from analysis.classify import regime_counts
@@ -97,7 +98,12 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
     if searching and outcome.cells_done:
-        _print_recommendations(path, config.study.target_densities or config.pruning.densities)
+        _print_recommendations(path, config.study.target_densities or config.pruning.densities,
+                               finished=outcome.complete)
+    if searching and not outcome.complete:
+        print(f"unfinished search: {outcome.cells_done} cells so far; run the same command again to resume "
+              f"({outcome.errored_trials} trials errored)", file=sys.stderr)
+        return 1
     if not outcome.complete:
         print(f"unfinished: {outcome.cells_done}/{outcome.cells_total} cells; run the same command again to "
               f"resume ({outcome.errored_trials} trials errored)", file=sys.stderr)
@@ -106,17 +112,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_recommendations(path: str, densities: list[float]) -> None:
+def _print_recommendations(path: str, densities: list[float], *, finished: bool) -> None:
     # What a search found: per target density, select's answer on the temperatures it trained.
     cells = open_study(path).cells
     knob = str(cells["knob"].iloc[0])
     trained = sorted(cells["temperature"].unique())
-    print(f"search trained {len(trained)} temperatures: {knob} {', '.join(f'{t:g}' for t in trained)}")
+    so_far = "" if finished else " so far (unfinished: the answers may change)"
+    print(f"search trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
     for density in densities:
         try:
             answer = select_model(cells, density=density)
-        except AdviceError as err:
-            print(f"density {density:g}: {err}")
+        except AdviceError:
+            print(f"density {density:g}: no Regime-II cell among the temperatures trained: every one has a barrier "
+                  f"there; {knob_words(knob).hotter} than {hot_to_cold(knob, trained)[0]:g}")
             continue
         print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}), "
               f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
