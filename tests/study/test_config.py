@@ -17,10 +17,13 @@ def test_every_shipped_config_validates_and_builds_a_param_space(path):
 
     config = load_config(path, check_paths=False)
     space = build_param_space(config)
-    assert space["temperature"] == {"grid_search": list(config.study.temperatures)}
+    if config.study.search == "grid":
+        assert space["temperature"] == {"grid_search": list(config.study.temperatures)}
+    else:  # the searcher suggests temperature and dense seed
+        assert "temperature" not in space and "dense_seed" not in space
     assert space["study_config"]["pruning"]["densities"] == list(config.pruning.densities)
-    assert cells_total(config) == len(config.study.temperatures) * len(config.study.dense_seeds) * len(
-        config.pruning.densities)
+    budget = min(config.study.max_trials or len(config.study.temperatures), len(config.study.temperatures))
+    assert cells_total(config) == budget * len(config.study.dense_seeds) * len(config.pruning.densities)
     assert Path(config.study.storage).is_absolute()
 
 
