@@ -85,12 +85,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         raise ConfigError(problems)
     config = validate(raw, where)
     config = resolve_paths(config, base=Path.cwd())
-    if check_paths and config.data.root is not None and not Path(config.data.root).is_dir():
+    if check_paths and config.data.root is not None and config.data.name != "npz" and \
+            not Path(config.data.root).is_dir():
         raise ConfigError([f"{where}: data.root: folder {config.data.root!r} does not exist; "
                            "create it or point data.root at the folder holding the dataset"])
     if check_paths:
         try:
-            check_dataset_files(config.data.name, config.data.root, download=config.data.download)
+            check_dataset_files(config.data.name, config.data.root, download=config.data.download,
+                                image_size=config.data.image_size)
         except DatasetError as err:
             raise ConfigError([f"{where}: data.root: {err}"]) from None
     return config

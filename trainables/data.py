@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("mnist1d", "digits", "cifar10", "cifar100", "synthetic")
+DATASETS = ("mnist1d", "digits", "cifar10", "cifar100", "synthetic", "npz", "imagefolder")
+FILE_DATASETS = ("npz", "imagefolder")  # the user's own files: trainables/files.py
 AUGMENTATIONS = ("none", "crop_flip", "shift")
 
 # DESIGN.md 2.1: the paper's CIFAR normalisation (used for CIFAR-100 too, as its code does).
@@ -45,6 +46,8 @@ class Dataset:
         pad_value: per channel, the normalised value of a black pixel: what "crop_flip" pads
             with, as the paper's code pads the raw image with black before normalising. None for
             data that is not padded.
+        stats: (mean, std) per channel that standardised the user's own files (computed on
+            their training split), None for the built-in datasets.
     """
 
     x_train: torch.Tensor
@@ -54,6 +57,7 @@ class Dataset:
     num_classes: int
     augmentation: str
     pad_value: tuple[float, ...] | None = None
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -64,26 +68,33 @@ class Dataset:
         """Return this dataset with every tensor moved to `device`."""
         return Dataset(
             self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
-            self.y_test.to(device), self.num_classes, self.augmentation, self.pad_value,
+            self.y_test.to(device), self.num_classes, self.augmentation, self.pad_value, self.stats,
         )
 
 
 def load_dataset(name: str, root: str | Path | None = None, *, device: torch.device | str = "cpu",
-                 download: bool = False) -> Dataset:
+                 download: bool = False, image_size: int | None = None) -> Dataset:
     """Return dataset `name` as normalised tensors on `device`.
 
     Args:
         name: one of DATASETS.
-        root: folder holding the CIFAR files (ignored by the generated datasets).
+        root: folder holding the CIFAR files or the image folder, or the .npz file (ignored by
+            the generated datasets).
         device: where the tensors live for the whole trial.
         download: let torchvision fetch CIFAR into `root` (needs network access).
+        image_size: the square size, in pixels, imagefolder images are resized to.
 
     Raises:
-        DatasetError: unknown name, or CIFAR files missing under `root`.
+        DatasetError: unknown name, or files missing or malformed under `root`.
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
-    if name in CIFAR_FOLDERS:
+    if name in FILE_DATASETS:
+        from trainables import files
+
+        resolved = str(Path(root).resolve()) if root else None
+        data = files.load_npz(resolved) if name == "npz" else files.load_imagefolder(resolved, image_size)
+    elif name in CIFAR_FOLDERS:
         data = _load_cifar_cached(name, str(Path(root).resolve()) if root else None, download)
     else:
         data = _GENERATED[name]()
@@ -170,7 +181,8 @@ class _LocalCIFAR:
         return np.concatenate(xs), np.concatenate(ys)
 
 
-def check_dataset_files(name: str, root: str | Path | None, *, download: bool = False) -> None:
+def check_dataset_files(name: str, root: str | Path | None, *, download: bool = False,
+                        image_size: int | None = None) -> None:
     """Raise DatasetError unless dataset `name` can be read from `root`; cheap, for the driver.
 
     Generated datasets always pass. For CIFAR, every batch file must be present and readable
@@ -182,6 +194,14 @@ def check_dataset_files(name: str, root: str | Path | None, *, download: bool = 
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    if name in FILE_DATASETS:
+        from trainables import files
+
+        if name == "npz":
+            files.check_npz(root)
+        else:
+            files.check_imagefolder(root, image_size)
+        return
     if name not in CIFAR_FOLDERS:
         return
     if root is None:

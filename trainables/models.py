@@ -131,11 +131,13 @@ def mlp(num_classes: int = 10, width: int = 1, in_features: int = 40) -> nn.Modu
 
 
 def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, depth: int = 20,
-                width: int = 1) -> nn.Module:
+                width: int = 1, kwargs: dict | None = None) -> nn.Module:
     """Return model `name` sized for inputs of `input_shape` (no batch dimension).
 
     Args:
-        name: one of MODELS.
+        name: one of MODELS, or "torchvision/<name>": `torchvision.models.get_model(name,
+            num_classes=num_classes, **kwargs)`, untrained.
+        kwargs: passed to a torchvision model (ignored by ours).
         input_shape: (C, H, W) for images, (C, L) for signals.
         num_classes: outputs of the final layer.
         depth: PreResNet (6n+2) or VGG (11, 16) depth; ignored by the others.
@@ -144,6 +146,10 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
     Raises:
         ValueError: unknown name, impossible depth, or input shape the model cannot take.
     """
+    if name.startswith("torchvision/"):
+        from torchvision.models import get_model
+
+        return get_model(name.split("/", 1)[1], num_classes=num_classes, **(kwargs or {}))
     if name == "preresnet":
         _require_shape(name, input_shape, 3)
         return PreResNet(depth, num_classes, width, in_channels=input_shape[0])

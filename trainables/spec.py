@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+OUR_MODELS = ("preresnet", "vgg", "cnn1d", "mlp")  # trainables.models.MODELS (no torch import here)
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Density = Annotated[float, Field(gt=0, le=1)]
@@ -51,20 +52,49 @@ class StudySection(Section):
 
 
 class DataSection(Section):
-    """The dataset and where its files are."""
+    """The dataset and where its files are.
 
-    name: Literal["cifar10", "cifar100", "mnist1d", "digits", "synthetic"] = "cifar10"
+    npz: root is one .npz file (x_train, y_train, x_test, y_test); imagefolder: root holds
+    train/<class>/ and test/<class>/ (or val/) image folders, resized to image_size pixels.
+    """
+
+    name: Literal["cifar10", "cifar100", "mnist1d", "digits", "synthetic", "npz", "imagefolder"] = "cifar10"
     root: Optional[str] = None
     download: bool = False
     augment: bool = True
+    image_size: Optional[PositiveInt] = None
 
 
 class ModelSection(Section):
-    """The network family and size."""
+    """The network family and size, or a torchvision model by name.
 
-    name: Literal["preresnet", "vgg", "cnn1d", "mlp"] = "preresnet"
+    `torchvision/<name>` is any `torchvision.models.get_model` name, built untrained with
+    num_classes from the data and `kwargs` passed through (how it takes the input's shape is the
+    config's choice, e.g. a ViT's image_size, not guessed); depth and width are then ignored.
+    """
+
+    name: str = "preresnet"
     depth: PositiveInt = 20
     width: PositiveInt = 1
+    kwargs: dict[str, Union[bool, int, float, str]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value in OUR_MODELS:
+            return value
+        if not value.startswith("torchvision/"):
+            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_MODELS)}, or torchvision/<name> for any "
+                             "torchvision.models name")
+        from torchvision.models import list_models
+
+        known = list_models()
+        wanted = value.split("/", 1)[1]
+        if wanted not in known:
+            close = [m for m in known if m.startswith(wanted[:4])][:5]
+            hint = f" (close: {', '.join(close)})" if close else ""
+            raise ValueError(f"torchvision has no model {wanted!r}{hint}; see torchvision.models.list_models()")
+        return value
 
 
 class SGDSchedule(Section):

@@ -51,10 +51,11 @@ def run_trial(config: dict) -> None:
     setup_started = time.perf_counter()
     device = resolve_device(spec.resources.device)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
-    data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download)
+    data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
+                        image_size=spec.data.image_size)
     seed_everything(dense_seed)
     model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
-                        depth=spec.model.depth, width=spec.model.width)
+                        depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)
     model, data = prepare(model, data, device)
     seconds_setup = time.perf_counter() - setup_started
     if state is None:
