@@ -135,9 +135,10 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
     """Return model `name` sized for inputs of `input_shape` (no batch dimension).
 
     Args:
-        name: one of MODELS, or "torchvision/<name>": `torchvision.models.get_model(name,
-            num_classes=num_classes, **kwargs)`, untrained.
-        kwargs: passed to a torchvision model (ignored by ours).
+        name: one of MODELS, "torchvision/<name>" (`torchvision.models.get_model(name,
+            num_classes=num_classes, **kwargs)`, untrained), or "package/name", an installed
+            plug-in (`trainables.plugins`).
+        kwargs: passed to a torchvision model or a plug-in's factory (ignored by ours).
         input_shape: (C, H, W) for images, (C, L) for signals.
         num_classes: outputs of the final layer.
         depth: PreResNet (6n+2) or VGG (11, 16) depth; ignored by the others.
@@ -150,6 +151,10 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
         from torchvision.models import get_model
 
         return get_model(name.split("/", 1)[1], num_classes=num_classes, **(kwargs or {}))
+    if "/" in name:
+        from trainables.plugins import build_plugin_model
+
+        return build_plugin_model(name, input_shape=input_shape, num_classes=num_classes, kwargs=kwargs or {})
     if name == "preresnet":
         _require_shape(name, input_shape, 3)
         return PreResNet(depth, num_classes, width, in_channels=input_shape[0])

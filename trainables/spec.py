@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 OUR_MODELS = ("preresnet", "vgg", "cnn1d", "mlp")  # trainables.models.MODELS (no torch import here)
+OUR_DATASETS = ("cifar10", "cifar100", "mnist1d", "digits", "synthetic", "npz", "imagefolder")  # data.DATASETS
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Density = Annotated[float, Field(gt=0, le=1)]
@@ -55,22 +56,38 @@ class DataSection(Section):
     """The dataset and where its files are.
 
     npz: root is one .npz file (x_train, y_train, x_test, y_test); imagefolder: root holds
-    train/<class>/ and test/<class>/ (or val/) image folders, resized to image_size pixels.
+    train/<class>/ and test/<class>/ (or val/) image folders, resized to image_size pixels;
+    package/name: a dataset an installed package registers (`trainables.plugins`).
     """
 
-    name: Literal["cifar10", "cifar100", "mnist1d", "digits", "synthetic", "npz", "imagefolder"] = "cifar10"
+    name: str = "cifar10"
     root: Optional[str] = None
     download: bool = False
     augment: bool = True
     image_size: Optional[PositiveInt] = None
 
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in OUR_DATASETS:
+            return value
+        if "/" not in value:
+            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_DATASETS)}, or package/name for a "
+                             "dataset an installed package registers (README: Your own model and data)")
+        from trainables.plugins import DATASET_GROUP, find
+
+        find(DATASET_GROUP, value)
+        return value
+
 
 class ModelSection(Section):
-    """The network family and size, or a torchvision model by name.
+    """The network family and size, a torchvision model by name, or an installed plug-in.
 
     `torchvision/<name>` is any `torchvision.models.get_model` name, built untrained with
     num_classes from the data and `kwargs` passed through (how it takes the input's shape is the
-    config's choice, e.g. a ViT's image_size, not guessed); depth and width are then ignored.
+    config's choice, e.g. a ViT's image_size, not guessed); `package/name` is a model an
+    installed package registers (`trainables.plugins`), also given `kwargs`. Depth and width
+    then do not apply.
     """
 
     name: str = "preresnet"
@@ -83,9 +100,14 @@ class ModelSection(Section):
     def _known_model(cls, value: str) -> str:
         if value in OUR_MODELS:
             return value
+        if "/" not in value:
+            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_MODELS)}, torchvision/<name> for any "
+                             "torchvision.models name, or package/name for a model an installed package registers")
         if not value.startswith("torchvision/"):
-            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_MODELS)}, or torchvision/<name> for any "
-                             "torchvision.models name")
+            from trainables.plugins import MODEL_GROUP, find
+
+            find(MODEL_GROUP, value)
+            return value
         from torchvision.models import list_models
 
         known = list_models()

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from trainables.data import DatasetError, check_dataset_files, load_dataset
+from trainables.data import DATASETS, DatasetError, check_dataset_files, load_dataset
 from trainables.models import MODELS, build_model
-from trainables.spec import OUR_MODELS
+from trainables.spec import OUR_DATASETS, OUR_MODELS
 
 
 def write_npz(path, *, n_train=40, n_test=20, shape=(3, 8, 8), classes=4, seed=0):
@@ -95,4 +95,4 @@ def test_torchvision_models_by_name_take_the_datas_classes_and_the_configs_kwarg
     assert model(torch.randn(2, 3, 16, 16)).shape == (2, 5)
     vit = build_model("torchvision/vit_b_32", input_shape=(3, 32, 32), num_classes=3, kwargs={"image_size": 32})
     assert vit(torch.randn(1, 3, 32, 32)).shape == (1, 3)
-    assert MODELS == OUR_MODELS  # the config's list of our own models is the models module's
+    assert set(MODELS) == set(OUR_MODELS) and set(DATASETS) == set(OUR_DATASETS)  # the config lists the loaders
