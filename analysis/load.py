@@ -17,7 +17,7 @@ import pandas as pd
 # tests/test_style.py checks that every one is in the row the trial builds).
 CELL_KEYS = ["knob", "temperature", "dense_seed", "density", "density_actual", "dense_test_acc", "test_acc",
              "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "retrain_epochs", "n_copies",
-             "status", "seconds", "seconds_dense"]
+             "status", "seconds", "seconds_dense", "pruned_layers"]
 
 
 class StudyReadError(ValueError):

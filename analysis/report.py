@@ -20,7 +20,7 @@ TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", 
                  "lmc_se", "cka", "cka_se", "dense_test_acc", "n_seeds", "se_basis", "status"]
 
 
-def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str) -> Path:
+def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str, pruned_layers: str = "") -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
@@ -28,6 +28,8 @@ def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: 
         config: the study config as a dict (shown verbatim).
         path: the HTML file to write; its folder is created.
         title: the page title (the study's name).
+        pruned_layers: the trials' "name numel, ..." list of the layers pruning acts on (see
+            `layers_of`); "" leaves the section out (studies from before it was recorded).
     """
     figures = all_figures(cells)
     parts = []
@@ -57,6 +59,7 @@ pre{{background:#f8f8f8;padding:1em}}</style>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
 {table}
+{_layers_html(pruned_layers)}
 <h2>Study config</h2>
 <pre>{html.escape(json.dumps(config, indent=2))}</pre>
 </body></html>
@@ -65,6 +68,26 @@ pre{{background:#f8f8f8;padding:1em}}</style>
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     return path
+
+
+def layers_of(raw_cells: pd.DataFrame) -> str:
+    """Return the pruned-layers list the trials of a study reported ("" when none did)."""
+    if "pruned_layers" not in raw_cells.columns:
+        return ""
+    reported = [v for v in raw_cells["pruned_layers"].dropna().astype(str) if v]
+    return reported[0] if reported else ""
+
+
+def _layers_html(pruned_layers: str) -> str:
+    if not pruned_layers:
+        return ""
+    rows = [entry.rsplit(" ", 1) for entry in pruned_layers.split(", ")]
+    total = sum(int(n) for _, n in rows)
+    body = "".join(f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{int(n):,}</td></tr>"
+                   for name, n in rows)
+    return (f"<h2>Pruned layers</h2><p>{len(rows)} layers, {total:,} weights; density counts these only "
+            f"(biases, BatchNorm and the layers left dense are never pruned).</p>"
+            f"<table><tr><th>layer</th><th>weights</th></tr>{body}</table>")
 
 
 def write_pngs(cells: pd.DataFrame, folder: str | Path) -> list[Path]:

@@ -21,7 +21,7 @@ from analysis.knobs import hot_to_cold, knob_words
 from analysis.search import rule_for
 from analysis.validate import validation_lines
 from analysis.classify import regime_counts
-from analysis.report import write_pngs, write_report
+from analysis.report import layers_of, write_pngs, write_report
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
 from study.paths import fresh_name, study_path
@@ -226,7 +226,7 @@ def _report(args: argparse.Namespace) -> int:
                         confidence=args.confidence)
     cells = opened.cells
     out = Path(args.out) if args.out else Path(opened.study.path) / "report.html"
-    path = write_report(cells, opened.study.config, out, title=opened.name)
+    path = write_report(cells, opened.study.config, out, title=opened.name, pruned_layers=layers_of(opened.study.cells))
     print(f"report: {path}")
     print("cells per regime: " + ", ".join(f"{k} {v}" for k, v in regime_counts(cells).items()))
     if args.png:

@@ -1,8 +1,10 @@
 """One-shot unstructured pruning: keep-masks at a density (fraction of weights kept, 0-1).
 
 Prunable weights are the conv kernels and the weights of every linear layer but the last one
-(the classifier), which DESIGN.md 2.2 leaves dense; `include_fc=True` prunes it too. Biases and
-BatchNorm parameters are never pruned. Density is counted over the prunable weights only.
+(the classifier, found as the model's last nn.Linear, whatever its name), which DESIGN.md 2.2
+leaves dense; `include_fc=True` prunes it too, and `exclude` (fnmatch patterns over module
+names, e.g. "stem.*") leaves chosen layers dense. Biases and BatchNorm parameters are never
+pruned. Density is counted over the prunable weights only.
 Ties in magnitude are broken by position (earlier layer, then lower flat index, is kept first),
 so masks are deterministic.
 """
@@ -10,6 +12,7 @@ so masks are deterministic.
 from __future__ import annotations
 
 import copy
+import fnmatch
 
 import torch
 from torch import nn
@@ -18,20 +21,34 @@ Masks = dict[str, torch.Tensor]
 METHODS = ("uniform", "global", "lamp", "random")
 
 
-def prunable_weights(model: nn.Module, *, include_fc: bool = False) -> dict[str, torch.Tensor]:
-    """Return name -> weight tensor of the layers pruning acts on, in model order."""
+def prunable_weights(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()
+                     ) -> dict[str, torch.Tensor]:
+    """Return name -> weight tensor of the layers pruning acts on, in model order.
+
+    Raises:
+        ValueError: a pattern of `exclude` matches no conv or linear layer (a typo would
+            otherwise prune what it meant to keep).
+    """
     linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     classifier = linear[-1] if linear else None
-    weights = {}
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) or (
-                isinstance(module, nn.Linear) and (include_fc or name != classifier)):
-            weights[f"{name}.weight"] = module.weight
-    return weights
+    layers = [(name, module) for name, module in model.named_modules()
+              if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    for pattern in exclude:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name, _ in layers):
+            raise ValueError(f"pruning.exclude: {pattern!r} matches no conv or linear layer of this model; its "
+                             f"layers are {', '.join(name for name, _ in layers)}")
+    return {f"{name}.weight": module.weight for name, module in layers
+            if (include_fc or name != classifier) and not any(fnmatch.fnmatchcase(name, p) for p in exclude)}
+
+
+def pruned_layers(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()) -> str:
+    """Return "name numel, ..." of the weights pruning acts on: what the report lists."""
+    weights = prunable_weights(model, include_fc=include_fc, exclude=exclude)
+    return ", ".join(f"{name.removesuffix('.weight')} {w.numel()}" for name, w in weights.items())
 
 
 def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *, seed: int = 0,
-                    include_fc: bool = False) -> Masks:
+                    include_fc: bool = False, exclude: tuple[str, ...] = ()) -> Masks:
     """Return boolean keep-masks (True = kept) keyed by parameter name, at `density` of the prunable weights.
 
     Args:
@@ -43,13 +60,15 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
             same counts as uniform, chosen by `seed`; a control).
         seed: seeds the "random" method only.
         include_fc: also prune the final linear layer.
+        exclude: fnmatch patterns of module names left dense.
 
     Raises:
         ValueError: density outside (0, 1] or unknown method.
     """
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
-    weights = {name: w.detach() for name, w in prunable_weights(model, include_fc=include_fc).items()}
+    weights = {name: w.detach() for name, w in prunable_weights(model, include_fc=include_fc,
+                                                                  exclude=exclude).items()}
     if method == "uniform":
         return {name: _keep_top(w.abs().flatten(), _layer_count(density, w.numel())).view_as(w)
                 for name, w in weights.items()}
@@ -113,8 +132,8 @@ def _keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
     return keep
 
 
-def prune(model: nn.Module, *, density: float, method: str, seed: int = 0,
-          include_fc: bool = False) -> tuple[nn.Module, Masks]:
+def prune(model: nn.Module, *, density: float, method: str, seed: int = 0, include_fc: bool = False,
+          exclude: tuple[str, ...] = ()) -> tuple[nn.Module, Masks]:
     """Return a pruned copy of `model` (masked weights zero) and its keep-masks; `model` is unchanged."""
-    masks = magnitude_masks(model, density, method, seed=seed, include_fc=include_fc)
+    masks = magnitude_masks(model, density, method, seed=seed, include_fc=include_fc, exclude=exclude)
     return apply_masks(copy.deepcopy(model), masks), masks

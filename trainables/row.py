@@ -55,6 +55,7 @@ class CellRow:
         seconds_cka: CKA of all pairs, seconds.
         peak_rss_mb: the trial process's peak resident memory so far, MiB.
         gpu_peak_mb: peak CUDA memory allocated, MiB (NaN on CPU).
+        pruned_layers: the layers pruning acts on with their weight counts, "name numel, ...".
         per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
             cka_pair{i}_{j}.
     """
@@ -87,6 +88,7 @@ class CellRow:
     seconds_cka: float = NAN
     peak_rss_mb: float = NAN
     gpu_peak_mb: float = NAN
+    pruned_layers: str = ""
     per_copy: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -150,6 +150,7 @@ class PruningSection(Section):
     densities: list[Density] = Field(default_factory=lambda: [0.05, 0.06, 0.07, 0.08, 0.1, 0.14, 0.2, 0.4, 0.8],
                                      min_length=1)
     include_fc: bool = False
+    exclude: list[str] = Field(default_factory=list)  # fnmatch patterns of module names left dense
     seed: int = 0
 
 

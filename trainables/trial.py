@@ -24,7 +24,7 @@ from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, tr
 from trainables.knobs import resolve_dense_run
 from trainables.landscape import measure_copies
 from trainables.models import build_model
-from trainables.pruning import density_of, prune
+from trainables.pruning import density_of, prune, pruned_layers
 from trainables.retrain import retrain_copies
 from trainables.row import CellRow
 from trainables.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
@@ -73,9 +73,12 @@ def run_trial(config: dict) -> None:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state["dense_test_acc"],
                       r.epochs, r.copies, str(config["code_version"]))
+        exclude = tuple(spec.pruning.exclude)
         pruned, masks = prune(model, density=density, method=spec.pruning.method, seed=spec.pruning.seed,
-                              include_fc=spec.pruning.include_fc)
-        row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started})
+                              include_fc=spec.pruning.include_fc, exclude=exclude)
+        row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started,
+                               "pruned_layers": pruned_layers(model, include_fc=spec.pruning.include_fc,
+                                                              exclude=exclude)})
         if not state["dense_diverged"]:
             copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
                                     batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,

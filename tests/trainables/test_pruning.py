@@ -9,7 +9,8 @@ from trainables.engine import epoch_schedule, train
 from trainables.retrain import retrain_copies
 from trainables.runtime import seed_everything
 from trainables.models import build_model, preresnet
-from trainables.pruning import apply_masks, density_of, lamp_scores, magnitude_masks, prunable_weights
+from trainables.pruning import (apply_masks, density_of, lamp_scores, magnitude_masks, prunable_weights,
+                                 pruned_layers)
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +127,25 @@ def test_retrained_copies_start_alike_and_differ_only_by_seed():
     assert torch.equal(a.model.state_dict()["0.weight"], a_again.model.state_dict()["0.weight"])
     assert not torch.equal(a.model.state_dict()["0.weight"], b.model.state_dict()["0.weight"])
     assert 0.0 <= a.test_acc <= 1.0 and a.test_acc == a_again.test_acc
+
+
+def test_exclusions_by_module_name_and_the_classifier_found_by_structure():
+    # The last linear layer is the classifier whatever its name ("head" here); "stem*" keeps the conv dense.
+    model = nn.Sequential()
+    model.add_module("stem", nn.Conv1d(1, 4, 3))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("hidden", nn.Linear(4 * 6, 5))
+    model.add_module("head", nn.Linear(5, 2))
+    assert list(prunable_weights(model)) == ["stem.weight", "hidden.weight"]
+    assert list(prunable_weights(model, exclude=("stem*",))) == ["hidden.weight"]
+    masks = magnitude_masks(model, 0.5, exclude=("stem*",))
+    assert list(masks) == ["hidden.weight"] and int(masks["hidden.weight"].sum()) == 60  # round(0.5 * 120)
+    assert pruned_layers(model) == "stem 12, hidden 120"
+    with pytest.raises(ValueError, match="'steam' matches no conv or linear layer of this model; its layers are "
+                                         "stem, hidden, head"):
+        prunable_weights(model, exclude=("steam",))
+
+
+def test_the_papers_preresnet20_default_prunes_21_convs_and_leaves_fc_dense(resnet):
+    layers = pruned_layers(resnet).split(", ")
+    assert len(layers) == 21 and not any(entry.startswith("fc ") for entry in layers)
