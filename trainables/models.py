@@ -136,8 +136,8 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
 
     Args:
         name: one of MODELS, "torchvision/<name>" (`torchvision.models.get_model(name,
-            num_classes=num_classes, **kwargs)`, untrained), or "package/name", an installed
-            plug-in (`trainables.plugins`).
+            num_classes=num_classes, **kwargs)`, untrained), "timm/<name>" (`timm.create_model`,
+            untrained), or "package/name", an installed plug-in (`trainables.plugins`).
         kwargs: passed to a torchvision model or a plug-in's factory (ignored by ours).
         input_shape: (C, H, W) for images, (C, L) for signals.
         num_classes: outputs of the final layer.
@@ -151,6 +151,10 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
         from torchvision.models import get_model
 
         return get_model(name.split("/", 1)[1], num_classes=num_classes, **(kwargs or {}))
+    if name.startswith("timm/"):
+        import timm
+
+        return timm.create_model(name.split("/", 1)[1], pretrained=False, num_classes=num_classes, **(kwargs or {}))
     if "/" in name:
         from trainables.plugins import build_plugin_model
 

@@ -85,7 +85,8 @@ class ModelSection(Section):
 
     `torchvision/<name>` is any `torchvision.models.get_model` name, built untrained with
     num_classes from the data and `kwargs` passed through (how it takes the input's shape is the
-    config's choice, e.g. a ViT's image_size, not guessed); `package/name` is a model an
+    config's choice, e.g. a ViT's image_size, not guessed); `timm/<name>` is the same through
+    `timm.create_model` (timm is an optional extra); `package/name` is a model an
     installed package registers (`trainables.plugins`), also given `kwargs`. Depth and width
     then do not apply.
     """
@@ -101,8 +102,17 @@ class ModelSection(Section):
         if value in OUR_MODELS:
             return value
         if "/" not in value:
-            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_MODELS)}, torchvision/<name> for any "
-                             "torchvision.models name, or package/name for a model an installed package registers")
+            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_MODELS)}, torchvision/<name> or timm/<name>, "
+                             "or package/name for a model an installed package registers")
+        if value.startswith("timm/"):
+            try:
+                import timm
+            except ImportError:
+                raise ValueError(f"{value!r} needs timm, an optional extra: pip install "
+                                 "'three-regime-pruning[timm]' (or pip install timm)") from None
+            if not timm.is_model(value.split("/", 1)[1]):
+                raise ValueError(f"timm has no model {value.split('/', 1)[1]!r}; see timm.list_models()")
+            return value
         if not value.startswith("torchvision/"):
             from trainables.plugins import MODEL_GROUP, find
 

@@ -96,3 +96,19 @@ def test_torchvision_models_by_name_take_the_datas_classes_and_the_configs_kwarg
     vit = build_model("torchvision/vit_b_32", input_shape=(3, 32, 32), num_classes=3, kwargs={"image_size": 32})
     assert vit(torch.randn(1, 3, 32, 32)).shape == (1, 3)
     assert set(MODELS) == set(OUR_MODELS) and set(DATASETS) == set(OUR_DATASETS)  # the config lists the loaders
+
+
+def test_timm_models_by_name_and_one_line_naming_the_extra_without_timm():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    model = build_model("timm/resnet18", input_shape=(3, 16, 16), num_classes=3)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 3)
+    # Without timm (hidden from the import system), a config naming a timm model says which extra to install.
+    code = ("import sys; sys.modules['timm'] = None\nfrom study.config import load_config\n"
+            f"load_config({str(ROOT / 'configs/tiny.yaml')!r}, {{'model.name': 'timm/resnet18'}}, check_paths=False)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "model.name: 'timm/resnet18' needs timm, an optional extra: pip install 'three-regime-pruning[timm]'" \
+        in result.stderr
