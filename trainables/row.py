@@ -56,6 +56,8 @@ class CellRow:
         peak_rss_mb: the trial process's peak resident memory so far, MiB.
         gpu_peak_mb: peak CUDA memory allocated, MiB (NaN on CPU).
         pruned_layers: the layers pruning acts on with their weight counts, "name numel, ...".
+        data_stats: for the user's own files (npz, imagefolder), the per-channel mean and std of
+            the training split that standardised them, "mean a b c; std d e f"; "" otherwise.
         per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
             cka_pair{i}_{j}.
     """
@@ -89,6 +91,7 @@ class CellRow:
     peak_rss_mb: float = NAN
     gpu_peak_mb: float = NAN
     pruned_layers: str = ""
+    data_stats: str = ""
     per_copy: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -78,7 +78,7 @@ def run_trial(config: dict) -> None:
                               include_fc=spec.pruning.include_fc, exclude=exclude)
         row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started,
                                "pruned_layers": pruned_layers(model, include_fc=spec.pruning.include_fc,
-                                                              exclude=exclude)})
+                                                              exclude=exclude), "data_stats": _stats_text(data)})
         if not state["dense_diverged"]:
             copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
                                     batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
@@ -94,6 +94,14 @@ def run_trial(config: dict) -> None:
         state["finished"].append(density)
         _report(row, state, model)
         _inject_faults(spec, done=len(state["finished"]), resumed=state["resumed"])
+
+
+def _stats_text(data) -> str:
+    # How the user's own files were standardised, kept with the results: new inputs need the same.
+    if data.stats is None:
+        return ""
+    mean, std = data.stats
+    return f"mean {' '.join(f'{v:.6g}' for v in mean)}; std {' '.join(f'{v:.6g}' for v in std)}"
 
 
 def _train_dense(model: torch.nn.Module, data, spec: StudyConfig, *, temperature: float, seed: int,

@@ -40,6 +40,12 @@ def test_an_npz_study_reads_back_through_select(ray_cluster, tmp_path):
     outcome = run_study(config)
     assert outcome.complete
     assert main(["select", outcome.path, "--density", "0.5"]) == 0
+    from analysis import read_study
+    import numpy as np
+
+    raw = np.load(path)["x_train"]
+    stats = read_study(outcome.path).cells["data_stats"].iloc[0]  # the training split's, kept with the results
+    assert stats == f"mean {raw.mean():.6g}; std {raw.std(ddof=1):.6g}"
 
 
 def test_a_missing_npz_file_is_one_line_before_ray(tmp_path):
