@@ -87,6 +87,10 @@ def load_dataset(name: str, root: str | Path | None = None, *, device: torch.dev
     Raises:
         DatasetError: unknown name, or files missing or malformed under `root`.
     """
+    if name.startswith("torchvision/"):
+        from trainables import files
+
+        return files.load_torchvision(name, str(Path(root).resolve()) if root else None, download).to(device)
     if "/" in name:
         from trainables.plugins import load_plugin_dataset
 
@@ -196,6 +200,11 @@ def check_dataset_files(name: str, root: str | Path | None, *, download: bool = 
     Raises:
         DatasetError: one line naming the folder and the first missing or unreadable file.
     """
+    if name.startswith("torchvision/"):
+        from trainables import files
+
+        files.check_torchvision(name, root, download=download)
+        return
     if "/" in name:  # a plug-in checks its own files when it loads them
         return
     if name not in DATASETS:

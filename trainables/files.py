@@ -1,4 +1,4 @@
-"""Datasets from the user's own files: one .npz of arrays, or a folder of images.
+"""Datasets from the user's own files: one .npz of arrays, a folder of images, or a torchvision dataset.
 
 - `npz`: `data.root` is one `.npz` file holding `x_train, y_train, x_test, y_test`. Inputs are
   channels-first, (N, C, H, W) images or (N, C, L) signals; (N, F) feature vectors become
@@ -7,6 +7,10 @@
   `root/test/<class>/<image>` (or `root/val/...`); classes are the sorted folder names of the
   training split. Every image is decoded once, as RGB, and resized to `data.image_size` square
   pixels (bilinear, antialiased).
+- `torchvision/<Class>`: a `torchvision.datasets` class (FashionMNIST, SVHN, KMNIST, ...) read
+  from `data.root` in that class's own layout, its train and test splits (`train=` or
+  `split=`), downloaded only with `data.download: true`. Images become float channels-first
+  tensors (grey ones one channel).
 
 Both are standardised per channel with the mean and std of the training split (recorded on the
 Dataset) and get no augmentation: nothing is known of what suits them. The `check_*` functions
@@ -75,6 +79,52 @@ def load_imagefolder(root: str, image_size: int) -> Dataset:
     x_train, y_train = _decode(train, image_size)
     x_test, y_test = _decode(test, image_size)
     return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=len(classes))
+
+
+def check_torchvision(name: str, root: str | Path | None, *, download: bool) -> None:
+    """Raise DatasetError unless torchvision dataset `name` ("torchvision/<Class>") reads from `root`."""
+    if root is None:
+        raise DatasetError(f"{name} needs data.root: the folder torchvision keeps it in")
+    if not download:
+        for train in (True, False):
+            _torchvision_split(name, root, train=train, download=False)
+
+
+@functools.lru_cache(maxsize=2)
+def load_torchvision(name: str, root: str, download: bool) -> Dataset:
+    """Return torchvision dataset `name` ("torchvision/<Class>") from `root` as a standardised Dataset."""
+    check_torchvision(name, root, download=download)
+    splits = []
+    for train in (True, False):
+        dataset = _torchvision_split(name, root, train=train, download=download)
+        images, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+        pixels = np.stack([np.asarray(image, dtype=np.float32) / 255.0 for image in images])
+        x = torch.from_numpy(pixels).unsqueeze(1) if pixels.ndim == 3 else torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        splits.append((x, torch.as_tensor(labels, dtype=torch.int64)))
+    (x_train, y_train), (x_test, y_test) = splits
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=classes)
+
+
+def _torchvision_split(name: str, root: str | Path, *, train: bool, download: bool):
+    import inspect
+
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, name.split("/", 1)[1])
+    params = inspect.signature(cls.__init__).parameters
+    if "train" in params:
+        split = {"train": train}
+    elif "split" in params:
+        split = {"split": "train" if train else "test"}
+    else:
+        raise DatasetError(f"{name}: has neither a train= nor a split= argument; save it as an npz file instead")
+    try:
+        return cls(str(root), download=download, **split)
+    except (RuntimeError, OSError) as err:
+        raise DatasetError(f"{name}: cannot read it from {root} ({str(err).splitlines()[0]}); put its files there "
+                           "in torchvision's layout, or set data.download: true on a machine with network "
+                           "access") from None
 
 
 def _npz_arrays(path: str | Path | None) -> dict[str, np.ndarray]:

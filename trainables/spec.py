@@ -57,7 +57,8 @@ class DataSection(Section):
 
     npz: root is one .npz file (x_train, y_train, x_test, y_test); imagefolder: root holds
     train/<class>/ and test/<class>/ (or val/) image folders, resized to image_size pixels;
-    package/name: a dataset an installed package registers (`trainables.plugins`).
+    torchvision/<Class>: a torchvision.datasets class read from root (download: false by
+    default); package/name: a dataset an installed package registers (`trainables.plugins`).
     """
 
     name: str = "cifar10"
@@ -72,8 +73,16 @@ class DataSection(Section):
         if value in OUR_DATASETS:
             return value
         if "/" not in value:
-            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_DATASETS)}, or package/name for a "
-                             "dataset an installed package registers (README: Your own model and data)")
+            raise ValueError(f"got {value!r}; use one of {', '.join(OUR_DATASETS)}, torchvision/<Class> for a "
+                             "torchvision dataset, or package/name for a dataset an installed package registers "
+                             "(README: Your own model and data)")
+        if value.startswith("torchvision/"):
+            import torchvision.datasets
+
+            if not isinstance(getattr(torchvision.datasets, value.split("/", 1)[1], None), type):
+                raise ValueError(f"torchvision.datasets has no dataset {value.split('/', 1)[1]!r} (names are "
+                                 "case-sensitive: FashionMNIST, SVHN, KMNIST, ...)")
+            return value
         from trainables.plugins import DATASET_GROUP, find
 
         find(DATASET_GROUP, value)

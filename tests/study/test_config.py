@@ -66,6 +66,9 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
     ("study:\n  max_trials: 4\n", "study.max_trials: only a search chooses trials"),
     ("study:\n  search: regimes\n  target_densities: [0.3]\n", "study.target_densities: [0.3] not in pruning"),
     ("study:\n  search: bisect\n", "study.search: got 'bisect'"),
+    ("data:\n  name: torchvision/Nope\n", "data.name: torchvision.datasets has no dataset 'Nope'"),
+    ("data:\n  name: fashion\n", "data.name: got 'fashion'; use one of cifar10"),
+    ("model:\n  name: torchvision/resnet1\n", "model.name: torchvision has no model 'resnet1' (close: resnet101"),
     ("study:\n  search: regimes\nmetrics:\n  cka: false\n", "regimes reads mc and CKA"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
