@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from trainables.data import DatasetError, check_dataset_files
 from trainables.spec import (DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection, PruningSection,
-                             ResourcesSection, RetrainSection, StudyConfig, StudySection)
+                             ResourcesSection, RetrainSection, StudyConfig, StudySection, TrackingSection)
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
-           "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "FaultsSection",
+           "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "FaultsSection", "TrackingSection",
            "load_config", "parse_overrides", "is_uri", "resolve_paths"]
 
 
@@ -85,6 +85,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         raise ConfigError(problems)
     config = validate(raw, where)
     config = resolve_paths(config, base=Path.cwd())
+    if config.tracking.mlflow is not None:
+        try:
+            import mlflow  # noqa: F401  (the callback needs it on the driver)
+        except ImportError:
+            raise ConfigError([f"{where}: tracking.mlflow: needs mlflow, an optional extra: pip install "
+                               "'three-regime-pruning[mlflow]' (or remove the section)"]) from None
     if check_paths and config.data.root is not None and config.data.name != "npz" and \
             not Path(config.data.root).is_dir():
         raise ConfigError([f"{where}: data.root: folder {config.data.root!r} does not exist; "

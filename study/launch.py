@@ -181,7 +181,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress])
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress, *_tracking(config)])
     if saved and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         progress.done = _cells_done(tuner.get_results())
@@ -203,6 +203,18 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     temperatures = {result.config.get("temperature") for result in grid}
     more = len(temperatures) < trial_budget(config) and rule(cell_rows(grid), pending=[], n=1) is not None
     return Outcome(path, done, total + (1 if more else 0), errored)
+
+
+def _tracking(config: StudyConfig) -> list[tune.Callback]:
+    # Ray Tune's own MLflow callback: a run per trial, the trial's config as params, every cell
+    # row's numbers as metrics (step = the density's index in the trial); on the driver only.
+    mlflow = config.tracking.mlflow
+    if mlflow is None:
+        return []
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    return [MLflowLoggerCallback(tracking_uri=mlflow.tracking_uri, experiment_name=mlflow.experiment,
+                                 tags={"study": config.study.name})]
 
 
 def _tune_config(config: StudyConfig, rule: Rule | None) -> tune.TuneConfig:

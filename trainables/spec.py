@@ -231,6 +231,19 @@ class FaultsSection(Section):
     kill_after_densities: Optional[PositiveInt] = None
 
 
+class MlflowSection(Section):
+    """Where Ray Tune's MLflow callback sends every cell row (as metrics) and the config (as params)."""
+
+    tracking_uri: str = Field(min_length=1)
+    experiment: str = Field("three-regime", min_length=1)
+
+
+class TrackingSection(Section):
+    """Results sent elsewhere as well as to the study directory; nothing when absent."""
+
+    mlflow: Optional[MlflowSection] = None
+
+
 class StudyConfig(Section):
     """A whole study: every section, each with its defaults."""
 
@@ -243,6 +256,7 @@ class StudyConfig(Section):
     metrics: MetricsSection = MetricsSection()
     resources: ResourcesSection = ResourcesSection()
     faults: FaultsSection = FaultsSection()
+    tracking: TrackingSection = TrackingSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> "StudyConfig":
