@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the studies under a storage root with their state",
                         description="List the studies under a storage root: cells done / total and state.")
     ls.add_argument("root", nargs="?", default="studies", help="storage root (default: ./studies)")
+    plan = sub.add_parser("plan", help="what a study will cost, before running it",
+                          description="Count a study's trials, cells, steps and LMC points, time the engine on "
+                                      "this machine for a few seconds, and estimate the wall time and device-hours.")
+    plan.add_argument("config", help="study YAML file")
+    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config value, as for run")
+    plan.add_argument("--address", help="plan for the slots of this Ray cluster instead of this machine's")
     _add_question_parsers(sub)
     return parser
 
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report, "validate": _validate}
+        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report, "validate": _validate,
+                    "plan": _plan}
         return commands.get(args.command, _question)(args)
     except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
@@ -128,6 +136,20 @@ def _print_recommendations(path: str, densities: list[float], *, finished: bool)
             continue
         print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}), "
               f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config = load_config(args.config, parse_overrides(args.overrides))
+    resources = None
+    if args.address:
+        from study.launch import cluster_resources  # imports Ray: only to ask a cluster for its resources
+
+        resources = cluster_resources(args.address)
+    from study.plan import plan_lines
+
+    for line in plan_lines(config, resources=resources):
+        print(line)
+    return 0
 
 
 def _check_storage_writable(storage: str) -> None:

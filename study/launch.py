@@ -90,6 +90,12 @@ def connect(address: str | None, *, verbose: int = 0) -> None:
     ray.init(address=address or "local", **kwargs)
 
 
+def cluster_resources(address: str) -> dict:
+    """Return the CPUs, GPUs and memory of the Ray cluster at `address` (for `regimes plan`)."""
+    connect(address)
+    return dict(ray.cluster_resources())
+
+
 def check_resources(config: StudyConfig) -> None:
     """Raise StudyError when a trial asks for more CPUs or GPUs than the cluster has (Tune would wait forever)."""
     have = ray.cluster_resources()

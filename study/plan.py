@@ -1,0 +1,72 @@
+"""`regimes plan`: what a study will cost before it runs, from a calibration of the engine here.
+
+Counts come from the config (trials, cells, steps, LMC points); seconds per unit from
+`trainables.calibrate` on this machine's device with the trial's thread count; the wall time
+spreads the trials over the slots the cluster offers (CPUs / resources.cpu, and GPUs /
+resources.gpu, so fractional GPUs pack), plus Ray's start-up and per-trial overhead as
+measured by benchmarks/study_cost.py (about 2 s and 0.2 s a trial here).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+
+from study.config import StudyConfig
+from study.paths import trial_budget
+from trainables.calibrate import calibrate, study_cost
+
+RAY_START_S = 2.5
+PER_TRIAL_S = 0.2
+
+
+def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[str]:
+    """Return the plan of `config` as text lines; `resources` as ray.cluster_resources() (None: this machine)."""
+    import torch
+
+    have = resources or {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    slots = int(have.get("CPU", 1) // config.resources.cpu)
+    if config.resources.gpu:
+        slots = min(slots, int(have.get("GPU", 0) // config.resources.gpu))
+    started = time.perf_counter()
+    costs = calibrate(config)
+    calibration_s = time.perf_counter() - started
+    temperatures = list(config.study.temperatures)
+    if config.study.search == "regimes":
+        temperatures = temperatures[:trial_budget(config)]  # the most a search may train
+    cost = study_cost(config, costs, temperatures=temperatures)
+    if slots < 1:
+        return [f"no slot: a trial asks for {config.resources.cpu:g} CPU / {config.resources.gpu:g} GPU and the "
+                f"cluster has {have.get('CPU', 0):g} / {have.get('GPU', 0):g}"]
+    wall = max(cost["compute_s"] / slots, _makespan(cost["trial_s"], slots)) + RAY_START_S + \
+        PER_TRIAL_S * cost["trials"]
+    device = "GPU" if config.resources.gpu else "CPU"
+    share = config.resources.gpu if config.resources.gpu else config.resources.cpu
+    bound = "at most " if config.study.search == "regimes" else ""
+    return [
+        f"plan for {config.study.name}: {bound}{len(temperatures)} temperatures x {len(config.study.dense_seeds)} "
+        f"dense seeds = {cost['trials']} trials, {cost['cells']} cells",
+        f"  dense training: {cost['dense_steps']:,} steps x {costs.dense_step_s * 1e3:.2f} ms = "
+        f"{cost['dense_steps'] * costs.dense_step_s:,.0f} s",
+        f"  retraining: {cost['retrain_epochs']:,} copy-epochs, {cost['retrain_steps']:,} steps x "
+        f"{costs.retrain_step_s * 1e3:.2f} ms = {cost['retrain_steps'] * costs.retrain_step_s:,.0f} s",
+        f"  LMC: {cost['lmc_points']:,} points x {costs.lmc_point_s * 1e3:.0f} ms = "
+        f"{cost['lmc_points'] * costs.lmc_point_s:,.0f} s",
+        f"  compute {cost['compute_s']:,.0f} s on {slots} slots: wall about {_clock(wall)}, "
+        f"{cost['compute_s'] * share / 3600:,.2f} {device}-hours",
+        f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
+        "thread(s); another device or model size scales these numbers",
+    ]
+
+
+def _makespan(durations: list[float], slots: int) -> float:
+    free = [0.0] * slots
+    for seconds in durations:
+        heapq.heappush(free, heapq.heappop(free) + seconds)
+    return max(free)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

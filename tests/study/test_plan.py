@@ -1,0 +1,34 @@
+"""`regimes plan`: the counts worked out by hand, the seconds from a calibration, the CLI's lines."""
+
+import pytest
+
+from study.cli import main
+from study.config import load_config
+from tests.conftest import ROOT
+from trainables.calibrate import UnitCosts, study_cost
+
+
+def test_counts_and_compute_of_the_tiny_study_by_hand():
+    config = load_config(ROOT / "configs/tiny.yaml")
+    assert (config.dense.batch_size, config.retrain.batch_size, config.dense.epochs) == (64, 64, 4)
+    costs = UnitCosts(dense_step_s=1.0, retrain_step_s=0.5, lmc_point_s=2.0, n_train=512)
+    cost = study_cost(config, costs, temperatures=[2.0, 4.0])
+    # 512 examples / 64 = 8 steps an epoch. Epochs knob: one shared dense run per seed to epoch 4 = 32 steps.
+    # A cell: 2 retraining epochs x 8 steps x 2 copies = 32 steps, 1 pair x 3 LMC points; 2 trials x 2 densities.
+    assert (cost["trials"], cost["cells"], cost["dense_steps"]) == (2, 4, 32)
+    assert (cost["retrain_epochs"], cost["retrain_steps"], cost["lmc_points"]) == (16, 128, 12)
+    cell = 32 * 0.5 + 3 * 2.0
+    assert cost["trial_s"] == [2 * cell, 2 * cell] and cost["compute_s"] == pytest.approx(4 * cell + 32 * 1.0)
+
+
+def test_a_learning_rate_study_trains_every_dense_run_itself():
+    config = load_config(ROOT / "configs/tiny.yaml", {"study.knob": "lr", "study.temperatures": [0.01, 0.1]})
+    cost = study_cost(config, UnitCosts(1.0, 0.0, 0.0, 512), temperatures=[0.01, 0.1])
+    assert cost["dense_steps"] == 2 * 4 * 8 and cost["trial_s"] == [32.0, 32.0]  # 4 epochs x 8 steps each
+
+
+def test_regimes_plan_prints_the_counts_and_an_estimate(capsys):
+    assert main(["plan", str(ROOT / "configs/tiny.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "plan for tiny: 2 temperatures x 1 dense seeds = 2 trials, 4 cells"
+    assert lines[1].startswith("  dense training: 32 steps x ") and " slots: wall about 0:" in lines[4]

@@ -1,0 +1,108 @@
+"""What a study will cost, from a short calibration run of the engine on the trial's device.
+
+`calibrate` times the three things a study spends its time on, with the config's model, data,
+batch sizes and thread count: optimizer steps of dense training (its batch size and SAM), steps
+of masked retraining, and one point of an LMC line (BatchNorm re-estimation plus an error pass
+over the LMC subset). `study_cost` multiplies them by the study's counts. Each is timed after a
+warm-up (the first steps of a process run several times slower: allocation, kernel selection),
+which a trial pays once, not per step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from trainables.data import load_dataset
+from trainables.engine import epoch_schedule, train
+from trainables.knobs import resolve_dense_run
+from trainables.landscape import linear_mode_connectivity
+from trainables.models import build_model
+from trainables.pruning import prune
+from trainables.runtime import prepare, resolve_device
+from trainables.spec import StudyConfig
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Seconds per unit of work on one trial's device and threads."""
+
+    dense_step_s: float
+    retrain_step_s: float
+    lmc_point_s: float
+    n_train: int
+
+
+def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
+    """Return the seconds of one dense step, one retraining step and one LMC point for `spec`."""
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    device = resolve_device(spec.resources.device)
+    data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
+                        image_size=spec.data.image_size)
+    model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
+                        depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)
+    model, data = prepare(model, data, device)
+    d, r = spec.dense, spec.retrain
+    _time_steps(model, data, steps=10, lr=d.lr, batch_size=d.batch_size, sam_rho=d.sam_rho, momentum=d.momentum,
+                weight_decay=d.weight_decay, augment=spec.data.augment)  # warm-up
+    dense_s = _time_steps(model, data, steps=steps, lr=d.lr, batch_size=d.batch_size, sam_rho=d.sam_rho,
+                          momentum=d.momentum, weight_decay=d.weight_decay, augment=spec.data.augment)
+    pruned, masks = prune(model, density=min(spec.pruning.densities), method=spec.pruning.method,
+                          include_fc=spec.pruning.include_fc, exclude=tuple(spec.pruning.exclude))
+    retrain_s = _time_steps(pruned, data, steps=steps, lr=r.lr, batch_size=r.batch_size, sam_rho=0.0,
+                            momentum=r.momentum, weight_decay=r.weight_decay, augment=spec.data.augment, masks=masks)
+    m = spec.metrics
+    lmc_s = []
+    for _ in range(2):  # the first line warms up
+        started = time.perf_counter()
+        linear_mode_connectivity(pruned, copy.deepcopy(pruned), (data.x_train, data.y_train), points=2,
+                                 subset=m.lmc_subset, batch_size=m.eval_batch_size, bn_batch_size=m.bn_batch_size,
+                                 bn_stats=m.bn_stats, stacked=False)
+        lmc_s.append((time.perf_counter() - started) / 2)
+    return UnitCosts(dense_s, retrain_s, lmc_s[-1], int(data.x_train.shape[0]))
+
+
+def _time_steps(model, data, *, steps: int, lr: float, batch_size: int, sam_rho: float, momentum: float,
+                weight_decay: float, augment: bool, masks=None) -> float:
+    schedule = epoch_schedule(lr, epochs=1, steps_per_epoch=steps, milestone_epochs=())
+    started = time.perf_counter()
+    train(copy.deepcopy(model), data, schedule=schedule, steps=steps, batch_size=batch_size, seed=0,
+          momentum=momentum, weight_decay=weight_decay, sam_rho=sam_rho, masks=masks, augment=augment)
+    return (time.perf_counter() - started) / steps
+
+
+def study_cost(spec: StudyConfig, costs: UnitCosts, *, temperatures: list[float]) -> dict:
+    """Return the counts and compute seconds of a study over `temperatures` (each with every dense seed).
+
+    Returns:
+        {"trials", "cells", "dense_steps", "retrain_epochs", "retrain_steps", "lmc_points",
+         "compute_s" (all trials), "trial_s" (per trial, in launch order)}.
+    """
+    d, r, m = spec.dense, spec.retrain, spec.metrics
+    runs = {t: resolve_dense_run(spec.study.knob, t, n_train=costs.n_train, epochs=d.epochs, milestones=d.milestones,
+                                 lr=d.lr, gamma=d.gamma, batch_size=d.batch_size, sam_rho=d.sam_rho,
+                                 iterations=d.iterations, milestone_fractions=d.milestone_fractions)
+            for t in temperatures}
+    densities = len(spec.pruning.densities)
+    per_cell_steps = r.epochs * math.ceil(costs.n_train / r.batch_size) * r.copies
+    pairs = r.copies * (r.copies - 1) // 2 if m.lmc else 0
+    cell_s = per_cell_steps * costs.retrain_step_s + pairs * m.lmc_points * costs.lmc_point_s
+    # An epochs study shares one dense run per seed (trainables.dense_prefix): the coldest
+    # temperature's steps are trained once, the others only wait for their prefix.
+    shared = spec.study.knob == "epochs"
+    trial_s = []
+    for t in temperatures:
+        for _ in spec.study.dense_seeds:
+            dense = 0 if shared else runs[t].steps
+            trial_s.append(dense * costs.dense_step_s + densities * cell_s)
+    seeds = len(spec.study.dense_seeds)
+    dense_steps = seeds * (max(run.steps for run in runs.values()) if shared else sum(r_.steps for r_ in runs.values()))
+    compute = sum(trial_s) + (dense_steps * costs.dense_step_s if shared else 0.0)
+    return {"trials": len(trial_s), "cells": len(trial_s) * densities, "dense_steps": dense_steps,
+            "retrain_epochs": len(trial_s) * densities * r.epochs * r.copies,
+            "retrain_steps": len(trial_s) * densities * per_cell_steps,
+            "lmc_points": len(trial_s) * densities * pairs * m.lmc_points, "compute_s": compute, "trial_s": trial_s}
