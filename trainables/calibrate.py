@@ -38,8 +38,19 @@ class UnitCosts:
 
 
 def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
-    """Return the seconds of one dense step, one retraining step and one LMC point for `spec`."""
+    """Return the seconds of one dense step, one retraining step and one LMC point for `spec`.
+
+    Runs with the trial's thread count (resources.cpu) and restores the caller's afterwards.
+    """
+    threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    try:
+        return _calibrate(spec, steps=steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
     device = resolve_device(spec.resources.device)
     data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
                         image_size=spec.data.image_size)

@@ -28,7 +28,11 @@ def test_a_learning_rate_study_trains_every_dense_run_itself():
 
 
 def test_regimes_plan_prints_the_counts_and_an_estimate(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
     assert main(["plan", str(ROOT / "configs/tiny.yaml")]) == 0
+    assert torch.get_num_threads() == threads  # calibrated with the trial's 1 thread, then restored
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "plan for tiny: 2 temperatures x 1 dense seeds = 2 trials, 4 cells"
     assert lines[1].startswith("  dense training: 32 steps x ") and " slots: wall about 0:" in lines[4]
