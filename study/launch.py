@@ -36,17 +36,22 @@ LOG_FILE = "regimes-run.log"
 
 @dataclass
 class Outcome:
-    """How a `run_study` call ended: the study path and cells done out of the grid's total."""
+    """How a `run_study` call ended: the study path and cells done out of the total.
+
+    For a search the total is the cells of the trials it started, and `search_unfinished` says
+    whether its rule still had a temperature to try (an interrupted search).
+    """
 
     path: str
     cells_done: int
     cells_total: int
     errored_trials: int
+    search_unfinished: bool = False
 
     @property
     def complete(self) -> bool:
-        """Whether every cell of the grid has been reported."""
-        return self.cells_done >= self.cells_total
+        """Whether every cell has been reported and a search has nothing left to try."""
+        return self.cells_done >= self.cells_total and not self.search_unfinished
 
 
 def code_version() -> str:
@@ -204,11 +209,11 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     done = _cells_done(grid)
     if config.study.search == "grid":
         return Outcome(path, done, progress.total, errored)
-    # A search's size is what it chose to train; it is unfinished while the rule still has a temperature to try.
+    # A search's size is what it chose to train; it is unfinished while its rule still has a temperature to try.
     total = len(grid) * len(config.pruning.densities)
     temperatures = {result.config.get("temperature") for result in grid}
     more = len(temperatures) < trial_budget(config) and rule(cell_rows(grid), pending=[], n=1) is not None
-    return Outcome(path, done, total + (1 if more else 0), errored)
+    return Outcome(path, done, total, errored, search_unfinished=more)
 
 
 def _tracking(config: StudyConfig) -> list[tune.Callback]:

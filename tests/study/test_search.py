@@ -160,3 +160,10 @@ def test_an_interrupted_search_resumes_without_repeating_or_losing_a_trial(tmp_p
     assert len(temperatures) == len(set(temperatures))  # one trial per temperature (one dense seed): no repeat
     for df in analysis.trial_dataframes.values():
         assert sorted(df["density"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # each density reported exactly once
+
+
+def test_a_search_with_a_temperature_left_to_try_is_not_complete():
+    from study.launch import Outcome
+
+    assert Outcome("p", 8, 8, 0).complete and not Outcome("p", 8, 8, 0, search_unfinished=True).complete
+    assert not Outcome("p", 7, 8, 0).complete
