@@ -10,7 +10,6 @@ idle slots at the end (load imbalance, estimated by replaying the trials first-i
 """
 
 import argparse
-import heapq
 import tempfile
 import time
 from pathlib import Path
@@ -18,17 +17,9 @@ from pathlib import Path
 from analysis import read_study
 from study.config import load_config, parse_overrides
 from study.launch import connect, run_study
+from study.plan import makespan as fifo_makespan
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fifo_makespan(durations, slots):
-    """Seconds until the last trial ends when trials start in order on `slots` parallel slots."""
-    free = [0.0] * slots
-    for seconds in durations:
-        start = heapq.heappop(free)
-        heapq.heappush(free, start + seconds)
-    return max(free)
 
 
 def main():

@@ -27,6 +27,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from study import lock
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
+from study.plan import clock
 from study.search import RegimeSearcher, Rule, cell_rows
 from trainables.trial import run_trial
 
@@ -308,8 +309,8 @@ class ProgressLine(tune.Callback):
         left = elapsed / self.new * (self.total - self.done)
         status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
         bound = "<=" if self.at_most else ""
-        self.out.write(f"cells {self.done}/{bound}{self.total}  elapsed {_clock(elapsed)}  "
-                       f"left {bound or '~'}{_clock(left)}  "
+        self.out.write(f"cells {self.done}/{bound}{self.total}  elapsed {clock(elapsed)}  "
+                       f"left {bound or '~'}{clock(left)}  "
                        f"(T={result.get('temperature'):g}, density={result.get('density'):g}){status}\n")
         self.out.flush()
 
@@ -329,13 +330,8 @@ class ProgressLine(tune.Callback):
     def finish(self) -> None:
         """Print the closing line."""
         bound = "<=" if self.at_most else ""
-        self.out.write(f"{self.done}/{bound}{self.total} cells done in {_clock(time.monotonic() - self.started)}\n")
+        self.out.write(f"{self.done}/{bound}{self.total} cells done in {clock(time.monotonic() - self.started)}\n")
         self.out.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _cells_done(grid) -> int:

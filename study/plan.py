@@ -39,7 +39,7 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
     if slots < 1:
         return [f"no slot: a trial asks for {config.resources.cpu:g} CPU / {config.resources.gpu:g} GPU and the "
                 f"cluster has {have.get('CPU', 0):g} / {have.get('GPU', 0):g}"]
-    wall = max(cost["compute_s"] / slots, _makespan(cost["trial_s"], slots)) + RAY_START_S + \
+    wall = max(cost["compute_s"] / slots, makespan(cost["trial_s"], slots)) + RAY_START_S + \
         PER_TRIAL_S * cost["trials"]
     device = "GPU" if config.resources.gpu else "CPU"
     share = config.resources.gpu if config.resources.gpu else config.resources.cpu
@@ -53,20 +53,22 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"{costs.retrain_step_s * 1e3:.2f} ms = {cost['retrain_steps'] * costs.retrain_step_s:,.0f} s",
         f"  LMC: {cost['lmc_points']:,} points x {costs.lmc_point_s * 1e3:.0f} ms = "
         f"{cost['lmc_points'] * costs.lmc_point_s:,.0f} s",
-        f"  compute {cost['compute_s']:,.0f} s on {slots} slots: wall about {_clock(wall)}, "
+        f"  compute {cost['compute_s']:,.0f} s on {slots} slots: wall about {clock(wall)}, "
         f"{cost['compute_s'] * share / 3600:,.2f} {device}-hours",
         f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
         "thread(s); another device or model size scales these numbers",
     ]
 
 
-def _makespan(durations: list[float], slots: int) -> float:
+def makespan(durations: list[float], slots: int) -> float:
+    """Return the seconds until the last trial ends when trials start in order on `slots` parallel slots."""
     free = [0.0] * slots
     for seconds in durations:
         heapq.heappush(free, heapq.heappop(free) + seconds)
     return max(free)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Return seconds as h:mm:ss."""
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
