@@ -8,6 +8,9 @@ II-A (train colder). Diverged cells, or cells missing LMC or CKA, get regime "n/
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +19,10 @@ from analysis.uncertainty import cell_standard_errors, mc_call
 
 REGIMES = ("I", "II-A", "II-B", "I?", "II?")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
+# Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy): averaged
+# over seeds like the others, with a standard error over seeds (NaN with one seed).
+OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense"]
+PERTURBED = re.compile(r"^(dense_)?test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 __all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 
@@ -23,14 +30,21 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """Return one row per (knob, temperature, density): means over ok dense seeds and their standard errors.
 
     Columns: the metrics' means, `*_seed_std`, `n_seeds`, and `test_acc_se`, `lmc_se`, `cka_se`
-    with their `se_basis` (see `analysis.uncertainty`). Diverged cells are left out of the means;
+    with their `se_basis` (see `analysis.uncertainty`); when measured, the from-scratch control and
+    the perturbed-set accuracies, with `scratch_test_acc_se`, `inherit_gain_se` and
+    `agreement_dense_se` over seeds. Diverged cells are left out of the means;
     a cell with no ok seed keeps status "diverged".
     """
     keys = [k for k in ("knob", "temperature", "density") if k in df.columns]
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    metrics = [m for m in METRICS if m in df.columns]
+    optional = [m for m in OPTIONAL_METRICS if m in df.columns] + [c for c in df.columns if PERTURBED.match(c)]
+    metrics = [m for m in METRICS if m in df.columns] + optional
     grouped = ok.groupby(keys)[metrics]
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_seed_std"))
+    for metric in [m for m in OPTIONAL_METRICS if m in df.columns]:
+        by_cell = ok.groupby(keys)[metric]
+        count = by_cell.count()
+        out[f"{metric}_se"] = (by_cell.std(ddof=1) / count.pow(0.5)).where(count >= 2, math.nan)
     out["n_seeds"] = ok.groupby(keys).size()
     out = out.reset_index()
     if len(ok) and {"test_acc", "lmc", "cka"} <= set(ok.columns):

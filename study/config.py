@@ -16,12 +16,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from trainables.data import DatasetError, check_dataset_files
-from trainables.spec import (DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection, PruningSection,
-                             ResourcesSection, RetrainSection, StudyConfig, StudySection, TrackingSection)
+from trainables.spec import (ControlsSection, DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection,
+                             PruningSection, ResourcesSection, RetrainSection, StudyConfig, StudySection,
+                             TrackingSection)
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
-           "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "FaultsSection", "TrackingSection",
-           "load_config", "parse_overrides", "is_uri", "resolve_paths"]
+           "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "ControlsSection", "FaultsSection",
+           "TrackingSection", "load_config", "parse_overrides", "is_uri", "resolve_paths"]
 
 
 class StudyError(RuntimeError):
@@ -101,7 +102,20 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
                                 image_size=config.data.image_size)
         except DatasetError as err:
             raise ConfigError([f"{where}: data.root: {err}"]) from None
+        _check_intrinsic_dim(config, where)
     return config
+
+
+def _check_intrinsic_dim(config: StudyConfig, where: str) -> None:
+    k = config.data.intrinsic_dim
+    if k is None:
+        return
+    from trainables.dimension import input_features
+
+    features = input_features(config.data.name, config.data.root)
+    if features is not None and k > features:
+        raise ConfigError([f"{where}: data.intrinsic_dim: {k} is more than the {features} input features of "
+                           f"{config.data.name}; use 1 to {features}"])
 
 
 def validate(raw: dict, where: str = "config") -> StudyConfig:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 NAN = math.nan
 # Per-copy and per-pair values are flat keys (Tune flattens nested dicts with "/").
 PER_COPY_KEY = re.compile(r"^(test_acc_copy\d+|(lmc|cka)_pair\d+_\d+)$")
+# Accuracies on perturbed test sets (metrics.beyond_accuracy), named by the set: trainables/beyond.py.
+ROBUST_KEY = re.compile(r"^(dense_)?test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,25 @@ class CellRow:
         pruned_layers: the layers pruning acts on with their weight counts, "name numel, ...".
         data_stats: for the user's own files (npz, imagefolder), the per-channel mean and std of
             the training split that standardised them, "mean a b c; std d e f"; "" otherwise.
+        scratch_test_acc: controls.scratch: mean over scratch copies (the cell's mask on a fresh
+            initialisation, trained with the retraining budget) of their test accuracy, 0-1.
+        scratch_test_acc_std: population std of that over scratch copies, 0-1.
+        inherit_gain: test_acc - scratch_test_acc: what inheriting the dense weights gained, 0-1.
+        scratch_seeds: the scratch copies' initialisation seeds, space-separated ("" when off).
+        seconds_scratch: training and scoring the scratch copies, seconds (0 when off).
+        agreement_dense: metrics.beyond_accuracy: mean over copies of the fraction of test inputs
+            on which the copy predicts the dense model's class, 0-1.
+        agreement_dense_std: population std of that over copies, 0-1.
+        seconds_beyond: perturbed test sets and agreement, seconds (0 when off).
+        intrinsic_dim: data.intrinsic_dim, the principal components the inputs were projected
+            on (0: the data as is).
+        pca_variance_kept: fraction of the training split's variance in those components, 0-1
+            (NaN when not projected).
         per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
             cka_pair{i}_{j}.
+        robust: metrics.beyond_accuracy: test accuracy (0-1) on each perturbed test set, mean
+            over copies (test_acc_noise{level}, test_acc_contrast, ...) and the dense model's
+            (dense_test_acc_noise{level}, ...); `trainables.beyond`.
     """
 
     knob: str
@@ -92,7 +111,18 @@ class CellRow:
     gpu_peak_mb: float = NAN
     pruned_layers: str = ""
     data_stats: str = ""
+    scratch_test_acc: float = NAN
+    scratch_test_acc_std: float = NAN
+    inherit_gain: float = NAN
+    scratch_seeds: str = ""
+    seconds_scratch: float = 0.0
+    agreement_dense: float = NAN
+    agreement_dense_std: float = NAN
+    seconds_beyond: float = 0.0
+    intrinsic_dim: int = 0
+    pca_variance_kept: float = NAN
     per_copy: dict[str, float] = field(default_factory=dict)
+    robust: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -100,24 +130,30 @@ class CellRow:
         return "ok" if math.isfinite(self.test_acc) else "diverged"
 
     def with_values(self, values: dict[str, float]) -> "CellRow":
-        """Return a copy with `values` set: known fields by name, per-copy keys into `per_copy`.
+        """Return a copy with `values` set: fields by name, per-copy keys and perturbed-set accuracies in their dicts.
 
         Raises:
-            KeyError: a key that is neither a field nor a per-copy/per-pair name.
+            KeyError: a key that is neither a field nor a per-copy, per-pair or perturbed-set name.
         """
-        names = {f.name for f in dataclasses.fields(self)} - {"per_copy"}
-        unknown = [k for k in values if k not in names and not PER_COPY_KEY.match(k)]
+        names = {f.name for f in dataclasses.fields(self)} - {"per_copy", "robust"}
+        unknown = [k for k in values if k not in names and not PER_COPY_KEY.match(k) and not ROBUST_KEY.match(k)]
         if unknown:
             raise KeyError(f"not a result-row key: {unknown}")
-        per_copy = {**self.per_copy, **{k: float(v) for k, v in values.items() if k not in names}}
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names}, per_copy=per_copy)
+        per_copy = {**self.per_copy, **{k: float(v) for k, v in values.items() if PER_COPY_KEY.match(k)}}
+        robust = {**self.robust, **{k: float(v) for k, v in values.items() if k not in names and ROBUST_KEY.match(k)}}
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names}, per_copy=per_copy,
+                                   robust=robust)
 
     def to_report(self) -> dict[str, float | int | str]:
-        """Return the flat dict for `tune.report`: every field, `status`, and every per-copy key (NaN if absent)."""
-        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "per_copy"}
+        """Return the flat dict for `tune.report`: every field, `status`, every per-copy key and perturbed-set accuracy.
+
+        Absent per-copy keys are NaN; the trial sets every perturbed-set key of its config (NaN first).
+        """
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("per_copy", "robust")}
         row["status"] = self.status
         for key in per_copy_keys(self.n_copies):
             row[key] = float(self.per_copy.get(key, NAN))
+        row.update(self.robust)
         return row
 
 
@@ -130,5 +166,5 @@ def per_copy_keys(copies: int) -> list[str]:
 
 def report_keys(copies: int) -> list[str]:
     """Return every key of a reported row with `copies` copies."""
-    fields = [f.name for f in dataclasses.fields(CellRow) if f.name != "per_copy"]
+    fields = [f.name for f in dataclasses.fields(CellRow) if f.name not in ("per_copy", "robust")]
     return fields + ["status"] + per_copy_keys(copies)

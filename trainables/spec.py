@@ -66,6 +66,9 @@ class DataSection(Section):
     download: bool = False
     augment: bool = True
     image_size: Optional[PositiveInt] = None
+    # Data dimension as a controlled factor: inputs projected on the top-k principal components of
+    # the training split and mapped back to their shape (`trainables.dimension`); None: the data as is.
+    intrinsic_dim: Optional[PositiveInt] = None
 
     @field_validator("name")
     @classmethod
@@ -194,6 +197,12 @@ class MetricsSection(Section):
     bn_batch_size: PositiveInt = 64
     bn_stats: Literal["paper", "exact"] = "paper"
     mc_threshold: float = -0.2
+    # Beyond test accuracy (Liebenwein et al. 2021): per cell, agreement of the copies' test
+    # predictions with the dense model's, test accuracy under additive Gaussian noise at these
+    # levels (units of the training split's per-feature std), and on images contrast, brightness
+    # and blur at one severity; the dense model's own values on every row (`trainables.beyond`).
+    beyond_accuracy: bool = False
+    noise_levels: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [0.5, 1.0])
     cka_eps: Annotated[float, Field(ge=0)] = 0.005
     # A cell is called Regime I or II only when its mc is beyond mc_threshold by more than this
     # many standard errors (over dense seeds; with one seed, over copies); otherwise I? or II?.
@@ -218,6 +227,18 @@ class ResourcesSection(Section):
     @classmethod
     def _int_ok(cls, value):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ControlsSection(Section):
+    """Controls beside the method.
+
+    scratch: per cell, the cell's mask on a freshly initialised model (the model's own init,
+    recorded seeds), trained with the retraining budget: Liu et al. 2019's question whether the
+    dense weights mattered (`trainables.controls`); scratch_copies such models per cell.
+    """
+
+    scratch: bool = False
+    scratch_copies: PositiveInt = 1
 
 
 class FaultsSection(Section):
@@ -255,6 +276,7 @@ class StudyConfig(Section):
     retrain: RetrainSection = RetrainSection()
     metrics: MetricsSection = MetricsSection()
     resources: ResourcesSection = ResourcesSection()
+    controls: ControlsSection = ControlsSection()
     faults: FaultsSection = FaultsSection()
     tracking: TrackingSection = TrackingSection()
 

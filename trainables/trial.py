@@ -13,13 +13,18 @@ import signal
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from ray import tune
 
+from trainables import beyond
+from trainables.controls import scratch_seeds, scratch_start
 from trainables.data import load_dataset
 from trainables.dense_prefix import dense_at_epoch
+from trainables.dimension import reduce_dimension
 from trainables.engine import data_steps_per_epoch, epoch_schedule, evaluate, train
 from trainables.knobs import resolve_dense_run
 from trainables.landscape import measure_copies
@@ -53,10 +58,17 @@ def run_trial(config: dict) -> None:
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
                         image_size=spec.data.image_size)
+    dimension = {}
+    if spec.data.intrinsic_dim is not None:
+        data, projection = reduce_dimension(data, spec.data.intrinsic_dim)
+        dimension = {"intrinsic_dim": projection.rank, "pca_variance_kept": projection.variance_kept}
+
+    def build() -> torch.nn.Module:  # a fresh, untrained model of the study's architecture
+        return build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
+                           depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)
+
     seed_everything(dense_seed)
-    model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
-                        depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)
-    model, data = prepare(model, data, device)
+    model, data = prepare(build(), data, device)
     seconds_setup = time.perf_counter() - setup_started
     if state is None:
         # Studies launched before the shared dense run have no "dense_prefix" entry.
@@ -67,24 +79,18 @@ def run_trial(config: dict) -> None:
     r = spec.retrain  # lr rewinding: every copy retrains on the same explicit schedule, from the pruned weights
     schedule = epoch_schedule(r.lr, epochs=r.epochs, milestone_epochs=tuple(r.milestones), gamma=r.gamma,
                               steps_per_epoch=data_steps_per_epoch(data, r.batch_size, False))
-    seeds = [1000 * dense_seed + k + 1 for k in range(r.copies)]
-    stacked = _stacked(spec, model)
+    cell = _CellWork(spec, data, build=lambda: prepare(build(), data, device)[0], dense_seed=dense_seed,
+                     stacked=_stacked(spec, model),
+                     retraining={"schedule": schedule, "epochs": r.epochs, "batch_size": r.batch_size,
+                                 "momentum": r.momentum, "weight_decay": r.weight_decay,
+                                 "augment": spec.data.augment, "last_epochs": r.last_epochs},
+                     robust=_Robustness(spec, data, model) if spec.metrics.beyond_accuracy and
+                     not state["dense_diverged"] else None)
     for density in [d for d in spec.pruning.densities if d not in state["finished"]]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state["dense_test_acc"],
-                      r.epochs, r.copies, str(config["code_version"]))
-        exclude = tuple(spec.pruning.exclude)
-        pruned, masks = prune(model, density=density, method=spec.pruning.method, seed=spec.pruning.seed,
-                              include_fc=spec.pruning.include_fc, exclude=exclude)
-        row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started,
-                               "pruned_layers": pruned_layers(model, include_fc=spec.pruning.include_fc,
-                                                              exclude=exclude), "data_stats": _stats_text(data)})
-        if not state["dense_diverged"]:
-            copies = retrain_copies(pruned, masks, data, seeds=seeds, schedule=schedule, epochs=r.epochs,
-                                    batch_size=r.batch_size, momentum=r.momentum, weight_decay=r.weight_decay,
-                                    augment=spec.data.augment, last_epochs=r.last_epochs,
-                                    stacked=stacked)
-            row = row.with_values(_measure(copies, data, spec, stacked=stacked))
+                      r.epochs, r.copies, str(config["code_version"])).with_values(dimension)
+        row = cell.run(row, model, diverged=state["dense_diverged"])
         first = not state["finished"]  # the trial's one-off costs go on its first row
         row = row.with_values({"seconds_dense": state["seconds_dense"] if first else 0.0,
                                "seconds_dense_wait": state["seconds_dense_wait"] if first else 0.0,
@@ -94,6 +100,84 @@ def run_trial(config: dict) -> None:
         state["finished"].append(density)
         _report(row, state, model)
         _inject_faults(spec, done=len(state["finished"]), resumed=state["resumed"])
+
+
+@dataclass
+class _CellWork:
+    # One cell in the order of the method (DESIGN.md 2.2-2.4): prune the dense model, retrain the
+    # copies, measure them; then, when switched on, the measurements beyond test accuracy and the
+    # from-scratch control.
+    spec: StudyConfig
+    data: object
+    build: Callable[[], torch.nn.Module]  # a fresh model of the study's architecture on the device
+    dense_seed: int
+    stacked: bool
+    retraining: dict
+    robust: "_Robustness | None"
+
+    def run(self, row: CellRow, model: torch.nn.Module, *, diverged: bool) -> CellRow:
+        spec, data, started = self.spec, self.data, time.perf_counter()
+        exclude = tuple(spec.pruning.exclude)
+        pruned, masks = prune(model, density=row.density, method=spec.pruning.method, seed=spec.pruning.seed,
+                              include_fc=spec.pruning.include_fc, exclude=exclude)
+        row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started,
+                               "pruned_layers": pruned_layers(model, include_fc=spec.pruning.include_fc,
+                                                              exclude=exclude), "data_stats": _stats_text(data)})
+        if spec.metrics.beyond_accuracy:  # the same keys on every row, NaN until measured
+            row = row.with_values(dict.fromkeys(beyond.robust_keys(spec.metrics.noise_levels,
+                                                                   image=data.x_test.dim() == 4), math.nan))
+        if diverged:
+            return row
+        seeds = [1000 * self.dense_seed + k + 1 for k in range(spec.retrain.copies)]
+        copies = retrain_copies(pruned, masks, data, seeds=seeds, stacked=self.stacked, **self.retraining)
+        row = row.with_values(_measure(copies, data, spec, stacked=self.stacked))
+        if self.robust is not None:
+            row = row.with_values(self.robust.measure([c.model for c in copies]))
+        if spec.controls.scratch:
+            row = row.with_values(self.scratch(masks, test_acc=row.test_acc))
+        return row
+
+    def scratch(self, masks, *, test_acc: float) -> dict:
+        # The from-scratch control (trainables.controls): the cell's mask on fresh initialisations,
+        # trained with the retraining budget, one copy after another.
+        started = time.perf_counter()
+        seeds = scratch_seeds(self.dense_seed, self.spec.controls.scratch_copies)
+        accs = []
+        for seed in seeds:
+            start = scratch_start(self.build, masks, seed=seed)
+            accs.append(retrain_copies(start, masks, self.data, seeds=[seed], stacked=False,
+                                       **self.retraining)[0].test_acc)
+        mean = statistics.fmean(accs)
+        return {"scratch_test_acc": mean, "scratch_test_acc_std": statistics.pstdev(accs),
+                "inherit_gain": test_acc - mean, "scratch_seeds": " ".join(str(s) for s in seeds),
+                "seconds_scratch": time.perf_counter() - started}
+
+
+class _Robustness:
+    # Beyond test accuracy (trainables.beyond): the perturbed test sets and the dense model's
+    # predictions and accuracies, computed once per trial; then each cell's copies against them.
+    def __init__(self, spec: StudyConfig, data, dense: torch.nn.Module):
+        started = time.perf_counter()
+        self.batch_size = spec.metrics.eval_batch_size
+        self.y = data.y_test
+        self.x = data.x_test
+        self.sets = beyond.perturbed_test_sets(data.x_train, data.x_test, spec.metrics.noise_levels)
+        self.dense_predictions = beyond.predictions(dense, data.x_test, batch_size=self.batch_size)
+        self.dense = {f"dense_test_acc_{k}": v for k, v in
+                      beyond.perturbed_accuracies(dense, self.sets, self.y, batch_size=self.batch_size).items()}
+        self.seconds_dense = time.perf_counter() - started
+
+    def measure(self, copies: list[torch.nn.Module]) -> dict:
+        started = time.perf_counter()
+        agreements = [beyond.agreement(beyond.predictions(m, self.x, batch_size=self.batch_size),
+                                       self.dense_predictions) for m in copies]
+        per_copy = [beyond.perturbed_accuracies(m, self.sets, self.y, batch_size=self.batch_size) for m in copies]
+        values = {f"test_acc_{name}": statistics.fmean(c[name] for c in per_copy) for name in self.sets}
+        # The dense model's share is counted once, on the trial's first cell.
+        seconds = time.perf_counter() - started + self.seconds_dense
+        self.seconds_dense = 0.0
+        return {**values, **self.dense, "agreement_dense": statistics.fmean(agreements),
+                "agreement_dense_std": statistics.pstdev(agreements), "seconds_beyond": seconds}
 
 
 def _stats_text(data) -> str:
