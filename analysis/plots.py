@@ -20,6 +20,13 @@ HEATMAPS = {
     "lmc": ("Linear mode connectivity mc (training-error scale; < 0: barrier)", lambda c: c["lmc"], "RdBu"),
     "cka": ("CKA similarity of retrained copies", lambda c: c["cka"], "Viridis"),
 }
+# Drawn when the study measured them (controls.scratch, metrics.beyond_accuracy).
+OPTIONAL_HEATMAPS = {
+    "inherit_gain": ("Inherit gain: test accuracy minus the from-scratch control's (same mask, fresh init)",
+                     lambda c: c["inherit_gain"], "RdBu"),
+    "agreement_dense": ("Agreement with the dense model: fraction of test inputs predicted alike",
+                        lambda c: c["agreement_dense"], "Viridis"),
+}
 
 
 def _grid(cells: pd.DataFrame, values: pd.Series) -> tuple[list[str], list[str], np.ndarray]:
@@ -42,11 +49,11 @@ def _axes(fig: go.Figure, knob: str, title: str) -> go.Figure:
 
 
 def heatmap(cells: pd.DataFrame, metric: str) -> go.Figure:
-    """Return a heatmap of `metric` ("test_err", "normalized_test_err", "lmc" or "cka") over the grid."""
-    title, extract, scale = HEATMAPS[metric]
+    """Return a heatmap of `metric` (a key of HEATMAPS or OPTIONAL_HEATMAPS) over the grid."""
+    title, extract, scale = {**HEATMAPS, **OPTIONAL_HEATMAPS}[metric]
     x, y, z = _grid(cells, extract(cells))
     z = np.where(pd.isna(z), None, z)
-    kwargs = {"zmid": 0} if metric == "lmc" else {}
+    kwargs = {"zmid": 0} if metric in ("lmc", "inherit_gain") else {}
     fig = go.Figure(go.Heatmap(x=x, y=y, z=z.tolist(), colorscale=scale, texttemplate="%{z:.3f}",
                                hoverongaps=False, **kwargs))
     return _axes(fig, str(cells["knob"].iloc[0]), title)
@@ -111,8 +118,40 @@ def _boundaries(codes: np.ndarray) -> list[tuple[tuple[int, int, int, int], str]
     return edges
 
 
-def all_figures(cells: pd.DataFrame) -> dict[str, go.Figure]:
-    """Return every phase diagram of a classified table, keyed by a short name."""
+def prune_potential_figure(potential: pd.DataFrame, knob: str) -> go.Figure:
+    """Return prune potential against temperature, one line per test set, with standard-error bars.
+
+    Args:
+        potential: `analysis.prunability.prune_potential` of a study.
+        knob: the study's knob (axis label and hot-to-cold order).
+    """
+    order = [f"{t:g}" for t in hot_to_cold(knob, potential["temperature"])]
+    fig = go.Figure()
+    for test_set, rows in potential.groupby("test_set", sort=False):
+        rows = rows.assign(t=rows["temperature"].map(lambda t: f"{t:g}"))
+        rows = rows.set_index("t").reindex(order)
+        fig.add_trace(go.Scatter(x=order, y=rows["prune_potential"], name=test_set, mode="lines+markers",
+                                 error_y={"type": "data", "array": rows["prune_potential_se"].fillna(0)}))
+    margin = potential["margin_points"].iloc[0] if len(potential) else float("nan")
+    fig.update_layout(title=f"Prune potential: lowest density within {margin:g} accuracy points of the dense "
+                            "model (lower prunes further)", xaxis_title=f"{knob_words(knob).unit} (hot at left)",
+                      yaxis_title="density (fraction of weights kept)", template="plotly_white", width=720,
+                      height=460)
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def all_figures(cells: pd.DataFrame, potential: pd.DataFrame | None = None) -> dict[str, go.Figure]:
+    """Return every phase diagram of a classified table, keyed by a short name.
+
+    The inherit-gain and agreement heatmaps appear when the study measured them; the prune
+    potential plot when `potential` (`analysis.prunability.prune_potential`) has rows.
+    """
     figures = {"regimes": regime_map(cells)}
     figures.update({metric: heatmap(cells, metric) for metric in HEATMAPS})
+    figures.update({metric: heatmap(cells, metric) for metric in OPTIONAL_HEATMAPS
+                    if metric in cells.columns and cells[metric].notna().any()})
+    if potential is not None and len(potential):
+        figures["prune_potential"] = prune_potential_figure(potential, str(cells["knob"].iloc[0]))
     return figures

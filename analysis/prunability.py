@@ -25,7 +25,7 @@ PERTURBED = re.compile(r"^test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 DEFAULT_MARGIN_POINTS = 0.5
 
 
-def test_sets(cells: pd.DataFrame) -> list[str]:
+def scored_sets(cells: pd.DataFrame) -> list[str]:
     """Return "clean" and the perturbed test sets the cells were scored on (in the order of their columns)."""
     names = [PERTURBED.match(c).group(1) for c in cells.columns if PERTURBED.match(c)]
     return ["clean"] + [n for n in names if f"dense_test_acc_{n}" in cells.columns]
@@ -65,7 +65,7 @@ def prune_potential(cells: pd.DataFrame, *, margin_points: float = DEFAULT_MARGI
     """
     rows = []
     seeds = cells["dense_seed"] if "dense_seed" in cells.columns else pd.Series(0, index=cells.index)
-    for test_set in test_sets(cells):
+    for test_set in scored_sets(cells):
         acc, dense = ("test_acc", "dense_test_acc") if test_set == "clean" else \
             (f"test_acc_{test_set}", f"dense_test_acc_{test_set}")
         for temperature, at in cells.assign(_seed=seeds).groupby("temperature"):

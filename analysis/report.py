@@ -17,10 +17,12 @@ from analysis.plots import all_figures
 from analysis.validate import select_regrets, validate_advice, validation_lines
 
 TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "normalized_test_err", "lmc",
-                 "lmc_se", "cka", "cka_se", "dense_test_acc", "n_seeds", "se_basis", "status"]
+                 "lmc_se", "cka", "cka_se", "dense_test_acc", "scratch_test_acc", "inherit_gain", "inherit_gain_se",
+                 "agreement_dense", "agreement_dense_se", "n_seeds", "se_basis", "status"]
 
 
-def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str, pruned_layers: str = "") -> Path:
+def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str, pruned_layers: str = "",
+                 potential: pd.DataFrame | None = None) -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
@@ -30,8 +32,10 @@ def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: 
         title: the page title (the study's name).
         pruned_layers: the trials' "name numel, ..." list of the layers pruning acts on (see
             `layers_of`); "" leaves the section out (studies from before it was recorded).
+        potential: `analysis.prunability.prune_potential` of the study's per-seed cells: a
+            plot and a table; None leaves them out.
     """
-    figures = all_figures(cells)
+    figures = all_figures(cells, potential)
     parts = []
     for i, fig in enumerate(figures.values()):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
@@ -55,6 +59,7 @@ pre{{background:#f8f8f8;padding:1em}}</style>
 <p><b>Thresholds.</b> {thresholds}</p>
 <p><b>Cells per regime.</b> {counts}</p>
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
+{_potential_html(potential)}
 <h2>The study checks its own advice</h2>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
@@ -76,6 +81,23 @@ def layers_of(raw_cells: pd.DataFrame) -> str:
         return ""
     reported = [v for v in raw_cells["pruned_layers"].dropna().astype(str) if v]
     return reported[0] if reported else ""
+
+
+def _potential_html(potential: pd.DataFrame | None) -> str:
+    # Prune potential per temperature (rows) and test set (columns), mean +- SE over dense seeds.
+    if potential is None or potential.empty:
+        return ""
+    text = potential.assign(value=[f"{p:.3g} &plusmn; {se:.2g}" if se == se else f"{p:.3g}"
+                                   for p, se in zip(potential["prune_potential"], potential["prune_potential_se"],
+                                                    strict=True)])
+    table = text.pivot(index="temperature", columns="test_set", values="value")
+    table = table[list(dict.fromkeys(potential["test_set"]))]
+    margin = potential["margin_points"].iloc[0]
+    return (f"<h2>Prune potential</h2><p>The lowest density whose pruned models stay within {margin:g} accuracy "
+            "points of the dense model on the same test set (walking down from the highest density; 1 = none "
+            "does), mean &plusmn; standard error over dense seeds. Noisy sets add Gaussian noise in units of "
+            "each input feature's std (Liebenwein et al. 2021: the potential shrinks off-distribution).</p>"
+            + table.to_html(escape=False, border=0))
 
 
 def _layers_html(pruned_layers: str) -> str:

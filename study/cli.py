@@ -17,7 +17,9 @@ import pandas as pd
 
 from analysis import (AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model,
                       select_regrets, validate_advice)
+from analysis.compare import compare, comparison_html, comparison_lines
 from analysis.knobs import hot_to_cold, knob_words
+from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from analysis.search import rule_for
 from analysis.validate import validation_lines
 from analysis.classify import regime_counts
@@ -65,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a config value, as for run")
     plan.add_argument("--address", help="plan for the slots of this Ray cluster instead of this machine's")
+    compare = sub.add_parser("compare", help="several studies side by side: prunability and the I/II boundary",
+                             description="Print, per temperature, each study's prunability (the fraction of weights "
+                                         "pruned within a margin of the dense model's accuracy) and, per density, "
+                                         "the hottest temperature in Regime I: one column per study, e.g. one "
+                                         "study per data.intrinsic_dim.")
+    compare.add_argument("studies", nargs="+", help="study directories (storage/name) or URIs")
+    compare.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS,
+                         help="accuracy points below the dense model that still count "
+                              f"(default {DEFAULT_MARGIN_POINTS:g})")
+    compare.add_argument("--html", metavar="FILE", help="also draw both as plots in this HTML file")
     _add_question_parsers(sub)
     return parser
 
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         commands = {"run": _run, "status": _status, "ls": _ls, "report": _report, "validate": _validate,
-                    "plan": _plan}
+                    "plan": _plan, "compare": _compare}
         return commands.get(args.command, _question)(args)
     except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
@@ -225,6 +237,9 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     common(report)
     report.add_argument("--out", help="HTML file to write (default: STUDY/report.html)")
     report.add_argument("--png", metavar="DIR", help="also write each figure as PNG into DIR (needs kaleido)")
+    report.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS,
+                        help="prune potential: accuracy points below the dense model that still count "
+                             f"(default {DEFAULT_MARGIN_POINTS:g})")
     validate = sub.add_parser("validate", help="check the study's advice against its own accuracies",
                               description="For every confidently advised cell, whether the neighbour in the "
                                           "advised direction prunes better: the agreement rate, its 95 % interval, "
@@ -248,7 +263,8 @@ def _report(args: argparse.Namespace) -> int:
                         confidence=args.confidence)
     cells = opened.cells
     out = Path(args.out) if args.out else Path(opened.study.path) / "report.html"
-    path = write_report(cells, opened.study.config, out, title=opened.name, pruned_layers=layers_of(opened.study.cells))
+    path = write_report(cells, opened.study.config, out, title=opened.name, pruned_layers=layers_of(opened.study.cells),
+                        potential=prune_potential(opened.study.cells, margin_points=args.margin))
     print(f"report: {path}")
     print("cells per regime: " + ", ".join(f"{k} {v}" for k, v in regime_counts(cells).items()))
     if args.png:
@@ -257,6 +273,20 @@ def _report(args: argparse.Namespace) -> int:
                 print(f"png: {png}")
         except RuntimeError as err:
             print(f"no PNGs written: {err}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    studies = [open_study(path) for path in args.studies]
+    try:
+        result = compare(studies, margin_points=args.margin)
+    except ValueError as err:
+        return _fail(str(err))
+    for line in comparison_lines(result):
+        print(line)
+    if args.html:
+        comparison_html(result, args.html, title="Studies compared: " + ", ".join(result["labels"]))
+        print(f"html: {args.html}")
     return 0
 
 
