@@ -49,7 +49,8 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"dense seeds = {cost['trials']} trials, {cost['cells']} cells",
         f"  dense training: {cost['dense_steps']:,} steps x {costs.dense_step_s * 1e3:.2f} ms = "
         f"{cost['dense_steps'] * costs.dense_step_s:,.0f} s",
-        f"  retraining: {cost['retrain_epochs']:,} copy-epochs, {cost['retrain_steps']:,} steps x "
+        f"  retraining{' (with the from-scratch control)' if config.controls.scratch else ''}: "
+        f"{cost['retrain_epochs']:,} copy-epochs, {cost['retrain_steps']:,} steps x "
         f"{costs.retrain_step_s * 1e3:.2f} ms = {cost['retrain_steps'] * costs.retrain_step_s:,.0f} s",
         f"  LMC: {cost['lmc_points']:,} points x {costs.lmc_point_s * 1e3:.0f} ms = "
         f"{cost['lmc_points'] * costs.lmc_point_s:,.0f} s",

@@ -89,6 +89,8 @@ def _time_steps(model, data, *, steps: int, lr: float, batch_size: int, sam_rho:
 def study_cost(spec: StudyConfig, costs: UnitCosts, *, temperatures: list[float]) -> dict:
     """Return the counts and compute seconds of a study over `temperatures` (each with every dense seed).
 
+    Retraining counts the copies and, with controls.scratch, the from-scratch models of each cell.
+
     Returns:
         {"trials", "cells", "dense_steps", "retrain_epochs", "retrain_steps", "lmc_points",
          "compute_s" (all trials), "trial_s" (per trial, in launch order)}.
@@ -99,7 +101,8 @@ def study_cost(spec: StudyConfig, costs: UnitCosts, *, temperatures: list[float]
                                  iterations=d.iterations, milestone_fractions=d.milestone_fractions)
             for t in temperatures}
     densities = len(spec.pruning.densities)
-    per_cell_steps = r.epochs * math.ceil(costs.n_train / r.batch_size) * r.copies
+    trained = r.copies + (spec.controls.scratch_copies if spec.controls.scratch else 0)  # the control retrains too
+    per_cell_steps = r.epochs * math.ceil(costs.n_train / r.batch_size) * trained
     pairs = r.copies * (r.copies - 1) // 2 if m.lmc else 0
     cell_s = per_cell_steps * costs.retrain_step_s + pairs * m.lmc_points * costs.lmc_point_s
     # An epochs study shares one dense run per seed (trainables.dense_prefix): the coldest
@@ -114,6 +117,6 @@ def study_cost(spec: StudyConfig, costs: UnitCosts, *, temperatures: list[float]
     dense_steps = seeds * (max(run.steps for run in runs.values()) if shared else sum(r_.steps for r_ in runs.values()))
     compute = sum(trial_s) + (dense_steps * costs.dense_step_s if shared else 0.0)
     return {"trials": len(trial_s), "cells": len(trial_s) * densities, "dense_steps": dense_steps,
-            "retrain_epochs": len(trial_s) * densities * r.epochs * r.copies,
+            "retrain_epochs": len(trial_s) * densities * r.epochs * trained,
             "retrain_steps": len(trial_s) * densities * per_cell_steps,
             "lmc_points": len(trial_s) * densities * pairs * m.lmc_points, "compute_s": compute, "trial_s": trial_s}

@@ -21,6 +21,13 @@ def test_counts_and_compute_of_the_tiny_study_by_hand():
     assert cost["trial_s"] == [2 * cell, 2 * cell] and cost["compute_s"] == pytest.approx(4 * cell + 32 * 1.0)
 
 
+def test_the_scratch_control_adds_its_models_to_the_retraining_of_each_cell():
+    config = load_config(ROOT / "configs/tiny.yaml", {"controls.scratch": True, "controls.scratch_copies": 2})
+    cost = study_cost(config, UnitCosts(1.0, 0.5, 2.0, 512), temperatures=[2.0, 4.0])
+    # A cell now retrains 2 copies + 2 scratch models: 2 epochs x 8 steps x 4 = 64 steps; 4 cells.
+    assert (cost["retrain_epochs"], cost["retrain_steps"], cost["lmc_points"]) == (32, 256, 12)
+
+
 def test_a_learning_rate_study_trains_every_dense_run_itself():
     config = load_config(ROOT / "configs/tiny.yaml", {"study.knob": "lr", "study.temperatures": [0.01, 0.1]})
     cost = study_cost(config, UnitCosts(1.0, 0.0, 0.0, 512), temperatures=[0.01, 0.1])
