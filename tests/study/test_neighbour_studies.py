@@ -50,6 +50,6 @@ def test_scratch_control_beyond_accuracy_and_reduced_dimension_in_one_study(ray_
     assert main(["compare", clean.path, outcome.path, "--html", str(tmp_path / "compare.html")]) == 0
     printed = capsys.readouterr().out
     kept = cells["pca_variance_kept"].iloc[0]
-    assert "tiny" in printed and f"tiny (k=8, {kept:.0%} var)" in printed and "I/II boundary" in printed
+    assert "clean" in printed and f"neighbours (k=8, {kept:.0%} var)" in printed and "I/II boundary" in printed
     assert (tmp_path / "compare.html").stat().st_size > 100_000  # plotly.js inline: opens offline
     assert not math.isnan(kept)
