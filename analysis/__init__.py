@@ -8,7 +8,9 @@ from analysis.advice import AdviceError, advise, recommend_rho, select_model
 from analysis.classified import ClassifiedStudy, open_study
 from analysis.classify import aggregate, classify
 from analysis.load import StudyReadError, load_study, read_study
+from analysis.prunability import prune_potential
 from analysis.validate import select_regrets, validate_advice
 
 __all__ = ["open_study", "ClassifiedStudy", "load_study", "read_study", "aggregate", "classify", "advise",
-           "select_model", "recommend_rho", "validate_advice", "select_regrets", "AdviceError", "StudyReadError"]
+           "select_model", "recommend_rho", "validate_advice", "select_regrets", "prune_potential", "AdviceError",
+           "StudyReadError"]

@@ -114,6 +114,19 @@ def check_resources(config: StudyConfig) -> None:
                          f"lower resources.cpu")
 
 
+def check_storage(config: StudyConfig) -> None:
+    """Raise StudyError for a local storage path on a cluster of several nodes not declared shared.
+
+    Ray Tune (2.x) does not sync results between nodes: each trial writes to storage_path from
+    its own node, so a path only the head sees would lose the other nodes' results (DESIGN.md 6.3).
+    """
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    if nodes > 1 and not is_uri(config.study.storage) and not config.study.shared_storage:
+        raise StudyError(f"study.storage: {config.study.storage!r} is a local path and the cluster has {nodes} "
+                         "nodes, which write results from where their trials run; use a URI (s3://bucket/prefix) "
+                         "or a file system every node mounts and set study.shared_storage: true")
+
+
 def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0,
               out: TextIO | None = None, rule: Rule | None = None) -> Outcome:
     """Run (or resume) the study described by `config` and return how far it got.
@@ -187,6 +200,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     connect(address, verbose=verbose)
     check_resources(config)
+    check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search == "regimes")
     run_config = tune.RunConfig(

@@ -39,6 +39,9 @@ class StudySection(Section):
                                                              min_length=1)
     dense_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     storage: str = "studies"
+    # A local storage path that every node of the cluster sees (NFS, or one machine with several
+    # Ray nodes): Ray Tune writes each trial's results from the node it runs on.
+    shared_storage: bool = False
     search: Literal["grid", "regimes"] = "grid"
     max_trials: Optional[PositiveInt] = None
     target_densities: Optional[list[Density]] = None

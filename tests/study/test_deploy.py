@@ -1,0 +1,75 @@
+"""Launching on a real cluster the Ray way: the deploy/ manifests name a config and a command that work."""
+
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from study.cli import build_parser
+from study.config import load_config, parse_overrides
+from tests.conftest import ROOT
+from tests.ray_nodes import ENV, RAY, free_port, ray_nodes
+
+DEPLOY = ROOT / "deploy"
+
+
+def _check_run_command(argv: list[str], *, image_root: str | None = None) -> None:
+    # The command parses as `regimes run`, joins the cluster it runs on, stores in a bucket, and
+    # names a config of this repository that validates with its overrides.
+    assert argv[:2] == ["regimes", "run"], argv
+    args = build_parser().parse_args(argv[1:])
+    assert args.address == "auto" and args.storage.startswith("s3://")
+    config = args.config.removeprefix(image_root) if image_root else args.config
+    assert (ROOT / config).is_file(), config
+    loaded = load_config(ROOT / config, {**parse_overrides(args.overrides), "study.storage": args.storage},
+                         check_paths=False)
+    assert loaded.resources.gpu > 0 and loaded.data.root.startswith("/")
+
+
+def test_the_cluster_launcher_yaml_has_gpu_workers_the_project_on_every_node_and_a_job_to_submit():
+    text = (DEPLOY / "aws-gpu-cluster.yaml").read_text()
+    cluster = yaml.safe_load(text)
+    assert cluster["provider"]["type"] == "aws"
+    workers = cluster["available_node_types"]["gpu_worker"]
+    assert workers["node_config"]["InstanceType"].startswith(("g", "p")) and workers["max_workers"] >= 1
+    assert cluster["available_node_types"][cluster["head_node_type"]]["resources"] == {"CPU": 0}
+    assert "~/three-regime-pruning" in cluster["file_mounts"]
+    assert any("pip install" in c and "three-regime-pruning" in c for c in cluster["setup_commands"])
+    # The submit command in the header: everything after `--` is the study's command line.
+    header = " ".join(line.lstrip("#").strip().rstrip("\\") for line in text.splitlines()[:12])
+    submit = re.search(r"ray job submit (.*?) -- (regimes run .*?data\S+)", header)
+    assert submit, header
+    _check_run_command(shlex.split(submit.group(2)))
+
+
+def test_the_kuberay_rayjob_runs_a_study_on_gpu_workers_with_s3_credentials():
+    job = yaml.safe_load((DEPLOY / "kuberay-rayjob.yaml").read_text())
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    spec = job["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True
+    _check_run_command(shlex.split(spec["entrypoint"]), image_root="/home/ray/three-regime-pruning/")
+    worker = spec["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert worker["envFrom"][0]["secretRef"]["name"]
+    image = worker["image"].split(":")[0]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and "/home/ray/three-regime-pruning" in dockerfile and image.endswith(
+        "three-regime-pruning")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("aiohttp_cors") is None or importlib.util.find_spec("grpc") is None,
+                    reason="the Ray job server is part of the dashboard, which needs ray[default] (not installed here)")
+def test_ray_job_submit_runs_a_study_on_the_local_head(tmp_path):
+    dashboard = free_port()
+    with ray_nodes(second=False, head_args=("--num-cpus=2", f"--dashboard-port={dashboard}")):
+        submit = subprocess.run([RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
+                                 sys.executable, "-m", "study.cli", "run", str(ROOT / "configs/tiny.yaml"),
+                                 "--address", "auto", "--storage", str(tmp_path)],
+                                env=ENV, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
+    assert "study complete" in submit.stdout + submit.stderr
