@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from analysis.search import rule_for
 from analysis.validate import validation_lines
 from analysis.classify import regime_counts
 from analysis.report import layers_of, write_pngs, write_report
+from study import storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
 from study.paths import fresh_name, study_path
@@ -151,7 +153,8 @@ def _print_recommendations(path: str, densities: list[float], *, finished: bool)
 
 
 def _plan(args: argparse.Namespace) -> int:
-    config = load_config(args.config, parse_overrides(args.overrides))
+    # A plan needs no dataset files: without them a built-in dataset is timed on inputs of its shape.
+    config = load_config(args.config, parse_overrides(args.overrides), check_paths=False)
     resources = None
     if args.address:
         from study.launch import cluster_resources  # imports Ray: only to ask a cluster for its resources
@@ -205,11 +208,16 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    root = Path(args.root)
-    if not root.is_dir():
-        raise StudyReadError(f"{args.root}: no such directory; give the storage root that holds your studies")
+    if is_uri(args.root):
+        names = storage.folders(args.root)
+        where = [(name, storage.join(args.root, name)) for name in names]
+    else:
+        root = Path(args.root)
+        if not root.is_dir():
+            raise StudyReadError(f"{args.root}: no such directory; give the storage root that holds your studies")
+        where = [(p.name, str(p)) for p in sorted(p for p in root.iterdir() if p.is_dir())]
     found = False
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for name, folder in where:
         try:
             trials = read_study(folder).trials
         except StudyReadError:
@@ -218,7 +226,7 @@ def _ls(args: argparse.Namespace) -> int:
         done = int(trials.densities_done.sum()) if len(trials) else 0
         total = int(trials.densities_total.sum()) if len(trials) else 0
         state = "complete" if len(trials) and trials.complete.all() else "unfinished"
-        print(f"{folder.name:<30} cells {done}/{total:<6} {state}")
+        print(f"{name:<30} cells {done}/{total:<6} {state}")
     if not found:
         print(f"no studies under {args.root}")
     return 0
@@ -262,9 +270,14 @@ def _report(args: argparse.Namespace) -> int:
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
     cells = opened.cells
-    out = Path(args.out) if args.out else Path(opened.study.path) / "report.html"
+    in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
+        Path(opened.study.path) / "report.html"
     path = write_report(cells, opened.study.config, out, title=opened.name, pruned_layers=layers_of(opened.study.cells),
                         potential=prune_potential(opened.study.cells, margin_points=args.margin))
+    if in_bucket:
+        path = storage.join(opened.study.path, "report.html")
+        storage.write_bytes(path, out.read_bytes())
     print(f"report: {path}")
     print("cells per regime: " + ", ".join(f"{k} {v}" for k, v in regime_counts(cells).items()))
     if args.png:

@@ -24,7 +24,7 @@ import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-from study import lock
+from study import lock, storage
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
 from study.plan import clock
@@ -151,7 +151,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
                          "rule=analysis.search.rule_for(config.model_dump(mode='json'))")
     path = study_path(config)
-    with contextlib.nullcontext() if is_uri(path) else lock.held(path), _terminal(out) as out:
+    with lock.held(path), _terminal(out) as out:
         saved = _saved_config(path)
         if saved is not None and saved != config.model_dump(mode="json"):
             raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
@@ -360,15 +360,18 @@ def _cells_done(grid) -> int:
 
 
 def _saved_config(path: str) -> dict | None:
+    if is_uri(path):
+        text = storage.read_text(storage.join(path, CONFIG_FILE))
+        return None if text is None else json.loads(text)
     file = Path(path) / CONFIG_FILE
-    if is_uri(path) or not file.is_file():
-        return None
-    return json.loads(file.read_text())
+    return json.loads(file.read_text()) if file.is_file() else None
 
 
 def _save_config(path: str, config: StudyConfig) -> None:
     # Our own copy of the resolved config, to refuse resuming a study with a different one.
+    text = json.dumps(config.model_dump(mode="json"), indent=2)
     if is_uri(path):
+        storage.write_bytes(storage.join(path, CONFIG_FILE), text.encode())
         return
     Path(path).mkdir(parents=True, exist_ok=True)
-    (Path(path) / CONFIG_FILE).write_text(json.dumps(config.model_dump(mode="json"), indent=2))
+    (Path(path) / CONFIG_FILE).write_text(text)

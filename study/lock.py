@@ -2,8 +2,9 @@
 
 The lock is created atomically (O_CREAT | O_EXCL) and holds the owner's host, pid and start time.
 A lock whose owner is on this host and no longer alive is stale and is taken over; a lock held by
-another host cannot be checked from here, so it is reported with what to do. Cloud URIs are not
-locked (no atomic create there); the message of `acquire` is the only guard for them.
+another host cannot be checked from here, so it is reported with what to do. A study in S3 keeps
+its lock in the bucket, created with a conditional put (If-None-Match: *, atomic in S3 and in
+S3-compatible servers that implement it); other URIs (gs://) are not locked.
 """
 
 from __future__ import annotations
@@ -68,12 +69,70 @@ def release(lock: Path) -> None:
 
 @contextlib.contextmanager
 def held(study_dir: str | Path):
-    """Context that holds the lock of `study_dir` for its duration."""
+    """Context that holds the lock of `study_dir` (a local directory or an s3:// URI) for its duration."""
+    study_dir = str(study_dir)
+    if study_dir.startswith("s3://"):
+        client, bucket, key = acquire_s3(study_dir)
+        try:
+            yield f"s3://{bucket}/{key}"
+        finally:
+            release_s3(client, bucket, key)
+        return
+    if "://" in study_dir:
+        yield None  # no atomic create to build on
+        return
     lock = acquire(study_dir)
     try:
         yield lock
     finally:
         release(lock)
+
+
+def acquire_s3(study_uri: str):
+    """Create the lock object of the study at `study_uri` in its bucket; return (client, bucket, key).
+
+    Raises:
+        StudyLocked: a live process (or one on another host) already runs this study.
+    """
+    from study.storage import join, s3_location
+
+    try:
+        import boto3
+        from botocore.exceptions import ClientError
+    except ImportError:
+        from study.config import StudyError
+
+        raise StudyError(f"{study_uri}: the study's lock in the bucket needs boto3: pip install "
+                         "'three-regime-pruning[s3]'") from None
+    bucket, key, endpoint = s3_location(join(study_uri, LOCK_FILE))
+    client = boto3.client("s3", endpoint_url=endpoint)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(2):
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=json.dumps(me).encode(), IfNoneMatch="*")
+            return client, bucket, key
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise
+        try:
+            owner = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (ClientError, ValueError):
+            owner = None
+        if owner is not None and (owner.get("host") != me["host"] or _alive(int(owner.get("pid", -1)))):
+            raise StudyLocked(f"{study_uri} is being run by pid {owner.get('pid')} on {owner.get('host')} since "
+                              f"{owner.get('since')}; wait for it (regimes status {study_uri}), or if that process "
+                              f"is gone, delete s3://{bucket}/{key}")
+        client.delete_object(Bucket=bucket, Key=key)  # stale: its owner died on this host
+    raise StudyLocked(f"{study_uri}: could not take the lock s3://{bucket}/{key}; another run is starting at the "
+                      "same time")
+
+
+def release_s3(client, bucket: str, key: str) -> None:
+    """Delete the lock object if this process still owns it."""
+    with contextlib.suppress(Exception):
+        owner = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            client.delete_object(Bucket=bucket, Key=key)
 
 
 def _read(path: Path) -> dict | None:

@@ -26,9 +26,18 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
     import torch
 
     have = resources or {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    notes = []
+    if resources is None and config.resources.gpu and not have["GPU"]:
+        # Planning a GPU study on a machine without one: its cost on the device this machine has.
+        notes.append(f"resources.gpu: {config.resources.gpu:g} but no GPU here: the estimate is for this machine's "
+                     "CPU; run regimes plan on a GPU node (or with --address) for the GPU figures")
+        config = config.model_copy(update={"resources": config.resources.model_copy(update={"gpu": 0.0})})
     slots = int(have.get("CPU", 1) // config.resources.cpu)
     if config.resources.gpu:
         slots = min(slots, int(have.get("GPU", 0) // config.resources.gpu))
+    if slots < 1:
+        return [f"no slot: a trial asks for {config.resources.cpu:g} CPU / {config.resources.gpu:g} GPU and the "
+                f"cluster has {have.get('CPU', 0):g} / {have.get('GPU', 0):g}"]
     started = time.perf_counter()
     costs = calibrate(config)
     calibration_s = time.perf_counter() - started
@@ -36,9 +45,6 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
     if config.study.search == "regimes":
         temperatures = temperatures[:trial_budget(config)]  # the most a search may train
     cost = study_cost(config, costs, temperatures=temperatures)
-    if slots < 1:
-        return [f"no slot: a trial asks for {config.resources.cpu:g} CPU / {config.resources.gpu:g} GPU and the "
-                f"cluster has {have.get('CPU', 0):g} / {have.get('GPU', 0):g}"]
     wall = max(cost["compute_s"] / slots, makespan(cost["trial_s"], slots)) + RAY_START_S + \
         PER_TRIAL_S * cost["trials"]
     device = "GPU" if config.resources.gpu else "CPU"
@@ -58,7 +64,8 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"{cost['compute_s'] * share / 3600:,.2f} {device}-hours",
         f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
         "thread(s); another device or model size scales these numbers",
-    ]
+    ] + ([f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
+          f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + notes
 
 
 def makespan(durations: list[float], slots: int) -> float:

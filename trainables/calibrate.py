@@ -5,7 +5,9 @@ batch sizes and thread count: optimizer steps of dense training (its batch size 
 of masked retraining, and one point of an LMC line (BatchNorm re-estimation plus an error pass
 over the LMC subset). `study_cost` multiplies them by the study's counts. Each is timed after a
 warm-up (the first steps of a process run several times slower: allocation, kernel selection),
-which a trial pays once, not per step.
+which a trial pays once, not per step. Where the dataset's files are not on this machine (planning
+a CIFAR study before fetching CIFAR), a built-in dataset is stood in for by random inputs of its
+shape and size: step times depend on shapes, not on pixel values.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainables.data import load_dataset
+from trainables.data import Dataset, DatasetError, load_dataset
 from trainables.engine import epoch_schedule, train
 from trainables.knobs import resolve_dense_run
 from trainables.landscape import linear_mode_connectivity
@@ -27,14 +29,40 @@ from trainables.runtime import prepare, resolve_device
 from trainables.spec import StudyConfig
 
 
+# (input shape, training examples, test examples, classes, augmentation) of the datasets a
+# study may plan before their files are here.
+SHAPES = {"cifar10": ((3, 32, 32), 50_000, 10_000, 10, "crop_flip"),
+          "cifar100": ((3, 32, 32), 50_000, 10_000, 100, "crop_flip")}
+
+
 @dataclass(frozen=True)
 class UnitCosts:
-    """Seconds per unit of work on one trial's device and threads."""
+    """Seconds per unit of work on one trial's device and threads.
+
+    stand_in names the dataset that random inputs of its shape stood in for ("" when the real
+    data was timed).
+    """
 
     dense_step_s: float
     retrain_step_s: float
     lmc_point_s: float
     n_train: int
+    stand_in: str = ""
+
+
+def planning_data(spec: StudyConfig) -> tuple[Dataset, str]:
+    """Return the study's dataset, or random inputs of its shape when its files are absent, and what stood in."""
+    try:
+        return load_dataset(spec.data.name, spec.data.root, device="cpu", download=False,
+                            image_size=spec.data.image_size), ""
+    except DatasetError:
+        if spec.data.name not in SHAPES:
+            raise
+    shape, n_train, n_test, classes, augmentation = SHAPES[spec.data.name]
+    generator = torch.Generator().manual_seed(0)
+    x = lambda n: torch.randn(n, *shape, generator=generator)  # noqa: E731
+    y = lambda n: torch.randint(0, classes, (n,), generator=generator)  # noqa: E731
+    return Dataset(x(n_train), y(n_train), x(n_test), y(n_test), classes, augmentation), spec.data.name
 
 
 def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
@@ -52,8 +80,7 @@ def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
 
 def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
     device = resolve_device(spec.resources.device)
-    data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
-                        image_size=spec.data.image_size)
+    data, stand_in = planning_data(spec)
     model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
                         depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)
     model, data = prepare(model, data, device)
@@ -74,7 +101,7 @@ def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
                                  subset=m.lmc_subset, batch_size=m.eval_batch_size, bn_batch_size=m.bn_batch_size,
                                  bn_stats=m.bn_stats, stacked=False)
         lmc_s.append((time.perf_counter() - started) / 2)
-    return UnitCosts(dense_s, retrain_s, lmc_s[-1], int(data.x_train.shape[0]))
+    return UnitCosts(dense_s, retrain_s, lmc_s[-1], int(data.x_train.shape[0]), stand_in)
 
 
 def _time_steps(model, data, *, steps: int, lr: float, batch_size: int, sam_rho: float, momentum: float,

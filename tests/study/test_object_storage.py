@@ -1,0 +1,100 @@
+"""Studies in S3, end to end against a real S3 server on 127.0.0.1 (moto's server mode).
+
+The storage URI carries pyarrow's options for an S3-compatible endpoint; credentials come from
+the standard AWS environment variables. Run, a concurrent run refused by the lock in the bucket,
+interrupt, resume, and every reading command straight from the bucket.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.ray_nodes import free_port
+
+pytestmark = pytest.mark.slow
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """Yield the endpoint of a moto S3 server with an empty bucket "studies"; stopped by pid afterwards."""
+    pytest.importorskip("moto.server", reason="moto[server] (a dev extra) provides the S3 server")
+    boto3 = pytest.importorskip("boto3")
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in CREDENTIALS.items()
+                                                               if k != "AWS_DEFAULT_REGION"},
+                              region_name=CREDENTIALS["AWS_DEFAULT_REGION"])
+        for _ in range(100):
+            try:
+                client.create_bucket(Bucket="studies")
+                break
+            except Exception:  # the server is still starting
+                time.sleep(0.1)
+        yield port, client
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+
+
+def _regimes(*args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300, **kwargs)
+
+
+def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_server, tmp_path):
+    port, client = s3_server
+    env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)}
+    options = f"?endpoint_override=127.0.0.1:{port}&scheme=http"
+    root, study = f"s3://studies/runs{options}", f"s3://studies/runs/tiny{options}"
+    densities = [0.1, 0.2, 0.3, 0.4]
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", root, "--set", "retrain.epochs=30",
+            "--set", f"pruning.densities={densities}"]
+    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
+                             cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        for line in first.stderr:
+            if line.startswith("cells 1/8") or time.monotonic() > deadline:
+                break
+        # The lock is an object in the bucket: a second run of the same study is refused in one line.
+        lock = json.loads(client.get_object(Bucket="studies", Key="runs/tiny/regimes.lock")["Body"].read())
+        assert lock["pid"] == first.pid
+        second = _regimes(*args, env=env, cwd=tmp_path)
+        assert second.returncode == 2 and f"is being run by pid {first.pid}" in second.stderr
+        assert second.stderr.strip().count("\n") == 0
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 1  # unfinished, said so
+    status = _regimes("status", study, env=env, cwd=tmp_path)
+    assert "unfinished" in status.stdout, status.stdout + status.stderr
+    assert "Contents" not in client.list_objects_v2(Bucket="studies", Prefix="runs/tiny/regimes.lock")  # released
+    again = _regimes(*args, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    from ray.tune import ExperimentAnalysis
+
+    frames = ExperimentAnalysis(study).trial_dataframes.values()
+    assert sorted(len(df) for df in frames) == [4, 4]
+    for df in frames:
+        assert sorted(df["density"]) == densities  # each density reported exactly once across the two runs
+    listed = _regimes("ls", root, env=env, cwd=tmp_path)
+    assert listed.stdout.split() == ["tiny", "cells", "8/8", "complete"], listed.stdout + listed.stderr
+    report = _regimes("report", study, env=env, cwd=tmp_path)
+    assert report.returncode == 0 and f"report: s3://studies/runs/tiny/report.html{options}" in report.stdout
+    assert client.head_object(Bucket="studies", Key="runs/tiny/report.html")["ContentLength"] > 100_000
+    select = _regimes("select", study, "--density", "0.4", "--json", env=env, cwd=tmp_path)
+    assert json.loads(select.stdout)["temperature"] in (2.0, 4.0)
