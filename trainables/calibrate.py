@@ -29,6 +29,7 @@ from trainables.runtime import prepare, resolve_device
 from trainables.spec import StudyConfig
 
 
+LMC_PROBE_EXAMPLES = 2048
 # (input shape, training examples, test examples, classes, augmentation) of the datasets a
 # study may plan before their files are here.
 SHAPES = {"cifar10": ((3, 32, 32), 50_000, 10_000, 10, "crop_flip"),
@@ -94,13 +95,18 @@ def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
     retrain_s = _time_steps(pruned, data, steps=steps, lr=r.lr, batch_size=r.batch_size, sam_rho=0.0,
                             momentum=r.momentum, weight_decay=r.weight_decay, augment=spec.data.augment, masks=masks)
     m = spec.metrics
+    # An LMC point is a BatchNorm pass and an error pass over its examples: linear in their number,
+    # so it is timed on at most LMC_PROBE_EXAMPLES of them and scaled (CIFAR's 50,000 took 77 s a
+    # point on the 2-core CPU; the probe takes seconds).
+    examples = m.lmc_subset or int(data.x_train.shape[0])
+    probe = min(examples, LMC_PROBE_EXAMPLES)
     lmc_s = []
     for _ in range(2):  # the first line warms up
         started = time.perf_counter()
         linear_mode_connectivity(pruned, copy.deepcopy(pruned), (data.x_train, data.y_train), points=2,
-                                 subset=m.lmc_subset, batch_size=m.eval_batch_size, bn_batch_size=m.bn_batch_size,
+                                 subset=probe, batch_size=m.eval_batch_size, bn_batch_size=m.bn_batch_size,
                                  bn_stats=m.bn_stats, stacked=False)
-        lmc_s.append((time.perf_counter() - started) / 2)
+        lmc_s.append((time.perf_counter() - started) / 2 * examples / probe)
     return UnitCosts(dense_s, retrain_s, lmc_s[-1], int(data.x_train.shape[0]), stand_in)
 
 
