@@ -5,6 +5,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -66,10 +67,17 @@ def test_the_kuberay_rayjob_runs_a_study_on_gpu_workers_with_s3_credentials():
                     reason="the Ray job server is part of the dashboard, which needs ray[default] (not installed here)")
 def test_ray_job_submit_runs_a_study_on_the_local_head(tmp_path):
     dashboard = free_port()
-    with ray_nodes(second=False, head_args=("--num-cpus=2", f"--dashboard-port={dashboard}")):
-        submit = subprocess.run([RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
-                                 sys.executable, "-m", "study.cli", "run", str(ROOT / "configs/tiny.yaml"),
-                                 "--address", "auto", "--storage", str(tmp_path)],
-                                env=ENV, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    # The agents' default ports (52365, ...) may be held by the test session's own cluster: free ones.
+    ports = [f"--{name}={free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                   "runtime-env-agent-port", "metrics-export-port")]
+    with ray_nodes(second=False, head_args=("--num-cpus=2", f"--dashboard-port={dashboard}", *ports)):
+        for _ in range(15):  # the head's job agent comes up a few seconds after `ray start` returns
+            submit = subprocess.run([RAY, "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
+                                     sys.executable, "-m", "study.cli", "run", str(ROOT / "configs/tiny.yaml"),
+                                     "--address", "auto", "--storage", str(tmp_path)],
+                                    env=ENV, capture_output=True, text=True, timeout=300, cwd=ROOT)
+            if "No available agent to submit job" not in submit.stderr:
+                break
+            time.sleep(2)
     assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
     assert "study complete" in submit.stdout + submit.stderr
