@@ -207,7 +207,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress, *_tracking(config)])
+        callbacks=[JsonLogger(), CsvLogger(), progress, *_tracking(config)])
     if saved and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         progress.done = _cells_done(tuner.get_results())
@@ -229,6 +229,26 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     temperatures = {result.config.get("temperature") for result in grid}
     more = len(temperatures) < trial_budget(config) and rule(cell_rows(grid), pending=[], n=1) is not None
     return Outcome(path, done, total, errored, search_unfinished=more)
+
+
+class _KeepStagedRows:
+    # Ray Tune 2.60 loses rows when a failed trial restarts: its logger callbacks copy result.json
+    # and progress.csv back from storage over the driver's staging copy, which holds the rows
+    # reported since the last sync (a worker SIGKILLed right after reporting lost that cell, while
+    # its checkpoint had moved past it, so no rerun would bring it back). The staging copy, when
+    # this driver has one, is the newer: keep it; a resumed run (a new driver) still restores.
+    def _restore_from_remote(self, file_name: str, trial) -> None:
+        if Path(trial.local_path, file_name).exists():
+            return
+        super()._restore_from_remote(file_name, trial)
+
+
+class JsonLogger(_KeepStagedRows, JsonLoggerCallback):
+    """Tune's JSON logger (result.json), keeping rows across a trial's restart."""
+
+
+class CsvLogger(_KeepStagedRows, CSVLoggerCallback):
+    """Tune's CSV logger (progress.csv), keeping rows across a trial's restart."""
 
 
 def _tracking(config: StudyConfig) -> list[tune.Callback]:

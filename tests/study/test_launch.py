@@ -117,14 +117,18 @@ def load_rows(path):
 def test_a_killed_worker_process_is_retried_and_resumes(clean_study, tmp_path):
     from study.launch import run_study
 
-    config = _tiny(tmp_path, "killed", **{"faults.kill_after_densities": 1, "resources.max_failures": 1})
+    # Killed right after reporting its second density: that row must survive the restart (Ray
+    # Tune 2.60 copied the trial's result files back from storage over it; study.launch.JsonLogger).
+    config = _tiny(tmp_path, "killed", **{"faults.kill_after_densities": 2, "resources.max_failures": 1,
+                                          "pruning.densities": [0.1, 0.3, 0.5]})
     outcome = run_study(config)
     assert outcome.complete
     for df in _raw_rows(outcome.path).values():
-        assert sorted(df["density"]) == [0.1, 0.5]
+        assert sorted(df["density"]) == [0.1, 0.3, 0.5]
     clean = _by_cell(load_rows(clean_study[1].path))
     for key, row in _by_cell(load_rows(outcome.path)).items():
-        assert row.test_acc == clean[key].test_acc and row.lmc == clean[key].lmc
+        if key in clean:
+            assert row.test_acc == clean[key].test_acc and row.lmc == clean[key].lmc
 
 
 def test_a_half_written_study_is_read_as_far_as_it_goes(clean_study, tmp_path):
