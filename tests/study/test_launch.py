@@ -169,3 +169,31 @@ def test_a_study_with_stacked_copies_matches_the_sequential_one(clean_study, tmp
         assert row.dense_test_acc == clean[key].dense_test_acc  # the shared dense run is untouched
         assert abs(row.test_acc - clean[key].test_acc) <= 2 / 256 and abs(row.lmc - clean[key].lmc) <= 0.01
         assert abs(row.cka - clean[key].cka) <= 0.01
+
+
+def test_a_restarted_trial_keeps_the_rows_staged_on_this_driver(tmp_path):
+    # Tune's loggers copy a restarting trial's result file back from storage (its base method
+    # below overwrites the staged rows); ours keep the driver's newer copy and still restore a
+    # file this driver has not staged (a resumed run).
+    from types import SimpleNamespace
+
+    import pyarrow.fs
+    from ray.tune.logger import JsonLoggerCallback
+
+    from study.launch import JsonLogger
+
+    remote, staged = tmp_path / "storage", tmp_path / "staging"
+    remote.mkdir()
+    staged.mkdir()
+    (remote / "result.json").write_text('{"density": 0.1}\n')
+    (staged / "result.json").write_text('{"density": 0.1}\n{"density": 0.2}\n')
+    trial = SimpleNamespace(checkpoint=object(), local_path=str(staged),
+                            storage=SimpleNamespace(trial_fs_path=str(remote),
+                                                    storage_filesystem=pyarrow.fs.LocalFileSystem()))
+    JsonLogger()._restore_from_remote("result.json", trial)
+    assert (staged / "result.json").read_text().count("density") == 2
+    JsonLoggerCallback()._restore_from_remote("result.json", trial)  # Ray's own: the staged row is gone
+    assert (staged / "result.json").read_text().count("density") == 1
+    (staged / "result.json").unlink()
+    JsonLogger()._restore_from_remote("result.json", trial)
+    assert (staged / "result.json").read_text() == '{"density": 0.1}\n'
