@@ -9,12 +9,12 @@ II-A (train colder). Diverged cells, or cells missing LMC or CKA, get regime "n/
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
 from analysis.knobs import hot_to_cold
+from analysis.prunability import PERTURBED
 from analysis.uncertainty import cell_standard_errors, mc_call
 
 REGIMES = ("I", "II-A", "II-B", "I?", "II?")
@@ -22,7 +22,6 @@ METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
 # Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy): averaged
 # over seeds like the others, with a standard error over seeds (NaN with one seed).
 OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense"]
-PERTURBED = re.compile(r"^(dense_)?test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 __all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 
@@ -37,7 +36,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """
     keys = [k for k in ("knob", "temperature", "density") if k in df.columns]
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    optional = [m for m in OPTIONAL_METRICS if m in df.columns] + [c for c in df.columns if PERTURBED.match(c)]
+    perturbed = [c for c in df.columns if PERTURBED.match(c.removeprefix("dense_"))]
+    optional = [m for m in OPTIONAL_METRICS if m in df.columns] + perturbed
     metrics = [m for m in METRICS if m in df.columns] + optional
     grouped = ok.groupby(keys)[metrics]
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_seed_std"))

@@ -21,6 +21,7 @@ import re
 
 import pandas as pd
 
+# A perturbed test set's accuracy column (trainables/row.py ROBUST_KEY without the dense_ prefix).
 PERTURBED = re.compile(r"^test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 DEFAULT_MARGIN_POINTS = 0.5
 
