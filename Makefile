@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean-venv
+.PHONY: test test-fast demo bench lint clean-venv
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml constraints/ci.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The unit tests alone (about a minute): no Ray cluster, no end-to-end scenario.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/scenarios
 
 demo: $(STAMP)
 	$(BIN)/regimes run configs/demo.yaml --storage studies
@@ -24,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/copies.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check study trainables analysis
+	$(BIN)/ruff check contract study trainables analysis
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import classify
-from analysis.knobs import hot_to_cold, knob_words
 from analysis.uncertainty import indistinguishable
+from contract.knobs import hot_to_cold, knob_words
 
 
 class AdviceError(ValueError):

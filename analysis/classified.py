@@ -38,7 +38,7 @@ class ClassifiedStudy:
     @property
     def name(self) -> str:
         """Return the study's name (its config's study.name, else its folder's name)."""
-        return self.study.config.get("study", {}).get("name", Path(self.study.path).name)
+        return self.study.config.study.name if self.study.config is not None else Path(self.study.path).name
 
 
 def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: float | None = None,
@@ -58,12 +58,13 @@ def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: 
     study = read_study(path)
     if study.cells.empty:
         raise StudyReadError(f"{path}: no cells reported yet; wait for the study or run it")
-    saved = study.config.get("metrics", {})
-    tau = mc_threshold if mc_threshold is not None else saved.get("mc_threshold")
-    eps = cka_eps if cka_eps is not None else saved.get("cka_eps")
+    saved = study.config.metrics if study.config is not None else None
+    tau = mc_threshold if mc_threshold is not None else saved and saved.mc_threshold
+    eps = cka_eps if cka_eps is not None else saved and saved.cka_eps
     if tau is None or eps is None:
-        raise StudyReadError(f"{path}: the study's config holds no metrics.mc_threshold / metrics.cka_eps; "
+        raise StudyReadError(f"{path}: the study holds no config with metrics.mc_threshold / metrics.cka_eps; "
                              "give them with --mc-threshold and --cka-eps")
-    conf = confidence if confidence is not None else saved.get("confidence", 0.0)
+    # A study planned before metrics.confidence existed reads with 0, as then (contract.config).
+    conf = confidence if confidence is not None else saved.confidence if saved is not None else 0.0
     cells = classify(aggregate(study.cells), mc_threshold=float(tau), cka_eps=float(eps), confidence=float(conf))
     return ClassifiedStudy(study, cells, float(tau), float(eps), float(conf))

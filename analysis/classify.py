@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.knobs import hot_to_cold
-from analysis.prunability import PERTURBED
 from analysis.uncertainty import cell_standard_errors, mc_call
+from contract.knobs import hot_to_cold
+from contract.row import PERTURBED_KEY
 
 REGIMES = ("I", "II-A", "II-B", "I?", "II?")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
@@ -36,7 +36,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """
     keys = [k for k in ("knob", "temperature", "density") if k in df.columns]
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    perturbed = [c for c in df.columns if PERTURBED.match(c.removeprefix("dense_"))]
+    perturbed = [c for c in df.columns if PERTURBED_KEY.match(c.removeprefix("dense_"))]
     optional = [m for m in OPTIONAL_METRICS if m in df.columns] + perturbed
     metrics = [m for m in METRICS if m in df.columns] + optional
     grouped = ok.groupby(keys)[metrics]

@@ -16,14 +16,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.classified import ClassifiedStudy
-from analysis.knobs import hot_to_cold, knob_words
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
+from contract.knobs import hot_to_cold, knob_words
 
 
 def label_of(study: ClassifiedStudy) -> str:
     """Return the study's column label: its name, with k and the variance kept when its inputs were projected."""
     raw = study.study.cells
-    k = study.study.config.get("data", {}).get("intrinsic_dim")
+    k = study.study.config.data.intrinsic_dim if study.study.config is not None else None
     if k is None:
         return study.name
     kept = raw["pca_variance_kept"].dropna() if "pca_variance_kept" in raw.columns else pd.Series(dtype=float)

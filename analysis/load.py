@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-# The keys of a trial's report row that the analysis reads (their units: trainables/row.py;
-# tests/test_style.py checks that every one is in the row the trial builds).
-CELL_KEYS = ["knob", "temperature", "dense_seed", "density", "density_actual", "dense_test_acc", "test_acc",
-             "test_acc_std", "train_err", "lmc", "lmc_std", "cka", "cka_std", "retrain_epochs", "n_copies",
-             "status", "seconds", "seconds_dense", "pruned_layers"]
+from contract.cells import finished_cells
+from contract.config import StudyConfig, read_saved_config
+from contract.row import row_fields
 
 
 class StudyReadError(ValueError):
@@ -33,13 +31,17 @@ class Study:
         cells: one row per reported (trial, density): the trial's report keys plus trial_id, complete.
         trials: one row per trial: temperature, dense_seed, densities_done, densities_total,
             complete, status (Tune's), failures, seconds (wall time reported so far).
-        config: the study config (a plain dict, as the trials received it), or {} when no trial has one.
+        config: the study config the trials received (`contract.config.read_saved_config`), or
+            None when no trial has one.
+        config_dropped: keys of the saved config this version could not read (a study written
+            by another version), each replaced by its default.
     """
 
     path: str
     cells: pd.DataFrame
     trials: pd.DataFrame
-    config: dict
+    config: StudyConfig | None
+    config_dropped: list[str] = field(default_factory=list)
 
 
 def read_study(path: str | Path) -> Study:
@@ -70,13 +72,13 @@ def read_study(path: str | Path) -> Study:
         raise StudyReadError(f"{path}: Tune could not read the experiment state ({err})") from None
     finally:
         tune_logger.setLevel(level)
-    frames, trial_rows, config = [], [], {}
+    frames, trial_rows, config, dropped = [], [], None, []
     for trial in analysis.trials:
-        study_config = trial.config.get("study_config", {})
-        config = config or study_config
-        densities = list(study_config.get("pruning", {}).get("densities", []))
+        if config is None and isinstance(trial.config.get("study_config"), dict):
+            config, dropped = read_saved_config(trial.config["study_config"])
+        densities = list(config.pruning.densities) if config is not None else []
         frame = analysis.trial_dataframes.get(trial.trial_id)  # keyed by trial id in Ray 2.60
-        rows = _cell_rows(frame if frame is not None and not frame.empty else _read_result_lines(trial.path))
+        rows = finished_cells(frame if frame is not None and not frame.empty else _read_result_lines(trial.path))
         done = rows["density"].nunique() if len(rows) else 0
         complete = bool(densities) and done >= len(densities)
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
@@ -87,11 +89,11 @@ def read_study(path: str | Path) -> Study:
                            if len(rows) else 0.0})
         if len(rows):
             frames.append(rows.assign(trial_id=trial.trial_id, complete=complete))
-    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CELL_KEYS + ["trial_id",
-                                                                                                 "complete"])
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id",
+                                                                                                    "complete"])
     trials = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
         if trial_rows else pd.DataFrame()
-    return Study(path, cells, trials, config)
+    return Study(path, cells, trials, config, dropped)
 
 
 def load_study(path: str | Path) -> pd.DataFrame:
@@ -115,16 +117,3 @@ def _read_result_lines(trial_path: str) -> pd.DataFrame | None:
         except ValueError:
             continue
     return pd.DataFrame(rows) if rows else None
-
-
-def _cell_rows(df: pd.DataFrame | None) -> pd.DataFrame:
-    # Our report rows only (Tune adds bookkeeping columns); a density reported twice keeps its last row.
-    if df is None or df.empty or "density" not in df.columns:
-        return pd.DataFrame(columns=CELL_KEYS)
-    ours = [c for c in df.columns if not c.startswith("config/") and c not in _TUNE_COLUMNS]
-    return df[ours].drop_duplicates(subset=["density"], keep="last").reset_index(drop=True)
-
-
-_TUNE_COLUMNS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
-                 "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
-                 "iterations_since_restore", "experiment_tag"}

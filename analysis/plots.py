@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.knobs import hot_to_cold, knob_words
+from contract.knobs import hot_to_cold, knob_words
 
 REGIME_COLORS = {"I": "#d62728", "II-A": "#1f77b4", "II-B": "#2ca02c", "n/a": "#bbbbbb"}
 HEATMAPS = {

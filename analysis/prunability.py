@@ -17,18 +17,17 @@ Computed per dense seed (the independent unit), then the mean and its standard e
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
-# A perturbed test set's accuracy column (trainables/row.py ROBUST_KEY without the dense_ prefix).
-PERTURBED = re.compile(r"^test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
+from contract.row import PERTURBED_KEY
+
 DEFAULT_MARGIN_POINTS = 0.5
 
 
 def scored_sets(cells: pd.DataFrame) -> list[str]:
     """Return "clean" and the perturbed test sets the cells were scored on (in the order of their columns)."""
-    names = [PERTURBED.match(c).group(1) for c in cells.columns if PERTURBED.match(c)]
+    names = [PERTURBED_KEY.match(c).group(1) for c in cells.columns if PERTURBED_KEY.match(c)]
     return ["clean"] + [n for n in names if f"dense_test_acc_{n}" in cells.columns]
 
 

@@ -15,19 +15,21 @@ import pandas as pd
 from analysis.classify import regime_counts
 from analysis.plots import all_figures
 from analysis.validate import select_regrets, validate_advice, validation_lines
+from contract.config import StudyConfig
 
 TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "normalized_test_err", "lmc",
                  "lmc_se", "cka", "cka_se", "dense_test_acc", "scratch_test_acc", "inherit_gain", "inherit_gain_se",
                  "agreement_dense", "agreement_dense_se", "n_seeds", "se_basis", "status"]
 
 
-def write_report(cells: pd.DataFrame, config: dict, path: str | Path, *, title: str, pruned_layers: str = "",
+def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Path, *, title: str,
+                 pruned_layers: str = "",
                  potential: pd.DataFrame | None = None) -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
         cells: output of `classify(aggregate(...))`.
-        config: the study config as a dict (shown verbatim).
+        config: the study config (shown in full, defaults included), or None when the study has none.
         path: the HTML file to write; its folder is created.
         title: the page title (the study's name).
         pruned_layers: the trials' "name numel, ..." list of the layers pruning acts on (see
@@ -66,7 +68,7 @@ pre{{background:#f8f8f8;padding:1em}}</style>
 {table}
 {_layers_html(pruned_layers)}
 <h2>Study config</h2>
-<pre>{html.escape(json.dumps(config, indent=2))}</pre>
+<pre>{html.escape(json.dumps(config.model_dump(mode="json") if config is not None else {}, indent=2))}</pre>
 </body></html>
 """
     path = Path(path)

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import aggregate, classify
-from analysis.knobs import hot_to_cold
+from contract.config import StudyConfig
+from contract.knobs import hot_to_cold
 
 __all__ = ["next_temperatures", "open_runs", "rule_for", "Run"]
 
@@ -105,18 +106,16 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
     return [] if len(busy) > len(visited) else None
 
 
-def rule_for(study_config: dict) -> Callable[..., list[float] | None]:
-    """Return the rule for the study config `study_config` (a plain dict, as saved): `rule(cells, pending=, n=)`.
+def rule_for(config: StudyConfig) -> Callable[..., list[float] | None]:
+    """Return the rule for the study config `config`: `rule(cells, pending=, n=)`.
 
-    Candidates are study.temperatures, targets study.target_densities (default: every density of
-    pruning.densities), thresholds those of metrics. The result pickles (Tune saves it with the
-    experiment, to resume).
+    Candidates are study.temperatures, targets `config.targets` (study.target_densities, default
+    every density of pruning.densities), thresholds those of metrics. The result pickles (Tune
+    saves it with the experiment, to resume).
     """
-    study, metrics = study_config["study"], study_config["metrics"]
-    densities = study.get("target_densities") or study_config["pruning"]["densities"]
-    return partial(next_temperatures, knob=study["knob"], candidates=list(study["temperatures"]),
-                   densities=list(densities), mc_threshold=metrics["mc_threshold"], cka_eps=metrics["cka_eps"],
-                   confidence=metrics.get("confidence", 0.0))
+    m = config.metrics
+    return partial(next_temperatures, knob=config.study.knob, candidates=list(config.study.temperatures),
+                   densities=config.targets, mc_threshold=m.mc_threshold, cka_eps=m.cka_eps, confidence=m.confidence)
 
 
 def open_runs(calls: dict[int, tuple[str, float]], size: int, busy: set[int]) -> list[Run]:

@@ -14,20 +14,19 @@ independent pairs, so their SE is the std over all pairs over sqrt(floor(K/2)), 
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
+from contract.row import COPY_KEYS
+
 SE_METRICS = ("test_acc", "lmc", "cka")
-_PER_COPY = {"test_acc": re.compile(r"^test_acc_copy\d+$"), "lmc": re.compile(r"^lmc_pair\d+_\d+$"),
-             "cka": re.compile(r"^cka_pair\d+_\d+$")}
 
 
 def within_seed_se(row: pd.Series) -> dict[str, float]:
     """Return {"test_acc_se", "lmc_se", "cka_se"} of one (seed, temperature, density) row from its copies and pairs."""
     out = {}
-    for metric, pattern in _PER_COPY.items():
+    for metric, pattern in COPY_KEYS.items():
         values = np.array([row[k] for k in row.index if pattern.match(k) and pd.notna(row[k])], dtype=float)
         if metric == "test_acc":
             independent = len(values)

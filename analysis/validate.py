@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import AdviceError, select_model
-from analysis.knobs import hot_to_cold
+from contract.knobs import hot_to_cold
 
 
 def validate_advice(cells: pd.DataFrame) -> dict:

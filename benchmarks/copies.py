@@ -19,12 +19,14 @@ import time
 import torch
 
 from trainables.data import Dataset, load_dataset
-from trainables.engine import data_steps_per_epoch, epoch_schedule
-from trainables.landscape import measure_copies
+from trainables.method.landscape import measure_copies
+from trainables.method.pruning import prune
+from trainables.method.retrain import retrain_copies
 from trainables.models import build_model
-from trainables.pruning import prune
-from trainables.retrain import retrain_copies
-from trainables.runtime import prepare, resolve_device, seed_everything
+from trainables.run.engine import data_steps_per_epoch
+from trainables.run.runtime import prepare, resolve_device, seed_everything
+from trainables.run.schedules import epoch_schedule
+from trainables.run.settings import SGDRun
 
 
 def _sync(device):
@@ -38,8 +40,8 @@ def time_cell(pruned, masks, data, *, copies, epochs, stacked, device, metrics=T
     schedule = epoch_schedule(0.1, epochs=epochs, steps_per_epoch=spe, milestone_epochs=(epochs // 2, 3 * epochs // 4))
     _sync(device)
     started = time.perf_counter()
-    result = retrain_copies(pruned, masks, data, seeds=list(range(1, copies + 1)), schedule=schedule, epochs=epochs,
-                            batch_size=64, momentum=0.9, weight_decay=5e-4, augment=False, last_epochs=5,
+    run = SGDRun(schedule, epochs * spe, 64, momentum=0.9, weight_decay=5e-4, augment=False)
+    result = retrain_copies(pruned, masks, data, run=run, seeds=list(range(1, copies + 1)), last_epochs=5,
                             stacked=stacked)
     _sync(device)
     retrain = time.perf_counter() - started

@@ -2,7 +2,7 @@
 
 (a) reference: per-sample torchvision transforms on PIL images through a DataLoader, `.item()`
     every step, NCHW, fp32 (how the public three-regime code and most CIFAR repos train);
-(b) ours: `trainables.engine.train`, data resident on the device, batched augmentation, one host
+(b) ours: `trainables.run.engine.train`, data resident on the device, batched augmentation, one host
     sync per epoch; on CUDA also channels_last and bfloat16 autocast.
 Both train PreResNet-20 on CIFAR-shaped random data with the same SGD settings. The variants
 alternate within one process; the ratio b/a is reported per repeat as min / median / max.
@@ -22,9 +22,11 @@ from PIL import Image
 from torchvision import transforms
 
 from trainables.data import CIFAR_MEAN, CIFAR_STD, Dataset
-from trainables.engine import epoch_schedule, evaluate, train
-from trainables.runtime import prepare, resolve_device, seed_everything
 from trainables.models import preresnet
+from trainables.run.engine import evaluate, train
+from trainables.run.runtime import prepare, resolve_device, seed_everything
+from trainables.run.schedules import epoch_schedule
+from trainables.run.settings import SGDRun
 
 
 class PerSampleCIFAR(torch.utils.data.Dataset):
@@ -63,8 +65,8 @@ def reference_train(model, loader, *, device, steps):
 
 def ours_train(model, data, *, batch_size, steps):
     schedule = epoch_schedule(0.05, epochs=1, steps_per_epoch=steps, milestone_epochs=())
-    result = train(model, data, schedule=schedule, steps=steps, batch_size=batch_size, seed=0, momentum=0.9,
-                   weight_decay=1e-4, drop_last=True)
+    result = train(model, data, SGDRun(schedule, steps, batch_size, momentum=0.9, weight_decay=1e-4, drop_last=True),
+                   seed=0)
     _sync(data.x_train.device)
     return steps * batch_size / result.seconds
 

@@ -12,12 +12,14 @@ import argparse
 import time
 
 from trainables.data import load_dataset
-from trainables.engine import data_steps_per_epoch, epoch_schedule, train
-from trainables.retrain import retrain_copies
-from trainables.runtime import seed_everything
-from trainables.landscape import linear_mode_connectivity
+from trainables.method.landscape import linear_mode_connectivity
+from trainables.method.pruning import prune
+from trainables.method.retrain import retrain_copies
 from trainables.models import build_model
-from trainables.pruning import prune
+from trainables.run.engine import data_steps_per_epoch, train
+from trainables.run.runtime import seed_everything
+from trainables.run.schedules import epoch_schedule
+from trainables.run.settings import SGDRun
 
 
 def main():
@@ -34,16 +36,17 @@ def main():
     data = load_dataset("mnist1d")
     model = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
     spe = data_steps_per_epoch(data, 64, False)
-    train(model, data, schedule=epoch_schedule(0.1, epochs=40, steps_per_epoch=spe, milestone_epochs=(20, 30)),
-          steps=args.epoch * spe, batch_size=64, seed=0, momentum=0.9, weight_decay=5e-4, augment=False)
+    train(model, data, SGDRun(epoch_schedule(0.1, epochs=40, steps_per_epoch=spe, milestone_epochs=(20, 30)),
+                              args.epoch * spe, 64, momentum=0.9, weight_decay=5e-4, augment=False), seed=0)
     retrain = epoch_schedule(0.1, epochs=args.retrain_epochs, steps_per_epoch=spe,
                              milestone_epochs=(args.retrain_epochs // 2, 3 * args.retrain_epochs // 4))
     header = "".join(f"{f'mc, first {n}':>16}{'s':>6}" for n in args.subsets)
     print(f"{'density':>8}{'mc, all 4000':>14}{'s':>6}{header}")
     for density in args.densities:
         pruned, masks = prune(model, density=density, method="uniform")
-        a, b = retrain_copies(pruned, masks, data, seeds=[1, 2], schedule=retrain, epochs=args.retrain_epochs,
-                              batch_size=64, momentum=0.9, weight_decay=5e-4, augment=False, last_epochs=5)
+        a, b = retrain_copies(pruned, masks, data, seeds=[1, 2], last_epochs=5,
+                              run=SGDRun(retrain, args.retrain_epochs * spe, 64, momentum=0.9, weight_decay=5e-4,
+                                         augment=False))
         line = f"{density:>8g}"
         for subset in [None] + args.subsets:
             started = time.perf_counter()

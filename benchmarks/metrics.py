@@ -9,10 +9,10 @@ import time
 
 import torch
 
-from trainables.runtime import seed_everything
-from trainables.landscape import linear_mode_connectivity, output_cka
+from trainables.method.landscape import linear_mode_connectivity, output_cka
+from trainables.method.pruning import magnitude_masks
 from trainables.models import preresnet
-from trainables.pruning import magnitude_masks
+from trainables.run.runtime import seed_everything
 
 
 def main() -> None:

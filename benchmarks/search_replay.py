@@ -40,10 +40,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analysis import AdviceError, classify, open_study, select_model  # noqa: E402
-from analysis.knobs import hot_to_cold  # noqa: E402
-from analysis.search import next_temperatures  # noqa: E402
 from paper_table import paper_table  # noqa: E402
+
+from analysis import AdviceError, classify, open_study, select_model  # noqa: E402
+from analysis.search import next_temperatures  # noqa: E402
+from contract.knobs import hot_to_cold  # noqa: E402
 
 COLUMNS = ["knob", "temperature", "density", "test_acc", "lmc", "cka"]
 

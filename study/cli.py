@@ -16,15 +16,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import (AdviceError, StudyReadError, advise, open_study, read_study, recommend_rho, select_model,
-                      select_regrets, validate_advice)
+from analysis import (
+    AdviceError,
+    StudyReadError,
+    advise,
+    open_study,
+    read_study,
+    recommend_rho,
+    select_model,
+    select_regrets,
+    validate_advice,
+)
+from analysis.classify import regime_counts
 from analysis.compare import compare, comparison_html, comparison_lines
-from analysis.knobs import hot_to_cold, knob_words
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
+from analysis.report import layers_of, write_pngs, write_report
 from analysis.search import rule_for
 from analysis.validate import validation_lines
-from analysis.classify import regime_counts
-from analysis.report import layers_of, write_pngs, write_report
+from contract.knobs import hot_to_cold, knob_words
 from study import storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
@@ -116,11 +125,11 @@ def _run(args: argparse.Namespace) -> int:
 
     path = study_path(config)
     searching = config.study.search == "regimes"
-    rule = rule_for(config.model_dump(mode="json")) if searching else None
+    rule = rule_for(config) if searching else None
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
     if searching and outcome.cells_done:
-        _print_recommendations(path, config.study.target_densities or config.pruning.densities,
+        _print_recommendations(path, config.targets,
                                finished=outcome.complete)
     if searching and not outcome.complete:
         print(f"unfinished search: {outcome.cells_done} cells so far; run the same command again to resume "

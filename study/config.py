@@ -1,8 +1,9 @@
 """Study config files: YAML -> a validated StudyConfig, or one ConfigError naming every problem.
 
-The section models (defaults, types, ranges) are defined in `trainables.spec` so that the trial
-can rebuild them; this module reads YAML safely, applies `--set key=value` overrides, checks
-what only the driver can check (paths, the dataset's files), and words every problem as
+The section models (defaults, types, ranges) are defined in `contract.config` so that the trial
+and the analysis can rebuild them; this module reads YAML safely, applies `--set key=value`
+overrides, checks what only the driver can check (that a torchvision, timm or plug-in name exists
+here, paths, the dataset's files), and words every problem as
 `file: dotted.key: what is wrong; what to write`.
 """
 
@@ -15,10 +16,23 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from trainables.data import DatasetError, check_dataset_files
-from trainables.spec import (ControlsSection, DataSection, DenseSection, FaultsSection, MetricsSection, ModelSection,
-                             PruningSection, ResourcesSection, RetrainSection, StudyConfig, StudySection,
-                             TrackingSection)
+from contract.config import (
+    ControlsSection,
+    DataSection,
+    DenseSection,
+    FaultsSection,
+    MetricsSection,
+    ModelSection,
+    PruningSection,
+    ResourcesSection,
+    RetrainSection,
+    StudyConfig,
+    StudySection,
+    TrackingSection,
+)
+from contract.names import DATASET_GROUP, MODEL_GROUP, PluginError, find_plugin
+from trainables.data.catalog import check_dataset_files
+from trainables.data.dataset import DatasetError
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
            "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "ControlsSection", "FaultsSection",
@@ -110,7 +124,7 @@ def _check_intrinsic_dim(config: StudyConfig, where: str) -> None:
     k = config.data.intrinsic_dim
     if k is None:
         return
-    from trainables.dimension import input_features
+    from trainables.data.dimension import input_features
 
     features = input_features(config.data.name, config.data.root)
     if features is not None and k > features:
@@ -120,10 +134,67 @@ def _check_intrinsic_dim(config: StudyConfig, where: str) -> None:
 
 def validate(raw: dict, where: str = "config") -> StudyConfig:
     """Return StudyConfig for the plain dict `raw`, or raise ConfigError listing every problem."""
+    problems = [f"{where}: {problem}" for problem in _name_problems(raw)]
     try:
-        return StudyConfig.model_validate(raw)
+        config = StudyConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError([_explain(e, where) for e in err.errors()]) from None
+        problems += [_explain(e, where) for e in err.errors()]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _name_problems(raw: dict) -> list[str]:
+    # A model or dataset named torchvision/..., timm/... or package/name must exist in this
+    # environment; the contract checks only the form of a name, as it needs no torch.
+    problems = []
+    for section, check in (("data", _dataset_problem), ("model", _model_problem)):
+        name = raw.get(section, {}).get("name") if isinstance(raw.get(section), dict) else None
+        if isinstance(name, str) and "/" in name:
+            problem = check(name)
+            if problem:
+                problems.append(f"{section}.name: {problem}")
+    return problems
+
+
+def _dataset_problem(name: str) -> str | None:
+    if name.startswith("torchvision/"):
+        import torchvision.datasets
+
+        if not isinstance(getattr(torchvision.datasets, name.split("/", 1)[1], None), type):
+            return (f"torchvision.datasets has no dataset {name.split('/', 1)[1]!r} (names are case-sensitive: "
+                    "FashionMNIST, SVHN, KMNIST, ...)")
+        return None
+    return _plugin_problem(DATASET_GROUP, name)
+
+
+def _model_problem(name: str) -> str | None:
+    wanted = name.split("/", 1)[1]
+    if name.startswith("timm/"):
+        try:
+            import timm
+        except ImportError:
+            return (f"{name!r} needs timm, an optional extra: pip install 'three-regime-pruning[timm]' "
+                    "(or pip install timm)")
+        return None if timm.is_model(wanted) else f"timm has no model {wanted!r}; see timm.list_models()"
+    if name.startswith("torchvision/"):
+        from torchvision.models import list_models
+
+        known = list_models()
+        if wanted in known:
+            return None
+        close = [m for m in known if m.startswith(wanted[:4])][:5]
+        hint = f" (close: {', '.join(close)})" if close else ""
+        return f"torchvision has no model {wanted!r}{hint}; see torchvision.models.list_models()"
+    return _plugin_problem(MODEL_GROUP, name)
+
+
+def _plugin_problem(group: str, name: str) -> str | None:
+    try:
+        find_plugin(group, name)
+    except PluginError as err:
+        return str(err)
+    return None
 
 
 def resolve_paths(config: StudyConfig, *, base: Path) -> StudyConfig:

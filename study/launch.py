@@ -24,6 +24,7 @@ import ray
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from contract.cells import count_finished
 from study import lock, storage
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
@@ -73,7 +74,7 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
     """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed.
 
     For the epochs knob on a local (or shared) file system, "dense_prefix" names the folder in
-    which the trials of one dense seed share one dense run (`trainables.dense_prefix`). A search
+    which the trials of one dense seed share one dense run (`trainables.run.dense_prefix`). A search
     (study.search: regimes) leaves temperature and dense_seed to its searcher.
     """
     path = study_path(config)
@@ -141,7 +142,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
             own output to that log file; 1 or more shows Tune's output on the terminal too.
         out: where our lines go (default: the terminal's stderr).
         rule: for study.search: regimes, the rule that picks temperatures
-            (`analysis.search.rule_for(config.model_dump(mode="json"))`); `regimes run` passes it.
+            (`analysis.search.rule_for(config)`); `regimes run` passes it.
 
     Raises:
         StudyError: config mismatch with an existing study, resources the cluster lacks, or a
@@ -149,7 +150,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     """
     if config.study.search == "regimes" and rule is None:
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
-                         "rule=analysis.search.rule_for(config.model_dump(mode='json'))")
+                         "rule=analysis.search.rule_for(config)")
     path = study_path(config)
     with lock.held(path), _terminal(out) as out:
         saved = _saved_config(path)
@@ -210,7 +211,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         callbacks=[JsonLogger(), CsvLogger(), progress, *_tracking(config)])
     if saved and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
-        progress.done = _cells_done(tuner.get_results())
+        progress.done = count_finished(tuner.get_results())
         _replace_callbacks(tuner, run_config.callbacks)
     elif saved:
         raise _no_tune_state(path)
@@ -221,7 +222,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     grid = tuner.fit()
     progress.finish()
     errored = sum(1 for result in grid if result.error is not None)
-    done = _cells_done(grid)
+    done = count_finished(grid)
     if config.study.search == "grid":
         return Outcome(path, done, progress.total, errored)
     # A search's size is what it chose to train; it is unfinished while its rule still has a temperature to try.
@@ -366,17 +367,6 @@ class ProgressLine(tune.Callback):
         bound = "<=" if self.at_most else ""
         self.out.write(f"{self.done}/{bound}{self.total} cells done in {clock(time.monotonic() - self.started)}\n")
         self.out.flush()
-
-
-def _cells_done(grid) -> int:
-    # Cells reported so far, from Tune's own results: distinct densities per trial (a density
-    # reported again by a retried trial counts once).
-    done = 0
-    for result in grid:
-        frame = result.metrics_dataframe
-        if frame is not None and "density" in frame.columns:
-            done += int(frame["density"].nunique())
-    return done
 
 
 def _saved_config(path: str) -> dict | None:

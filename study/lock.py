@@ -1,6 +1,7 @@
 """One `regimes run` per study directory: an exclusive lock file naming its owner.
 
-The lock is created atomically (O_CREAT | O_EXCL) and holds the owner's host, pid and start time.
+The lock is created atomically (O_CREAT | O_EXCL) and holds the owner's host, pid and start time
+(`trainables.run.pidlock`, the helper the shared dense run's lock uses too).
 A lock whose owner is on this host and no longer alive is stale and is taken over; a lock held by
 another host cannot be checked from here, so it is reported with what to do. A study in S3 keeps
 its lock in the bucket, created with a conditional put (If-None-Match: *, atomic in S3 and in
@@ -11,26 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import time
 from pathlib import Path
+
+from trainables.run import pidlock
 
 LOCK_FILE = "regimes.lock"
 
 
 class StudyLocked(RuntimeError):
     """Another live `regimes run` holds the study; the message names it and what to do."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def acquire(study_dir: str | Path) -> Path:
@@ -41,30 +31,22 @@ def acquire(study_dir: str | Path) -> Path:
     """
     path = Path(study_dir) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _read(path)
-            if owner is not None and (owner.get("host") != me["host"] or _alive(int(owner.get("pid", -1)))):
-                raise StudyLocked(
-                    f"{study_dir} is being run by pid {owner.get('pid')} on {owner.get('host')} since "
-                    f"{owner.get('since')}; wait for it (regimes status {study_dir}), or if that process is gone, "
-                    f"delete {path}") from None
-            path.unlink(missing_ok=True)  # stale: its owner died on this host, or the file is unreadable
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        return path
+        if pidlock.try_create(path):
+            return path
+        owner = pidlock.read_holder(path)
+        if owner is not None and not pidlock.holder_died(owner):
+            raise StudyLocked(
+                f"{study_dir} is being run by pid {owner.get('pid')} on {owner.get('host')} since "
+                f"{owner.get('since')}; wait for it (regimes status {study_dir}), or if that process is gone, "
+                f"delete {path}")
+        path.unlink(missing_ok=True)  # stale: its owner died on this host, or the file is unreadable
     raise StudyLocked(f"{study_dir}: could not take the lock {path}; another run is starting at the same time")
 
 
 def release(lock: Path) -> None:
     """Remove `lock` if this process still owns it."""
-    owner = _read(lock)
-    if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-        lock.unlink(missing_ok=True)
+    pidlock.release(lock)
 
 
 @contextlib.contextmanager
@@ -106,7 +88,7 @@ def acquire_s3(study_uri: str):
                          "'three-regime-pruning[s3]'") from None
     bucket, key, endpoint = s3_location(join(study_uri, LOCK_FILE))
     client = boto3.client("s3", endpoint_url=endpoint)
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    me = pidlock.this_process()
     for _ in range(2):
         try:
             client.put_object(Bucket=bucket, Key=key, Body=json.dumps(me).encode(), IfNoneMatch="*")
@@ -118,7 +100,7 @@ def acquire_s3(study_uri: str):
             owner = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except (ClientError, ValueError):
             owner = None
-        if owner is not None and (owner.get("host") != me["host"] or _alive(int(owner.get("pid", -1)))):
+        if owner is not None and not pidlock.holder_died(owner):
             raise StudyLocked(f"{study_uri} is being run by pid {owner.get('pid')} on {owner.get('host')} since "
                               f"{owner.get('since')}; wait for it (regimes status {study_uri}), or if that process "
                               f"is gone, delete s3://{bucket}/{key}")
@@ -131,12 +113,5 @@ def release_s3(client, bucket: str, key: str) -> None:
     """Delete the lock object if this process still owns it."""
     with contextlib.suppress(Exception):
         owner = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-        if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+        if pidlock.is_mine(owner):
             client.delete_object(Bucket=bucket, Key=key)
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

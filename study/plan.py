@@ -1,7 +1,7 @@
 """`regimes plan`: what a study will cost before it runs, from a calibration of the engine here.
 
 Counts come from the config (trials, cells, steps, LMC points); seconds per unit from
-`trainables.calibrate` on this machine's device with the trial's thread count; the wall time
+`trainables.cell.calibrate` on this machine's device with the trial's thread count; the wall time
 spreads the trials over the slots the cluster offers (CPUs / resources.cpu, and GPUs /
 resources.gpu, so fractional GPUs pack), plus Ray's start-up and per-trial overhead as
 measured by benchmarks/study_cost.py (about 2 s and 0.2 s a trial here).
@@ -15,7 +15,7 @@ import time
 
 from study.config import StudyConfig
 from study.paths import trial_budget
-from trainables.calibrate import calibrate, study_cost
+from trainables.cell.calibrate import calibrate, study_cost
 
 RAY_START_S = 2.5
 PER_TRIAL_S = 0.2

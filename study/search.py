@@ -21,32 +21,22 @@ config): `study` does not import `analysis`. The searcher's side of the work:
 from __future__ import annotations
 
 import pickle
-import re
 from typing import Callable
 
 import pandas as pd
 from ray.tune.search import Searcher
 
-# The result keys the rule reads (per-copy values give the standard errors).
-_KEYS = {"knob", "temperature", "dense_seed", "density", "test_acc", "lmc", "cka", "status", "n_copies"}
-_PER_COPY = re.compile(r"^(test_acc_copy\d+|lmc_pair\d+_\d+|cka_pair\d+_\d+)$")
+from contract.cells import finished_cells
+from contract.row import RULE_KEYS, rule_keys
 
 Rule = Callable[..., "list[float] | None"]
 
 
 def cell_rows(results) -> pd.DataFrame:
     """Return the cells of a Tune ResultGrid (or any iterable of results) with the keys the rule reads."""
-    rows = []
-    for result in results:
-        frame = result.metrics_dataframe
-        if frame is not None and "density" in frame.columns:
-            frame = frame.drop_duplicates(subset=["density"], keep="last")
-            rows += [_rule_keys(row) for row in frame.to_dict("records")]
-    return pd.DataFrame(rows, columns=None if rows else sorted(_KEYS))
-
-
-def _rule_keys(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k in _KEYS or _PER_COPY.match(k)}
+    rows = [rule_keys(row) for result in results
+            for row in finished_cells(result.metrics_dataframe).to_dict("records")]
+    return pd.DataFrame(rows, columns=None if rows else sorted(RULE_KEYS))
 
 
 class RegimeSearcher(Searcher):
@@ -67,7 +57,7 @@ class RegimeSearcher(Searcher):
         self.queue: list[tuple[float, int]] = []  # (temperature, seed) still to hand out
         self.trials: dict[str, tuple[float, int]] = {}
         self.live: set[str] = set()
-        self.rows: dict[str, dict[float, dict]] = {}  # trial id -> density -> cell row
+        self.rows: dict[str, list[dict]] = {}  # trial id -> its reported rows, in order
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         """Accept any metric and mode: the rule reads every cell, not one objective."""
@@ -101,14 +91,14 @@ class RegimeSearcher(Searcher):
 
     def cells(self) -> pd.DataFrame:
         """Return the cells of finished trials, one row per (temperature, dense seed, density)."""
-        rows = [row for trial_id, by_density in self.rows.items() if trial_id not in self.live
-                for row in by_density.values()]
-        return pd.DataFrame(rows, columns=None if rows else sorted(_KEYS))
+        rows = [row for trial_id, reported in self.rows.items() if trial_id not in self.live
+                for row in finished_cells(pd.DataFrame(reported)).to_dict("records")]
+        return pd.DataFrame(rows, columns=None if rows else sorted(RULE_KEYS))
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """Keep the cell a trial reported (a density reported again by a retried trial replaces it)."""
+        """Keep the cell a trial reported (`cells` keeps the last report of a density, as every reader does)."""
         if trial_id in self.trials and "density" in result:
-            self.rows.setdefault(trial_id, {})[float(result["density"])] = _rule_keys(result)
+            self.rows.setdefault(trial_id, []).append(rule_keys(result))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Free the trial's slot; its cells now count (an errored trial's reported cells count too)."""
@@ -123,6 +113,8 @@ class RegimeSearcher(Searcher):
         """Read back the state written by `save`."""
         with open(checkpoint_path, "rb") as fh:
             state = pickle.load(fh)
+        # Searchers saved before rows were kept as reported held {density: row} per trial.
+        state["rows"] = {t: list(r.values()) if isinstance(r, dict) else r for t, r in state.get("rows", {}).items()}
         for key, value in state.items():
             setattr(self, key, value)
 

@@ -8,8 +8,11 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("trainables", "study", "analysis")
+PACKAGES = ("contract", "trainables", "study", "analysis")
 MODULES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+# Inside trainables, the sub-packages in the order of the method: a module imports only from its
+# own sub-package and the ones before it (the trial, last, from all of them).
+TRAINABLES_ORDER = ("data", "models", "run", "method", "cell", "trial")
 
 
 def _imports(path):
@@ -19,16 +22,33 @@ def _imports(path):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.module
+            # `from package import module` names a module too
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def _module_name(path):
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_graph():
+    names = {_module_name(p): p for p in MODULES}
+    graph = {}
+    for name, path in names.items():
+        graph[name] = {i for i in _imports(path) if i in names and i != name}
+    return graph
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_form_the_v_and_ray_stays_at_the_edge(path):
-    # DESIGN.md 3: `study` and `analysis` sit side by side on `trainables`; `analysis` reads what
-    # trials wrote and imports neither; under `study/` only the CLI may import `analysis`.
+    # DESIGN.md 3: `study` and `analysis` sit side by side on `trainables`, the contract below all
+    # three; `analysis` reads what trials wrote and imports neither; under `study/` only the CLI
+    # may import `analysis`; the contract imports none of them, nor torch or Ray.
     relative = str(path.relative_to(ROOT))
     package = path.relative_to(ROOT).parts[0]
     roots = {name.split(".")[0] for name in _imports(path)}
-    forbidden = {"trainables": {"study", "analysis"}, "analysis": {"study", "trainables"},
+    forbidden = {"contract": {"trainables", "study", "analysis", "torch", "torchvision", "ray"},
+                 "trainables": {"study", "analysis"}, "analysis": {"study", "trainables"},
                  "study": set() if relative == "study/cli.py" else {"analysis"}}[package]
     assert not roots & forbidden, f"{path}: imports {roots & forbidden}"
     ray_allowed = {"trainables/trial.py", "study/launch.py", "study/search.py", "analysis/load.py"}
@@ -36,19 +56,56 @@ def test_imports_form_the_v_and_ray_stays_at_the_edge(path):
         assert relative in ray_allowed, f"{path} imports ray"
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "trainables").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_trainables_import_one_way_in_the_order_of_the_method(path):
+    parts = path.relative_to(ROOT / "trainables").with_suffix("").parts
+    if parts == ("__init__",):
+        return
+    mine = TRAINABLES_ORDER.index(parts[0])
+    for name in _imports(path):
+        inner = name.split(".")
+        if inner[0] == "trainables" and len(inner) > 1:
+            assert TRAINABLES_ORDER.index(inner[1]) <= mine, f"{path}: imports {name}, later in the method"
+
+
+def test_the_project_has_no_import_circle():
+    graph, state, stack = _project_graph(), {}, []
+
+    def visit(name):
+        state[name] = "open"
+        stack.append(name)
+        for other in sorted(graph[name]):
+            if state.get(other) == "open":
+                raise AssertionError(f"import circle: {' -> '.join(stack[stack.index(other):] + [other])}")
+            if other not in state:
+                visit(other)
+        stack.pop()
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
 def test_the_import_check_sees_a_wrong_way_edge(tmp_path):
     wrong = tmp_path / "plots.py"
-    wrong.write_text("import pandas\nfrom trainables.spec import StudyConfig\n")
+    wrong.write_text("import pandas\nfrom trainables.data import Dataset\n")
     assert "trainables" in {name.split(".")[0] for name in _imports(wrong)}
+
+
+def test_the_contract_imports_without_torch_or_ray():
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['ray'] = None; sys.modules['torchvision'] = None\n"
+            "import contract.config, contract.row, contract.cells, contract.knobs, contract.names\n"
+            "contract.config.StudyConfig.model_validate({'model': {'name': 'torchvision/resnet18'}})")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
 
 
 @pytest.mark.parametrize("package", ["trainables", "analysis"])
 def test_defaults_of_the_method_live_only_in_the_config_classes(package):
     # Momentum, weight decay and the regime thresholds are config fields; a leaf function that
     # takes one must have it passed (no second default to drift from the first).
-    for path in sorted((ROOT / package).glob("*.py")):
-        if path.name == "spec.py":
-            continue
+    for path in sorted((ROOT / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = node.args
@@ -62,7 +119,7 @@ def test_defaults_of_the_method_live_only_in_the_config_classes(package):
 
 
 def test_the_engine_imports_without_ray():
-    code = "import sys; sys.modules['ray'] = None; import trainables.engine, trainables.pruning, trainables.landscape"
+    code = "import sys; sys.modules['ray'] = None; import trainables.run.engine, trainables.method.pruning, trainables.method.landscape"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
 
 
@@ -86,9 +143,12 @@ def test_no_assert_eval_or_exec_and_small_functions(path):
             assert body[-1].end_lineno - body[0].lineno < 60, f"{path}:{node.lineno} {node.name} is over 60 lines"
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "trainables").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "trainables").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_leaf_functions_take_explicit_keyword_arguments(path):
-    if path.name in ("trial.py", "spec.py"):
+    # Only the trial and its cell (trainables/cell/) see config objects; everything below takes
+    # explicit arguments or a named bundle (SGDRun).
+    if path.name == "trial.py" or path.parent.name == "cell":
         return
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

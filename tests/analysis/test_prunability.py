@@ -11,6 +11,7 @@ from analysis.compare import compare, comparison_lines, hottest_regime_one
 from analysis.load import Study
 from analysis.prunability import lowest_density_within, prune_potential, scored_sets
 from analysis.report import write_report
+from contract.config import StudyConfig
 
 
 def test_the_potential_is_the_lowest_density_before_the_first_that_leaves_the_margin():
@@ -64,7 +65,7 @@ def test_prune_potential_per_temperature_and_test_set_is_the_mean_over_seeds_wit
 def _classified(cells: pd.DataFrame, lmc: dict, name: str, k=None) -> ClassifiedStudy:
     raw = cells.assign(lmc=[lmc[(t, d)] for t, d in zip(cells["temperature"], cells["density"], strict=True)],
                        cka=0.9, train_err=0.1, pca_variance_kept=0.8 if k else math.nan)
-    config = {"study": {"name": name}, "data": {"intrinsic_dim": k} if k else {}}
+    config = StudyConfig.model_validate({"study": {"name": name}, "data": {"intrinsic_dim": k} if k else {}})
     table = classify(aggregate(raw), mc_threshold=-0.1, cka_eps=0.005, confidence=0)
     return ClassifiedStudy(Study(name, raw, pd.DataFrame(), config), table, -0.1, 0.005, 0.0)
 
@@ -96,6 +97,6 @@ def test_the_report_shows_inherit_gain_agreement_and_prune_potential(tmp_path):
     at = table.set_index(["temperature", "density"]).loc[(0.1, 0.02)]
     assert at["inherit_gain"] == pytest.approx(0.3845)
     assert at["inherit_gain_se"] == pytest.approx(pd.Series([0.35, 0.419]).std() / math.sqrt(2))
-    page = write_report(table, {}, tmp_path / "r.html", title="t", potential=prune_potential(cells)).read_text()
+    page = write_report(table, None, tmp_path / "r.html", title="t", potential=prune_potential(cells)).read_text()
     assert "Inherit gain" in page and "Agreement with the dense model" in page
     assert "<h2>Prune potential</h2>" in page and "0.035 &plusmn; 0.015" in page

@@ -6,6 +6,7 @@ import pytest
 
 from analysis import aggregate, classify, load_study
 from analysis.report import write_report
+from contract.config import StudyConfig
 from study.cli import main
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def test_the_tiny_study_reproduces_stored_numbers(tiny_study):
 
 def test_the_html_report_is_self_contained_and_holds_every_figure(tiny_study, tmp_path):
     cells = classify(aggregate(load_study(tiny_study[1].path)), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
-    path = write_report(cells, {"study": {"name": "tiny"}}, tmp_path / "r.html", title="tiny")
+    path = write_report(cells, StudyConfig.model_validate({"study": {"name": "tiny"}}), tmp_path / "r.html", title="tiny")
     page = path.read_text()
     assert page.count('class="plotly-graph-div"') == 5
     assert "<script src=" not in page and len(page) > 1_000_000  # plotly.js embedded, opens offline

@@ -64,7 +64,7 @@ def test_the_loader_gives_one_row_per_cell(clean_study):
     assert len(cells) == 4 and cells["complete"].all()
     assert sorted(zip(cells.temperature, cells.density)) == [(2.0, 0.1), (2.0, 0.5), (4.0, 0.1), (4.0, 0.5)]
     study = read_study(outcome.path)
-    assert study.config["pruning"]["densities"] == [0.1, 0.5]
+    assert study.config.pruning.densities == [0.1, 0.5] and study.config_dropped == []
     assert list(study.trials.densities_done) == [2, 2]
 
 

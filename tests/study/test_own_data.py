@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.trainables.test_files import write_image_folder, write_npz
+from tests.trainables.data.test_files import write_image_folder, write_npz
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -40,8 +40,9 @@ def test_an_npz_study_reads_back_through_select(ray_cluster, tmp_path):
     outcome = run_study(config)
     assert outcome.complete
     assert main(["select", outcome.path, "--density", "0.5"]) == 0
-    from analysis import read_study
     import numpy as np
+
+    from analysis import read_study
 
     raw = np.load(path)["x_train"]
     stats = read_study(outcome.path).cells["data_stats"].iloc[0]  # the training split's, kept with the results

@@ -5,7 +5,7 @@ import pytest
 from study.cli import main
 from study.config import load_config
 from tests.conftest import ROOT
-from trainables.calibrate import UnitCosts, study_cost
+from trainables.cell.calibrate import UnitCosts, study_cost
 
 
 def test_counts_and_compute_of_the_tiny_study_by_hand():

@@ -104,7 +104,7 @@ def test_a_search_through_ray_stops_by_itself_and_never_trains_a_temperature_twi
     from study.launch import run_study
 
     config = _search_config(tmp_path, "search", **{"study.dense_seeds": [0, 1]})
-    rule = rule_for(config.model_dump(mode="json"))
+    rule = rule_for(config)
     outcome = run_study(config, rule=rule)
     study = read_study(outcome.path)
     trials = study.trials
@@ -130,7 +130,7 @@ def test_a_capped_search_trains_max_trials_temperatures(ray_cluster, tmp_path):
     from study.launch import run_study
 
     config = _search_config(tmp_path, "capped", **{"study.max_trials": 1})
-    outcome = run_study(config, rule=rule_for(config.model_dump(mode="json")))
+    outcome = run_study(config, rule=rule_for(config))
     assert outcome.complete and list(read_study(outcome.path).trials["temperature"]) == [3.0]
 
 

@@ -7,7 +7,7 @@ from study.config import StudyError, load_config
 from study.paths import study_path
 from study.storage import join, s3_location
 from tests.conftest import ROOT
-from trainables.calibrate import UnitCosts, planning_data
+from trainables.cell.calibrate import UnitCosts, planning_data
 
 
 def test_a_uri_keeps_its_pyarrow_options_at_the_end_when_joined():

@@ -1,0 +1,12 @@
+"""The contract both sides of the V share: what a study is, what a trial reports, and their words.
+
+`study` (launching) and `trainables` (the trial) write what this package defines, and
+`analysis` reads it back through the same types; every package imports it and it imports none of
+them, nor torch or Ray (tests/test_style.py checks both). Its modules:
+
+- `knobs`: the temperature-like knobs, their units, which way is hotter and the advice words;
+- `names`: the built-in model, dataset and pruning-method names and the plug-in entry points;
+- `config`: the typed study configuration, one frozen pydantic model per YAML section;
+- `row`: the result row of one cell (`CellRow`), its key patterns and `report_keys`;
+- `cells`: the one reader of a trial's reported rows ("the last report of a density wins").
+"""

@@ -1,0 +1,355 @@
+"""The typed study configuration: one model per YAML section, defaults from the paper.
+
+Part of the contract: `study.config` reads YAML into it and words its errors, the trial rebuilds
+it from Tune's config dict, the analysis reads a study's saved config back into it
+(`read_saved_config`, lenient with studies written by earlier versions). Every model forbids
+unknown keys and checks types strictly, so a typo never runs silently. Names are checked here by
+their form (a built-in name, `torchvision/<name>`, `timm/<name>`, `package/name`); whether such a
+model or dataset exists in this environment is checked by `study.config` before Ray starts, since
+that needs torchvision, timm or the plug-in's package.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from contract.knobs import KnobName
+from contract.names import DATASETS, MODELS, BnStats, PruningMethod
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Density = Annotated[float, Field(gt=0, le=1)]
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StudySection(Section):
+    """What the study varies, how it searches, and where it is stored.
+
+    search "grid" trains every temperature; "regimes" lets the three-regime rule choose which
+    (`analysis.search`, DESIGN.md 6.2), up to max_trials temperatures (each with every dense
+    seed), for the target densities (default: every density of pruning.densities).
+    """
+
+    name: str = Field("study", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    knob: KnobName = "epochs"
+    temperatures: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [float(e) for e in
+                                                                                       range(10, 161, 10)],
+                                                             min_length=1)
+    dense_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    storage: str = "studies"
+    # A local storage path that every node of the cluster sees (NFS, or one machine with several
+    # Ray nodes): Ray Tune writes each trial's results from the node it runs on.
+    shared_storage: bool = False
+    search: Literal["grid", "regimes"] = "grid"
+    max_trials: Optional[PositiveInt] = None
+    target_densities: Optional[list[Density]] = None
+
+    @field_validator("temperatures", mode="before")
+    @classmethod
+    def _ints_are_floats(cls, value):
+        # YAML writes 10 for an epoch count; the field holds floats (SAM rho, lr are fractional).
+        if isinstance(value, list):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+class DataSection(Section):
+    """The dataset and where its files are.
+
+    npz: root is one .npz file (x_train, y_train, x_test, y_test); imagefolder: root holds
+    train/<class>/ and test/<class>/ (or val/) image folders, resized to image_size pixels;
+    torchvision/<Class>: a torchvision.datasets class read from root (download: false by
+    default); package/name: a dataset an installed package registers (`contract.names`).
+    """
+
+    name: str = "cifar10"
+    root: Optional[str] = None
+    download: bool = False
+    augment: bool = True
+    image_size: Optional[PositiveInt] = None
+    # Data dimension as a controlled factor: inputs projected on the top-k principal components of
+    # the training split and mapped back to their shape (`trainables.data.dimension`); None: the data as is.
+    intrinsic_dim: Optional[PositiveInt] = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in DATASETS or "/" in value:  # torchvision/<Class> and package/name: study.config checks them
+            return value
+        raise ValueError(f"got {value!r}; use one of {', '.join(DATASETS)}, torchvision/<Class> for a "
+                         "torchvision dataset, or package/name for a dataset an installed package registers "
+                         "(README: Your own model and data)")
+
+
+class ModelSection(Section):
+    """The network family and size, a torchvision model by name, or an installed plug-in.
+
+    `torchvision/<name>` is any `torchvision.models.get_model` name, built untrained with
+    num_classes from the data and `kwargs` passed through (how it takes the input's shape is the
+    config's choice, e.g. a ViT's image_size, not guessed); `timm/<name>` is the same through
+    `timm.create_model` (timm is an optional extra); `package/name` is a model an
+    installed package registers (`contract.names`), also given `kwargs`. Depth and width
+    then do not apply.
+    """
+
+    name: str = "preresnet"
+    depth: PositiveInt = 20
+    width: PositiveInt = 1
+    kwargs: dict[str, Union[bool, int, float, str]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value in MODELS or "/" in value:  # torchvision/, timm/ and package/name: study.config checks them
+            return value
+        raise ValueError(f"got {value!r}; use one of {', '.join(MODELS)}, torchvision/<name> or timm/<name>, "
+                         "or package/name for a model an installed package registers")
+
+
+class SGDSchedule(Section):
+    """SGD with momentum and weight decay on a step schedule: the paper's 160 epochs, x0.1 at 80 and 120."""
+
+    epochs: PositiveInt = 160
+    milestones: list[PositiveInt] = Field(default_factory=lambda: [80, 120])
+    lr: PositiveFloat = 0.1
+    gamma: PositiveFloat = 0.1
+    batch_size: PositiveInt = 64
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+
+
+class DenseSection(SGDSchedule):
+    """Dense training (DESIGN.md 2.1). The knob's value replaces the matching field per trial.
+
+    Knob "epochs" stops at epoch `temperature` of this `epochs`-long schedule. Knob "batch_size"
+    trains `iterations` steps with lr drops at `milestone_fractions` of them and drop_last.
+    """
+
+    sam_rho: Annotated[float, Field(ge=0)] = 0.0
+    iterations: PositiveInt = 62_400
+    milestone_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.5, 0.75])
+
+
+class PruningSection(Section):
+    """How the dense model is pruned, and to which densities (fraction of weights kept)."""
+
+    method: PruningMethod = "uniform"
+    densities: list[Density] = Field(default_factory=lambda: [0.05, 0.06, 0.07, 0.08, 0.1, 0.14, 0.2, 0.4, 0.8],
+                                     min_length=1)
+    include_fc: bool = False
+    exclude: list[str] = Field(default_factory=list)  # fnmatch patterns of module names left dense
+    seed: int = 0
+
+
+class RetrainSection(SGDSchedule):
+    """Retraining of the pruned model (lr rewinding, plain SGD; DESIGN.md 2.3)."""
+
+    copies: PositiveInt = 3
+    last_epochs: PositiveInt = 5
+
+
+class MetricsSection(Section):
+    """Landscape metrics between retrained copies, and the regime thresholds."""
+
+    lmc: bool = True
+    lmc_points: Annotated[int, Field(ge=2)] = 11
+    lmc_subset: Optional[PositiveInt] = None
+    cka: bool = True
+    cka_examples: PositiveInt = 6464
+    eval_batch_size: PositiveInt = 1024
+    # BatchNorm re-estimation before each LMC point: the paper's code runs batches of 64 and keeps
+    # the size-weighted average of per-batch statistics ("paper"); "exact" pools all activations.
+    bn_batch_size: PositiveInt = 64
+    bn_stats: BnStats = "paper"
+    mc_threshold: float = -0.2
+    # Beyond test accuracy (Liebenwein et al. 2021): per cell, agreement of the copies' test
+    # predictions with the dense model's, test accuracy under additive Gaussian noise at these
+    # levels (units of the training split's per-feature std), and on images contrast, brightness
+    # and blur at one severity; the dense model's own values on every row (`trainables.method.beyond`).
+    beyond_accuracy: bool = False
+    noise_levels: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [0.5, 1.0])
+    cka_eps: Annotated[float, Field(ge=0)] = 0.005
+    # A cell is called Regime I or II only when its mc is beyond mc_threshold by more than this
+    # many standard errors (over dense seeds; with one seed, over copies); otherwise I? or II?.
+    confidence: Annotated[float, Field(ge=0)] = 2.0
+
+
+class ResourcesSection(Section):
+    """Per-trial resources and failure policy."""
+
+    cpu: Annotated[float, Field(gt=0)] = 1.0
+    gpu: Annotated[float, Field(ge=0)] = 0.0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Retrain the K copies, and evaluate the copies and the points of each LMC line, as one
+    # stacked model (grouped convolutions; DESIGN.md 6.1): the same batches and updates per copy,
+    # up to float rounding. It pays where one small model leaves the device idle (a GPU); on the
+    # 2-core development CPU, compute-bound at one thread per trial, it measured 0.96x (K = 2)
+    # to 1.1x (K = 3) per demo cell (benchmarks/copies.py). "auto": stacked on CUDA only.
+    stacked: Union[bool, Literal["auto"]] = "auto"
+    max_failures: Annotated[int, Field(ge=0)] = 2
+
+    @field_validator("cpu", "gpu", mode="before")
+    @classmethod
+    def _int_ok(cls, value):
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ControlsSection(Section):
+    """Controls beside the method.
+
+    scratch: per cell, the cell's mask on a freshly initialised model (the model's own init,
+    recorded seeds), trained with the retraining budget: Liu et al. 2019's question whether the
+    dense weights mattered (`trainables.method.controls`); scratch_copies such models per cell.
+    """
+
+    scratch: bool = False
+    scratch_copies: PositiveInt = 1
+
+
+class FaultsSection(Section):
+    """Fault injection for reliability tests, once per trial (a resumed trial does not repeat it).
+
+    crash_after_densities raises inside the trial; kill_after_densities kills its worker process
+    with SIGKILL, as an out-of-memory kill or a lost node would.
+    """
+
+    crash_after_densities: Optional[PositiveInt] = None
+    kill_after_densities: Optional[PositiveInt] = None
+
+
+class MlflowSection(Section):
+    """Where Ray Tune's MLflow callback sends every cell row (as metrics) and the config (as params)."""
+
+    tracking_uri: str = Field(min_length=1)
+    experiment: str = Field("three-regime", min_length=1)
+
+
+class TrackingSection(Section):
+    """Results sent elsewhere as well as to the study directory; nothing when absent."""
+
+    mlflow: Optional[MlflowSection] = None
+
+
+class StudyConfig(Section):
+    """A whole study: every section, each with its defaults."""
+
+    study: StudySection = StudySection()
+    data: DataSection = DataSection()
+    model: ModelSection = ModelSection()
+    dense: DenseSection = DenseSection()
+    pruning: PruningSection = PruningSection()
+    retrain: RetrainSection = RetrainSection()
+    metrics: MetricsSection = MetricsSection()
+    resources: ResourcesSection = ResourcesSection()
+    controls: ControlsSection = ControlsSection()
+    faults: FaultsSection = FaultsSection()
+    tracking: TrackingSection = TrackingSection()
+
+    @property
+    def targets(self) -> list[float]:
+        """Return the densities a search answers for (fractions kept): study.target_densities, else every density."""
+        return list(self.study.target_densities or self.pruning.densities)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StudyConfig":
+        knob, temps = self.study.knob, self.study.temperatures
+        if knob in ("epochs", "batch_size") and any(t != int(t) or t < 1 for t in temps):
+            raise ValueError(f"study.temperatures: knob {knob} needs whole numbers >= 1, got {temps}")
+        if knob == "epochs" and max(temps) > self.dense.epochs:
+            raise ValueError(f"study.temperatures: {max(temps):g} epochs is past the end of the dense schedule "
+                             f"(dense.epochs = {self.dense.epochs}); raise dense.epochs or drop it")
+        if knob == "lr" and min(temps) <= 0:
+            raise ValueError(f"study.temperatures: learning rates must be > 0, got {temps}")
+        self._search_settings()
+        if (self.metrics.lmc or self.metrics.cka) and self.retrain.copies < 2:
+            raise ValueError(f"retrain.copies: LMC and CKA compare copies, so 2 or more are needed, got "
+                             f"{self.retrain.copies}; raise it or set metrics.lmc and metrics.cka to false")
+        return self
+
+    def _search_settings(self) -> None:
+        study = self.study
+        if study.search == "grid" and (study.max_trials is not None or study.target_densities is not None):
+            given = "study.max_trials" if study.max_trials is not None else "study.target_densities"
+            raise ValueError(f"{given}: only a search chooses trials; set study.search: regimes or remove it")
+        if study.search == "regimes":
+            if not (self.metrics.lmc and self.metrics.cka):
+                raise ValueError("study.search: regimes reads mc and CKA; set metrics.lmc and metrics.cka to true")
+            extra = [d for d in study.target_densities or [] if d not in self.pruning.densities]
+            if extra:
+                raise ValueError(f"study.target_densities: {extra} not in pruning.densities "
+                                 f"{self.pruning.densities}; add them there or drop them")
+
+
+# Settings added after studies had been run without them, and the value those studies were run
+# (and read) with, which may differ from today's default: a saved config that lacks the key gets it.
+ABSENT_IN_EARLIER_VERSIONS = {("metrics", "confidence"): 0.0}
+
+
+def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:
+    """Return the StudyConfig of a study's saved config dict, and the dotted keys it had to drop.
+
+    Lenient, for reading results: a study written by an earlier (or later) version may hold keys
+    this version does not know, or values it no longer accepts; each such key is dropped (its
+    default stands in, and the caller can say so) instead of making the results unreadable. A key
+    added since (`ABSENT_IN_EARLIER_VERSIONS`) gets the value such studies were run with.
+    Consistency checks between sections still apply to what is left; a config that still fails
+    without its offending keys gives the defaults of the sections that fail.
+    """
+    raw = _plain(raw)
+    for (section, key), then in ABSENT_IN_EARLIER_VERSIONS.items():
+        if isinstance(raw.get(section), dict) and key not in raw[section]:
+            raw[section][key] = then
+    dropped: list[str] = []
+    for _ in range(64):  # each round drops at least one key, and a config has few
+        try:
+            return StudyConfig.model_validate(raw), dropped
+        except ValidationError as err:
+            located = [tuple(str(p) for p in e["loc"]) for e in err.errors() if e["loc"]]
+        if not located or not [_drop(raw, loc, dropped) for loc in located if _drop_target(raw, loc)]:
+            break
+    # Each section is valid alone and only a check across sections fails (another version's rule):
+    # keep the sections as they are rather than lose the study's settings.
+    sections = {}
+    for name, field in StudyConfig.model_fields.items():
+        if isinstance(raw.get(name), dict):
+            try:
+                sections[name] = field.annotation.model_validate(raw[name])
+            except ValidationError:
+                dropped.append(name)
+    return StudyConfig.model_construct(**sections), dropped + ["(checks across sections)"]
+
+
+def _plain(value):
+    # A deep copy of plain JSON data (dicts and lists), so that dropping keys leaves the caller's alone.
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _drop_target(raw: dict, loc: tuple[str, ...]) -> list[str]:
+    # The deepest mapping keys on `loc` that exist (a list item takes its whole list with it).
+    node, keys = raw, []
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            break
+        keys.append(part)
+        node = node[part]
+    return keys
+
+
+def _drop(raw: dict, loc: tuple[str, ...], dropped: list[str]) -> None:
+    keys = _drop_target(raw, loc)
+    parent = raw
+    for part in keys[:-1]:
+        parent = parent[part]
+    del parent[keys[-1]]
+    dropped.append(".".join(keys))

@@ -1,0 +1,95 @@
+"""The contract: the one reader of reported rows, the lenient reading of saved configs, the vocabulary."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from contract.cells import finished_cells
+from contract.config import StudyConfig, read_saved_config
+from contract.knobs import KNOBS, hot_to_cold, knob_words
+from contract.row import CellRow, per_copy_keys, report_keys, row_fields, rule_keys
+
+
+def _row(density, test_acc, **extra):
+    row = CellRow("lr", 0.1, 0, density, density, 0.9, 8, 2, "v").with_values({"test_acc": test_acc}).to_report()
+    return {**row, "training_iteration": 1, "trial_id": "t0", "config/temperature": 0.1, **extra}
+
+
+def test_the_last_report_of_a_density_wins_and_tunes_columns_go():
+    # A retried trial reported density 0.1 again (0.71 after 0.70); 0.2 once.
+    frame = pd.DataFrame([_row(0.1, 0.70), _row(0.2, 0.80), _row(0.1, 0.71)])
+    cells = finished_cells(frame)
+    assert list(cells["density"]) == [0.2, 0.1] and list(cells["test_acc"]) == [0.80, 0.71]
+    assert not {"training_iteration", "trial_id", "config/temperature"} & set(cells.columns)
+    assert set(report_keys(2)) <= set(cells.columns)
+
+
+def test_nothing_reported_reads_as_no_cells_with_the_rows_keys():
+    for empty in (None, pd.DataFrame(), pd.DataFrame([{"training_iteration": 1}])):
+        cells = finished_cells(empty)
+        assert cells.empty and list(cells.columns) == row_fields()
+
+
+def test_a_rule_sees_its_keys_and_the_per_copy_values_only():
+    row = CellRow("lr", 0.1, 0, 0.1, 0.1, 0.9, 8, 2, "v").with_values(
+        {"test_acc": 0.5, "lmc_pair0_1": -0.2, "test_acc_copy1": 0.4}).to_report()
+    kept = rule_keys(row)
+    assert set(kept) == {"knob", "temperature", "dense_seed", "density", "test_acc", "lmc", "cka", "status",
+                         "n_copies"} | set(per_copy_keys(2))
+    assert kept["lmc_pair0_1"] == -0.2 and math.isnan(kept["cka"])
+
+
+def _earlier_version():
+    # What a study written before metrics.confidence, controls, tracking and data.intrinsic_dim
+    # existed saved, plus a key a later version may have removed.
+    config = StudyConfig.model_validate({"study": {"name": "old", "knob": "lr", "temperatures": [0.01, 0.1]},
+                                         "pruning": {"densities": [0.05, 0.5]},
+                                         "metrics": {"mc_threshold": -0.1}}).model_dump(mode="json")
+    for section in ("controls", "tracking"):
+        del config[section]
+    del config["metrics"]["confidence"], config["data"]["intrinsic_dim"]
+    config["metrics"]["old_option"] = True
+    return config
+
+
+def test_a_study_written_by_an_earlier_version_reads_with_its_own_settings():
+    config, dropped = read_saved_config(_earlier_version())
+    assert dropped == ["metrics.old_option"]
+    assert (config.study.name, config.study.knob, config.pruning.densities) == ("old", "lr", [0.05, 0.5])
+    assert config.metrics.mc_threshold == -0.1
+    assert config.metrics.confidence == 0.0  # such studies were read without confidence, not today's 2.0
+    assert config.data.intrinsic_dim is None and not config.controls.scratch  # the defaults of newer sections
+
+
+def test_a_value_this_version_refuses_is_dropped_and_a_rule_across_sections_does_not_lose_the_study():
+    saved = _earlier_version()
+    saved["metrics"]["lmc_points"] = "eleven"
+    saved["retrain"]["copies"] = 1  # LMC with one copy: refused across sections today
+    config, dropped = read_saved_config(saved)
+    assert "metrics.lmc_points" in dropped and config.metrics.lmc_points == 11
+    assert config.retrain.copies == 1 and config.study.name == "old"
+    assert saved["metrics"]["lmc_points"] == "eleven"  # the caller's dict is left alone
+
+
+def test_targets_default_to_every_pruning_density():
+    config = StudyConfig.model_validate({"pruning": {"densities": [0.1, 0.5]}})
+    assert config.targets == [0.1, 0.5]
+    searched = StudyConfig.model_validate({"study": {"search": "regimes", "target_densities": [0.1]},
+                                           "pruning": {"densities": [0.1, 0.5]}})
+    assert searched.targets == [0.1]
+
+
+def test_the_config_takes_its_knob_names_from_the_vocabulary():
+    for knob in KNOBS:
+        assert StudyConfig.model_validate({"study": {"knob": knob, "temperatures": [1]},
+                                           "dense": {"epochs": 1}}).study.knob == knob
+    with pytest.raises(ValueError, match="epochs"):
+        StudyConfig.model_validate({"study": {"knob": "heat"}})
+
+
+def test_hot_to_cold_follows_each_knobs_direction_and_unknown_knobs_get_neutral_words():
+    assert hot_to_cold("epochs", [40, 10, 20]) == [10.0, 20.0, 40.0]
+    assert hot_to_cold("sam_rho", [0.1, 0.8]) == [0.8, 0.1]
+    assert knob_words("lr").hotter == "use a larger learning rate"
+    assert knob_words("width").hotter == "raise width"

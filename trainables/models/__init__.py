@@ -1,0 +1,6 @@
+"""Models, the second stage of a trial: the built-in networks (`networks`) and models by name (`catalog`)."""
+
+from trainables.models.catalog import build_model, build_plugin_model
+from trainables.models.networks import PreResNet, cnn1d, mlp, preresnet, vgg
+
+__all__ = ["PreResNet", "build_model", "build_plugin_model", "cnn1d", "mlp", "preresnet", "vgg"]
