@@ -60,48 +60,80 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
             "regime": regime, "direction": direction, "advice": words, **_values(row)}
 
 
-def select_model(cells: pd.DataFrame, *, density: float) -> dict:
-    """Return the model to prune at `density`: the Regime-II cell with the highest CKA.
+# How `select_model` answers (DESIGN.md 2.5 and issue 23): "regime", the paper's rule (the Regime-II
+# cell with the highest CKA: training-set metrics only); "val", the highest validation accuracy;
+# "regime+val", the highest validation accuracy among Regime-II cells. None reads the test set.
+CRITERIA = ("regime", "val", "regime+val")
+_SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
 
-    Cells count as Regime II by their point estimate (an uncertain "II?" cell too); the answer
-    lists the other Regime-II temperatures whose CKA is within `confidence` standard errors of
-    the chosen one's ("indistinguishable_from"): between those the data cannot choose.
+
+def has_validation(cells: pd.DataFrame) -> bool:
+    """Return True when the cells were scored on a validation split (data.validation), so `by` may be val."""
+    return "val_acc" in cells.columns and bool(cells["val_acc"].notna().any())
+
+
+def require_criterion(cells: pd.DataFrame, by: str) -> None:
+    """Raise AdviceError (one line, what to do) unless the study can be answered by criterion `by`."""
+    if by not in CRITERIA:
+        raise AdviceError(f"unknown criterion {by!r}; answer by one of {', '.join(CRITERIA)}")
+    if by != "regime" and not has_validation(cells):
+        raise AdviceError(f"--by {by} needs a validation split and this study has none; answer --by regime, or "
+                          "run the study with data.validation (e.g. 0.1)")
+
+
+def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> dict:
+    """Return the model to prune at `density`, chosen by criterion `by` (one of CRITERIA).
+
+    "regime": the Regime-II cell with the highest CKA; "val": the cell with the highest validation
+    accuracy; "regime+val": the Regime-II cell with the highest validation accuracy. Cells count as
+    Regime II by their point estimate (an uncertain "II?" cell too). The answer lists the other
+    candidates whose score (CKA or validation accuracy) is within `confidence` standard errors of
+    the chosen one's ("indistinguishable_from"): between those the data cannot choose. Regret and
+    gain are read on test accuracy, which no criterion sees.
 
     Returns:
-        {"knob", "density", "temperature" (chosen), "regime", "test_acc", "best_test_acc" (best in
-         the grid at this density), "regret" (best - chosen, 0-1) and "regret_se",
-         "coldest_temperature", "coldest_test_acc", "gain_over_coldest" (chosen - coldest, 0-1)
-         and "gain_se", "indistinguishable_from" (temperatures), "lmc", "cka", the "_se"
-         standard errors, thresholds}.
+        {"knob", "density", "by", "temperature" (chosen), "regime", "test_acc", "val_acc",
+         "best_test_acc" (best in the grid at this density), "regret" (best - chosen, 0-1) and
+         "regret_se", "coldest_temperature", "coldest_test_acc", "gain_over_coldest" (chosen -
+         coldest, 0-1) and "gain_se", "indistinguishable_from" (temperatures), "lmc", "cka", the
+         "_se" standard errors, thresholds}.
+
+    Raises:
+        AdviceError: an unknown criterion, `val` on a study without a validation split, or no
+            candidate cell at this density.
     """
+    require_criterion(cells, by)
     at = _at_density(cells, density)
-    knob = str(at["knob"].iloc[0])
+    knob, score = str(at["knob"].iloc[0]), _SCORE[by]
     point = at["regime_point"] if "regime_point" in at.columns else at["regime"]
-    regime_two = at[point.isin(["II-A", "II-B"])]
-    if regime_two.empty:
+    pool = at[point.isin(["II-A", "II-B"])] if by != "val" else at
+    pool = pool[pool[score].notna() & pool["test_acc"].notna()]
+    if pool.empty:
         raise AdviceError(f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; "
                           f"train hotter than the grid's hottest ({knob_words(knob).hotter}) or prune to a "
-                          "higher density")
-    chosen = regime_two.loc[regime_two["cka"].idxmax()]
+                          "higher density" if by != "val" else f"no cell with a validation accuracy at density "
+                          f"{density:g}: every one diverged")
+    chosen = pool.loc[pool[score].idxmax()]
     coldest_t = hot_to_cold(knob, at["temperature"])[-1]
     coldest = at[np.isclose(at["temperature"], coldest_t)].iloc[0]
     best = at.loc[at["test_acc"].idxmax()]
     confidence = float(chosen.get("confidence", 0.0))
-    ties = [float(r["temperature"]) for _, r in regime_two.iterrows() if r.name != chosen.name and
-            indistinguishable(float(r["cka"]), _se(r, "cka"), float(chosen["cka"]), _se(chosen, "cka"),
+    ties = [float(r["temperature"]) for _, r in pool.iterrows() if r.name != chosen.name and
+            indistinguishable(float(r[score]), _se(r, score), float(chosen[score]), _se(chosen, score),
                               confidence=confidence)]
-    return {"knob": knob, "density": float(chosen["density"]), "temperature": float(chosen["temperature"]),
+    return {"knob": knob, "density": float(chosen["density"]), "by": by, "temperature": float(chosen["temperature"]),
             "regime": chosen["regime"], "best_test_acc": float(best["test_acc"]),
             "regret": float(best["test_acc"]) - float(chosen["test_acc"]),
             "regret_se": _difference_se(best, chosen), "coldest_temperature": float(coldest_t),
             "coldest_test_acc": float(coldest["test_acc"]),
             "gain_over_coldest": float(chosen["test_acc"]) - float(coldest["test_acc"]),
-            "gain_se": _difference_se(chosen, coldest), "indistinguishable_from": sorted(ties), **_values(chosen)}
+            "gain_se": _difference_se(chosen, coldest), "indistinguishable_from": sorted(ties),
+            "val_acc": float(chosen["val_acc"]) if "val_acc" in chosen.index else math.nan, **_values(chosen)}
 
 
 def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, cka_eps: float,
-                  confidence: float) -> dict:
-    """Return the SAM rho to train with before pruning to `density` (the `select_model` rule).
+                  confidence: float, by: str = "regime") -> dict:
+    """Return the SAM rho to train with before pruning to `density` (`select_model` by criterion `by`).
 
     A density between two grid densities is handled by interpolating test_acc, lmc and cka of
     every rho linearly in log-density between its neighbours and classifying the result;
@@ -112,7 +144,7 @@ def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, c
     grid = np.sort(cells["density"].unique())
     on_grid = np.isclose(grid, density)
     if on_grid.any():
-        return {**select_model(cells, density=float(grid[on_grid][0])), "interpolated_between": None}
+        return {**select_model(cells, density=float(grid[on_grid][0]), by=by), "interpolated_between": None}
     if not grid[0] < density < grid[-1]:
         raise AdviceError(f"density {density:g} is outside the study's densities {grid[0]:g}-{grid[-1]:g}; "
                           "extrapolation is not offered")
@@ -121,12 +153,13 @@ def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, c
     w = (math.log(density) - math.log(low)) / (math.log(high) - math.log(low))
     a = cells[np.isclose(cells["density"], low)].set_index("temperature")
     b = cells[np.isclose(cells["density"], high)].set_index("temperature")
-    columns = [c for c in ("test_acc", "lmc", "cka", "test_acc_se", "lmc_se", "cka_se") if c in cells.columns]
+    columns = [c for c in ("test_acc", "lmc", "cka", "val_acc", "test_acc_se", "lmc_se", "cka_se", "val_acc_se")
+               if c in cells.columns]
     mixed = (1 - w) * a[columns] + w * b[columns]  # standard errors interpolated too: an approximation
     mixed = mixed.dropna(subset=["test_acc", "lmc", "cka"]).reset_index().assign(density=density, knob="sam_rho",
                                                                                  status="ok")
     answer = select_model(classify(mixed, mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence),
-                          density=density)
+                          density=density, by=by)
     return {**answer, "interpolated_between": [low, high]}
 
 
@@ -166,4 +199,4 @@ def _cell(cells: pd.DataFrame, *, density: float, temperature: float) -> pd.Seri
     return row.iloc[0]
 
 
-__all__ = ["advise", "select_model", "recommend_rho", "AdviceError"]
+__all__ = ["CRITERIA", "advise", "has_validation", "require_criterion", "select_model", "recommend_rho", "AdviceError"]

@@ -19,9 +19,9 @@ from contract.row import PERTURBED_KEY
 
 REGIMES = ("I", "II-A", "II-B", "I?", "II?")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
-# Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy): averaged
+# Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy, data.validation): averaged
 # over seeds like the others, with a standard error over seeds (NaN with one seed).
-OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense"]
+OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense", "val_acc", "dense_val_acc"]
 __all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 

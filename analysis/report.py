@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.classify import regime_counts
 from analysis.plots import all_figures
-from analysis.validate import select_regrets, validate_advice, validation_lines
+from analysis.validate import criteria_regrets, validate_advice, validation_lines
 from contract.config import StudyConfig
 
 TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "normalized_test_err", "lmc",
@@ -42,7 +42,7 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     for i, fig in enumerate(figures.values()):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
     counts = ", ".join(f"{k}: {v}" for k, v in regime_counts(cells).items())
-    checked = validation_lines(validate_advice(cells), select_regrets(cells), knob=str(cells["knob"].iloc[0]))
+    checked = validation_lines(validate_advice(cells), criteria_regrets(cells), knob=str(cells["knob"].iloc[0]))
     thresholds = (f"Regime I when mc &lt; {cells['mc_threshold'].iloc[0]:g}; among Regime-II cells of a density, "
                   f"II-B when CKA is within {cells['cka_eps'].iloc[0]:g} of the best, otherwise II-A.")
     confidence = float(cells["confidence"].iloc[0]) if "confidence" in cells.columns else 0.0

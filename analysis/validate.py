@@ -7,8 +7,11 @@ test accuracy, with a 95 % Wilson interval, against what random directions would
 same table: each advised cell draws "hotter" or "colder" uniformly among the directions that
 have a neighbour, and the p-value is the exact probability that random draws agree at least as
 often (the distribution of a sum of independent Bernoullis, computed exactly rather than by
-sampling permutations). `select_regrets` reports, per density, what choosing by CKA cost against
-the grid's best and gained over the coldest model, each with its standard error.
+sampling permutations). `select_regrets` reports, per density, what choosing by a criterion
+(`analysis.advice.CRITERIA`: the paper's rule, validation accuracy, or both) cost against the
+grid's best test accuracy and gained over the coldest model, each with its standard error;
+`criteria_regrets` does so for every criterion the study can answer by, so that a study says
+which one it should be answered by.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.advice import AdviceError, select_model
+from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
 from contract.knobs import hot_to_cold
 
 
@@ -82,23 +85,32 @@ def at_least(k: int, chances: list[float]) -> float:
     return float(min(1.0, dist[k:].sum()))
 
 
-def select_regrets(cells: pd.DataFrame) -> list[dict]:
-    """Return per density what `select_model` chose and its regret and gain, each with its standard error."""
+def select_regrets(cells: pd.DataFrame, *, by: str = "regime") -> list[dict]:
+    """Return per density what `select_model` chose by criterion `by`, its regret and gain, each with its SE."""
     out = []
     for density in sorted(cells["density"].unique()):
         try:
-            answer = select_model(cells, density=float(density))
+            answer = select_model(cells, density=float(density), by=by)
         except AdviceError as err:
-            out.append({"density": float(density), "temperature": None, "error": str(err)})
+            out.append({"density": float(density), "by": by, "temperature": None, "error": str(err)})
             continue
-        out.append({key: answer[key] for key in ("density", "temperature", "regime", "test_acc", "regret",
+        out.append({key: answer[key] for key in ("density", "by", "temperature", "regime", "test_acc", "regret",
                                                   "regret_se", "gain_over_coldest", "gain_se",
                                                   "indistinguishable_from")})
     return out
 
 
-def validation_lines(check: dict, regrets: list[dict], *, knob: str) -> list[str]:
-    """Return the text of `regimes validate`: the advice check, then select's regret per density."""
+def criteria_regrets(cells: pd.DataFrame) -> dict[str, list[dict]]:
+    """Return {criterion: `select_regrets` by it} for every criterion the study can answer by.
+
+    Without a validation split that is the paper's rule alone.
+    """
+    usable = CRITERIA if has_validation(cells) else ("regime",)
+    return {by: select_regrets(cells, by=by) for by in usable}
+
+
+def validation_lines(check: dict, regrets: dict[str, list[dict]], *, knob: str) -> list[str]:
+    """Return the text of `regimes validate`: the advice check, then each criterion's regret per density."""
     if check["advised"] == 0:
         lines = ["no confidently advised cell has a neighbour in its direction: nothing to check"]
     else:
@@ -106,15 +118,32 @@ def validation_lines(check: dict, regrets: list[dict], *, knob: str) -> list[str
         lines = [f"advice agrees with the study's own accuracies in {check['agreed']} of {check['advised']} advised "
                  f"cells ({check['rate']:.0%}, 95 % interval {low:.0%}-{high:.0%}); random directions would agree "
                  f"{check['random_rate']:.0%} on this table: p = {check['p_value']:.3g}"]
-    lines.append("select at each density (regret against the grid's best, gain over the coldest model):")
-    for row in regrets:
-        if row["temperature"] is None:
-            lines.append(f"  density {row['density']:g}: {row['error']}")
-            continue
-        line = (f"  density {row['density']:g}: {knob} {row['temperature']:g} ({row['regime']}), regret "
-                f"{row['regret']:+.4f} +- {row['regret_se']:.4f}, gain {row['gain_over_coldest']:+.4f} +- "
-                f"{row['gain_se']:.4f}")
-        if row["indistinguishable_from"]:
-            line += "; indistinguishable from " + ", ".join(f"{t:g}" for t in row["indistinguishable_from"])
-        lines.append(line)
+    lines.append("select at each density, by criterion (test-accuracy regret against the grid's best, gain over "
+                 "the coldest model, +- standard errors):")
+    densities = [row["density"] for row in next(iter(regrets.values()))]
+    for i, density in enumerate(densities):
+        lines.append(f"  density {density:g}:")
+        for by, rows in regrets.items():
+            lines.append(f"    {by:<11}" + _regret_text(rows[i], knob))
+    lines.append("mean regret over the densities answered: " + "; ".join(_mean_regret(by, rows)
+                                                                          for by, rows in regrets.items()))
     return lines
+
+
+def _regret_text(row: dict, knob: str) -> str:
+    if row["temperature"] is None:
+        return row["error"]
+    text = (f"{knob} {row['temperature']:g} ({row['regime']}), regret {row['regret']:+.4f} +- {row['regret_se']:.4f}, "
+            f"gain {row['gain_over_coldest']:+.4f} +- {row['gain_se']:.4f}")
+    if row["indistinguishable_from"]:
+        text += "; indistinguishable from " + ", ".join(f"{t:g}" for t in row["indistinguishable_from"])
+    return text
+
+
+def _mean_regret(by: str, rows: list[dict]) -> str:
+    answered = [r for r in rows if r["temperature"] is not None]
+    if not answered:
+        return f"{by} none answered"
+    mean = float(np.mean([r["regret"] for r in answered]))
+    se = math.sqrt(sum(r["regret_se"] ** 2 for r in answered)) / len(answered)  # NaN when any SE is unknown
+    return f"{by} {mean:.4f} +- {se:.4f} ({len(answered)} of {len(rows)})"

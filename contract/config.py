@@ -77,6 +77,21 @@ class DataSection(Section):
     # Data dimension as a controlled factor: inputs projected on the top-k principal components of
     # the training split and mapped back to their shape (`trainables.data.dimension`); None: the data as is.
     intrinsic_dim: Optional[PositiveInt] = None
+    # A validation split held out of the training split, stratified by class (`trainables.data.split`):
+    # a fraction in (0, 1) or a whole number of examples; 0, the paper's protocol, holds out none.
+    # Validation accuracy lets a study answer without reading the test set (`--by val`).
+    validation: float = 0
+    validation_seed: int = 0
+
+    @field_validator("validation", mode="before")
+    @classmethod
+    def _fraction_or_count(cls, value):
+        # One message for both forms; a count stays a whole number (`validation_counts` tells them apart).
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if whole or (isinstance(value, float) and 0 < value < 1) or value == 0:
+            return value
+        raise ValueError(f"got {value!r}; write a fraction of the training split in (0, 1), e.g. 0.1, or a whole "
+                         "number of examples, e.g. 500 (0: no validation split)")
 
     @field_validator("name")
     @classmethod

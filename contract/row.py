@@ -80,6 +80,12 @@ class CellRow:
             on (0: the data as is).
         pca_variance_kept: fraction of the training split's variance in those components, 0-1
             (NaN when not projected).
+        n_val: examples held out of the training split for validation (0: no validation split).
+        validation_seed: the seed that chose them (data.validation_seed).
+        val_acc: mean over copies of each copy's validation accuracy averaged over its last
+            epochs, as test_acc, 0-1 (NaN without a validation split).
+        val_acc_std: population std of that over copies, 0-1.
+        dense_val_acc: validation accuracy of the dense model before pruning, 0-1.
         per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
             cka_pair{i}_{j}.
         robust: metrics.beyond_accuracy: test accuracy (0-1) on each perturbed test set, mean
@@ -127,6 +133,11 @@ class CellRow:
     seconds_beyond: float = 0.0
     intrinsic_dim: int = 0
     pca_variance_kept: float = NAN
+    n_val: int = 0
+    validation_seed: int = 0
+    val_acc: float = NAN
+    val_acc_std: float = NAN
+    dense_val_acc: float = NAN
     per_copy: dict[str, float] = field(default_factory=dict)
     robust: dict[str, float] = field(default_factory=dict)
 

@@ -27,12 +27,13 @@ from analysis import (
     select_regrets,
     validate_advice,
 )
+from analysis.advice import CRITERIA, require_criterion
 from analysis.classify import regime_counts
 from analysis.compare import compare, comparison_html, comparison_lines
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from analysis.report import layers_of, write_pngs, write_report
 from analysis.search import rule_for
-from analysis.validate import validation_lines
+from analysis.validate import criteria_regrets, validation_lines
 from contract.knobs import hot_to_cold, knob_words
 from study import storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true",
                      help="start over in a new directory (name-2, name-3, ...) instead of resuming; deletes nothing")
     run.add_argument("-v", "--verbose", action="count", default=0, help="show Ray Tune's own output")
+    _add_by(run)
 
     status = sub.add_parser("status", help="per trial: densities done / total, failures, elapsed",
                             description="Show how far a study got, trial by trial (works while it runs).")
@@ -120,6 +122,9 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.fresh:
         config = fresh_name(config)
+    if args.by != "regime" and not config.data.validation:
+        raise ConfigError([f"{args.config}: --by {args.by} answers by validation accuracy and data.validation is 0; "
+                           "set data.validation (e.g. --set data.validation=0.1) or answer --by regime"])
     _check_storage_writable(config.study.storage)
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
@@ -129,8 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
     if searching and outcome.cells_done:
-        _print_recommendations(path, config.targets,
-                               finished=outcome.complete)
+        _print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
     if searching and not outcome.complete:
         print(f"unfinished search: {outcome.cells_done} cells so far; run the same command again to resume "
               f"({outcome.errored_trials} trials errored)", file=sys.stderr)
@@ -143,8 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_recommendations(path: str, densities: list[float], *, finished: bool) -> None:
-    # What a search found: per target density, select's answer on the temperatures it trained.
+def _print_recommendations(path: str, densities: list[float], *, finished: bool, by: str) -> None:
+    # What a search found: per target density, select's answer (by criterion `by`) on the temperatures it trained.
     cells = open_study(path).cells
     knob = str(cells["knob"].iloc[0])
     trained = sorted(cells["temperature"].unique())
@@ -152,12 +156,15 @@ def _print_recommendations(path: str, densities: list[float], *, finished: bool)
     print(f"search trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
     for density in densities:
         try:
-            answer = select_model(cells, density=density)
-        except AdviceError:
+            answer = select_model(cells, density=density, by=by)
+        except AdviceError as err:
+            if by == "val":
+                print(f"density {density:g}: {err}")
+                continue
             print(f"density {density:g}: no Regime-II cell among the temperatures trained: every one has a barrier "
                   f"there; {knob_words(knob).hotter} than {hot_to_cold(knob, trained)[0]:g}")
             continue
-        print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}), "
+        print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}, by {by}), "
               f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
 
 
@@ -264,6 +271,8 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
                                           "gain at each density, with standard errors.")
     common(validate)
     validate.add_argument("--json", action="store_true", help="print the answer as JSON")
+    validate.add_argument("--by", choices=CRITERIA, help="only this criterion's regrets (default: every criterion "
+                                                          "the study can answer by, side by side)")
     for name, helptext in (("advise", "the regime of one cell and which way to move the temperature"),
                            ("select", "the model to prune at a density: the Regime-II cell with the best CKA"),
                            ("recommend-rho", "the SAM rho to train with before pruning to a density")):
@@ -272,7 +281,16 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--density", type=float, required=True, help="target density (fraction kept, 0-1)")
         if name == "advise":
             parser.add_argument("--temperature", type=float, required=True, help="the cell's knob value")
+        else:
+            _add_by(parser)
         parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def _add_by(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", choices=CRITERIA, default="regime",
+                        help="answer by: regime (the paper's rule, Regime II with the highest CKA; the default), "
+                             "val (the highest validation accuracy) or regime+val (the highest validation accuracy "
+                             "among Regime-II cells); val needs a study run with data.validation")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -315,7 +333,12 @@ def _compare(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
-    check, regrets = validate_advice(opened.cells), select_regrets(opened.cells)
+    if args.by is not None:
+        require_criterion(opened.cells, args.by)
+        regrets = {args.by: select_regrets(opened.cells, by=args.by)}
+    else:
+        regrets = criteria_regrets(opened.cells)
+    check = validate_advice(opened.cells)
     if args.json:
         print(json.dumps(_jsonable({"advice": check, "select": regrets}), indent=2))
         return 0
@@ -334,18 +357,21 @@ def _question(args: argparse.Namespace) -> int:
         text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
                 f" (mc {answer['lmc']:.3f} +- {answer['lmc_se']:.3f}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
     else:
-        answer = (select_model(cells, density=args.density) if args.command == "select" else
+        answer = (select_model(cells, density=args.density, by=args.by) if args.command == "select" else
                   recommend_rho(cells, density=args.density, mc_threshold=tau, cka_eps=eps,
-                                confidence=opened.confidence))
+                                confidence=opened.confidence, by=args.by))
+        chosen_by = (f"CKA {answer['cka']:.4f} +- {answer['cka_se']:.4f}" if args.by == "regime" else
+                     f"validation accuracy {answer['val_acc']:.4f}")
         text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
-                f"CKA {answer['cka']:.4f} +- {answer['cka_se']:.4f}): test accuracy {answer['test_acc']:.4f} +- "
+                f"by {args.by}: {chosen_by}): test accuracy {answer['test_acc']:.4f} +- "
                 f"{answer['test_acc_se']:.4f}, regret {answer['regret']:+.4f} +- {answer['regret_se']:.4f} against "
                 f"the grid's best, gain {answer['gain_over_coldest']:+.4f} +- {answer['gain_se']:.4f} over the "
                 f"coldest model ({answer['knob']} {answer['coldest_temperature']:g})")
         if answer["indistinguishable_from"]:
             others = ", ".join(f"{t:g}" for t in answer["indistinguishable_from"])
+            score = "CKA" if args.by == "regime" else "validation accuracy"
             text += (f"; within noise: {answer['knob']} {others} and {answer['temperature']:g} are "
-                     f"indistinguishable at density {answer['density']:g} (CKA within {answer['confidence']:g} "
+                     f"indistinguishable at density {answer['density']:g} ({score} within {answer['confidence']:g} "
                      "standard errors)")
         if answer.get("interpolated_between"):
             low, high = answer["interpolated_between"]

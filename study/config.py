@@ -31,8 +31,9 @@ from contract.config import (
     TrackingSection,
 )
 from contract.names import DATASET_GROUP, MODEL_GROUP, PluginError, find_plugin
-from trainables.data.catalog import check_dataset_files
+from trainables.data.catalog import check_dataset_files, training_labels
 from trainables.data.dataset import DatasetError
+from trainables.data.split import validation_counts
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
            "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "ControlsSection", "FaultsSection",
@@ -117,7 +118,21 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         except DatasetError as err:
             raise ConfigError([f"{where}: data.root: {err}"]) from None
         _check_intrinsic_dim(config, where)
+        _check_validation(config, where)
     return config
+
+
+def _check_validation(config: StudyConfig, where: str) -> None:
+    if not config.data.validation:
+        return
+    known = training_labels(config.data.name, config.data.root)
+    if known is None:
+        return
+    labels, classes = known
+    try:
+        validation_counts(labels, config.data.validation, num_classes=classes)
+    except DatasetError as err:
+        raise ConfigError([f"{where}: {err}"]) from None
 
 
 def _check_intrinsic_dim(config: StudyConfig, where: str) -> None:

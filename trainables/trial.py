@@ -25,7 +25,9 @@ from trainables.cell.runs import dense_run, retrain_run
 from trainables.cell.state import TrialState
 from trainables.cell.work import CellWork, Robustness
 from trainables.data.catalog import load_dataset
+from trainables.data.dataset import Dataset
 from trainables.data.dimension import reduce_dimension
+from trainables.data.split import hold_out_validation
 from trainables.models.catalog import build_model
 from trainables.run.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
 
@@ -48,12 +50,7 @@ def run_trial(config: dict) -> None:
     setup_started = time.perf_counter()
     device = resolve_device(spec.resources.device)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
-    data = load_dataset(spec.data.name, spec.data.root, device="cpu", download=spec.data.download,
-                        image_size=spec.data.image_size)
-    dimension = {}
-    if spec.data.intrinsic_dim is not None:
-        data, projection = reduce_dimension(data, spec.data.intrinsic_dim)
-        dimension = {"intrinsic_dim": projection.rank, "pca_variance_kept": projection.variance_kept}
+    data, recorded = _load_data(spec)
 
     def build() -> torch.nn.Module:  # a fresh, untrained model of the study's architecture
         return build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
@@ -79,13 +76,29 @@ def run_trial(config: dict) -> None:
     for density in [d for d in spec.pruning.densities if d not in state.finished]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state.dense_test_acc,
-                      spec.retrain.epochs, spec.retrain.copies, str(config["code_version"])).with_values(dimension)
+                      spec.retrain.epochs, spec.retrain.copies, str(config["code_version"])).with_values(
+                          {**recorded, "dense_val_acc": state.dense_val_acc})
         row = cell.run(row, model, diverged=state.dense_diverged)
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,
                                **peak_memory_mb(device)})
         state.finished.append(density)
         _report(row, state, model)
         _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
+
+
+def _load_data(spec: StudyConfig) -> tuple[Dataset, dict]:
+    # The dataset, its validation split held out before anything is fitted on the training split,
+    # then projected when data.intrinsic_dim asks; with what every row records of it.
+    d = spec.data
+    data = load_dataset(d.name, d.root, device="cpu", download=d.download, image_size=d.image_size)
+    recorded = {}
+    if d.validation:
+        data = hold_out_validation(data, d.validation, seed=d.validation_seed)
+        recorded = {"n_val": len(data.y_val), "validation_seed": d.validation_seed}
+    if d.intrinsic_dim is not None:
+        data, projection = reduce_dimension(data, d.intrinsic_dim)
+        recorded |= {"intrinsic_dim": projection.rank, "pca_variance_kept": projection.variance_kept}
+    return data, recorded
 
 
 def _one_off_costs(state: TrialState, seconds_setup: float) -> dict:

@@ -72,3 +72,46 @@ def test_recommend_rho_interpolates_on_log_density():
         recommend_rho(cells, density=0.5, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     with pytest.raises(AdviceError, match="needs a SAM-rho study"):
         recommend_rho(EPOCHS, density=0.05, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+
+
+# One density, three temperatures (epochs: 10 hottest). By hand: the paper's rule takes the
+# Regime-II cell with the highest CKA (10, test 0.81); validation accuracy alone the best
+# validation cell (40, Regime I, test 0.88); both together the best validation cell in Regime II
+# (20, test 0.85). Regret against the best test accuracy (0.88): 0.07, 0, 0.03.
+def _with_validation():
+    table = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.05, "test_acc": a, "val_acc": v,
+                           "lmc": m, "cka": c, "status": "ok"}
+                          for t, a, v, m, c in [(10, 0.81, 0.80, 0.0, 0.99), (20, 0.85, 0.86, 0.0, 0.95),
+                                                (40, 0.88, 0.90, -0.5, 0.97)]])
+    return classify(table, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+
+
+@pytest.mark.parametrize("by,temperature,regret", [("regime", 10, 0.07), ("val", 40, 0.0), ("regime+val", 20, 0.03)])
+def test_select_answers_by_the_named_criterion_and_scores_on_test(by, temperature, regret):
+    answer = select_model(_with_validation(), density=0.05, by=by)
+    assert (answer["by"], answer["temperature"]) == (by, temperature)
+    assert answer["regret"] == pytest.approx(regret) and answer["gain_over_coldest"] == pytest.approx(
+        answer["test_acc"] - 0.88)  # the coldest model is the 40-epoch one
+
+
+def test_answering_by_validation_needs_a_split_and_an_unknown_criterion_is_named():
+    with pytest.raises(AdviceError, match="needs a validation split and this study has none"):
+        select_model(EPOCHS, density=0.05, by="val")
+    no_split = _with_validation().assign(val_acc=float("nan"))
+    with pytest.raises(AdviceError, match="needs a validation split"):
+        select_model(no_split, density=0.05, by="regime+val")
+    with pytest.raises(AdviceError, match="unknown criterion 'test'"):
+        select_model(_with_validation(), density=0.05, by="test")
+
+
+def test_validate_puts_every_criterion_side_by_side():
+    from analysis.validate import criteria_regrets, validate_advice, validation_lines
+
+    cells = _with_validation()
+    regrets = criteria_regrets(cells)
+    assert list(regrets) == ["regime", "val", "regime+val"] and list(criteria_regrets(EPOCHS)) == ["regime"]
+    lines = validation_lines(validate_advice(cells), regrets, knob="epochs")
+    block = lines[lines.index("  density 0.05:") + 1:lines.index("  density 0.05:") + 4]
+    assert [line.split()[0:3] for line in block] == [["regime", "epochs", "10"], ["val", "epochs", "40"],
+                                                     ["regime+val", "epochs", "20"]]
+    assert lines[-1].startswith("mean regret over the densities answered: regime 0.0700")

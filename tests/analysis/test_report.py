@@ -8,6 +8,7 @@ from analysis import aggregate, classify, load_study
 from analysis.report import write_report
 from contract.config import StudyConfig
 from study.cli import main
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -75,13 +76,28 @@ def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
     path = tiny_study[1].path
     assert main(["validate", path, "--json", "--confidence", "0"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"advice", "select"} and len(answer["select"]) == 2
+    assert set(answer) == {"advice", "select"} and list(answer["select"]) == ["regime"]  # no validation split
+    assert len(answer["select"]["regime"]) == 2
     assert answer["advice"]["advised"] == len(answer["advice"]["cells"])
     assert main(["validate", path]) == 0  # the study's own confidence 2: one seed, two copies, nothing certain
     assert capsys.readouterr().out.startswith("no confidently advised cell")
     assert main(["report", path, "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "The study checks its own advice" in page and "hatched in the regime map" in page
+
+
+def test_answering_by_validation_accuracy_without_a_split_is_one_line(tiny_study, capsys):
+    path = tiny_study[1].path
+    for args in (["select", path, "--density", "0.1", "--by", "val"], ["validate", path, "--by", "regime+val"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "needs a validation split and this study has none" in err, err
+
+
+def test_run_by_val_without_a_validation_split_stops_before_ray(tmp_path, capsys):
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--by", "val"]
+    assert main(args) == 2
+    assert "data.validation is 0" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
 
 def test_uncertain_cells_are_hatched_in_the_regime_map():

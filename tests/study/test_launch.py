@@ -197,3 +197,17 @@ def test_a_restarted_trial_keeps_the_rows_staged_on_this_driver(tmp_path):
     (staged / "result.json").unlink()
     JsonLogger()._restore_from_remote("result.json", trial)
     assert (staged / "result.json").read_text() == '{"density": 0.1}\n'
+
+
+def test_a_validation_split_reaches_every_row(ray_cluster, tmp_path):
+    from analysis.load import load_study
+    from study.launch import run_study
+
+    outcome = run_study(_tiny(tmp_path, "val", **{"data.validation": 0.25, "data.validation_seed": 7}))
+    cells = load_study(outcome.path)
+    # synthetic: 512 training signals, labels k mod 10 (52 of classes 0-1, 51 of the rest):
+    # round(0.25 x 52) = 13 and round(0.25 x 51) = 13 per class, 130 in all.
+    assert set(cells["n_val"]) == {130} and set(cells["validation_seed"]) == {7}
+    for column in ("val_acc", "dense_val_acc", "test_acc"):
+        assert cells[column].between(0, 1).all(), column
+    assert (cells["val_acc_std"] >= 0).all()

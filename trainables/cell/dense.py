@@ -43,9 +43,11 @@ def train_dense(model: torch.nn.Module, data: Dataset, run: SGDRun, *, seed: int
         model.load_state_dict(snapshot["model"])
         diverged = snapshot["diverged"]
     accuracy = math.nan if diverged else evaluate(model, data.x_test, data.y_test).accuracy
+    val = math.nan if diverged or not data.has_validation else evaluate(model, data.x_val, data.y_val).accuracy
     return TrialState(model.state_dict(), diverged, accuracy,
                       seconds_dense=time.perf_counter() - started - share["seconds_waited"],
-                      seconds_dense_wait=share["seconds_waited"], dense_epochs_trained=share["epochs_trained"])
+                      seconds_dense_wait=share["seconds_waited"], dense_epochs_trained=share["epochs_trained"],
+                      dense_val_acc=val)
 
 
 def _shared_prefix(model: torch.nn.Module, data: Dataset, run: SGDRun, *, seed: int, folder: Path,

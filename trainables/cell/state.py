@@ -4,19 +4,20 @@ A trial writes one checkpoint per finished density (Ray's idiom: `tune.report(ro
 checkpoint=...)`), holding the dense model's weights and what is known of its training, plus the
 densities done, so that a retried or resumed trial skips the dense run and continues at the first
 unfinished density. Version 0 is the untyped dict of studies written before this type; it holds
-the same keys and is read as version 1.
+the same keys as version 1. Version 2 added `dense_val_acc` (NaN when read from an earlier one).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 STATE_FILE = "trial_state.pt"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class TrialStateError(RuntimeError):
@@ -35,6 +36,7 @@ class TrialState:
         seconds_dense_wait: waiting for another trial's share of the shared dense run, seconds.
         dense_epochs_trained: dense epochs this trial trained itself.
         finished: the densities done, in the order they were reported.
+        dense_val_acc: the dense model's validation accuracy, 0-1 (NaN without a validation split).
         resumed: read back from a checkpoint (not saved): faults are injected only in a first run.
     """
 
@@ -45,6 +47,7 @@ class TrialState:
     seconds_dense_wait: float
     dense_epochs_trained: float
     finished: list[float] = field(default_factory=list)
+    dense_val_acc: float = math.nan
     resumed: bool = False
 
     def save(self, folder: str | Path) -> None:
@@ -68,8 +71,9 @@ class TrialState:
         if version > STATE_VERSION:
             raise TrialStateError(f"{path}: trial state version {version} is newer than this code's "
                                   f"{STATE_VERSION}; resume with the version that wrote it")
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "resumed"]
-        missing = [n for n in names if n not in saved]
+        fields = [f for f in dataclasses.fields(cls) if f.name != "resumed"]
+        missing = [f.name for f in fields if f.name not in saved and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
         if missing:
             raise TrialStateError(f"{path}: trial state lacks {', '.join(missing)}")
-        return cls(**{n: saved[n] for n in names}, resumed=True)
+        return cls(**{f.name: saved[f.name] for f in fields if f.name in saved}, resumed=True)

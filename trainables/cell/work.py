@@ -84,6 +84,9 @@ class CellWork:
             return values
         values["test_acc"] = statistics.fmean(accs)
         values["test_acc_std"] = statistics.pstdev(accs)
+        if self.data.has_validation:
+            vals = [c.val_acc for c in copies]
+            values["val_acc"], values["val_acc_std"] = statistics.fmean(vals), statistics.pstdev(vals)
         m = self.spec.metrics
         values.update(measure_copies([c.model for c in copies], (self.data.x_train, self.data.y_train), lmc=m.lmc,
                                      lmc_points=m.lmc_points, lmc_subset=m.lmc_subset, cka=m.cka,

@@ -78,3 +78,22 @@ def check_dataset_files(name: str, root: str | Path | None, *, download: bool = 
         check_imagefolder(root, image_size)
     elif name in CIFAR_FOLDERS:
         check_cifar_files(name, root, download=download)
+
+
+def training_labels(name: str, root: str | Path | None) -> tuple[torch.Tensor, int] | None:
+    """Return (training labels, number of classes) where that is cheap to know before a trial runs, else None.
+
+    The generated datasets are made (cached for the trial's process); an npz file is read for its
+    y_train only. Other datasets (CIFAR, image folders, torchvision's, plug-ins) are left to the
+    trial, which raises the same one-line error.
+    """
+    if name in GENERATED:
+        data = GENERATED[name]()
+        return data.y_train, data.num_classes
+    if name == "npz" and root is not None:
+        import numpy as np
+
+        with np.load(root) as arrays:
+            labels = torch.as_tensor(np.asarray(arrays["y_train"]).astype(np.int64))
+        return labels, int(labels.max()) + 1
+    return None

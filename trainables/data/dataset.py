@@ -7,6 +7,7 @@ loop never touches per-sample Python or DataLoader workers (DESIGN.md section 4,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -36,6 +37,9 @@ class Dataset:
             data that is not padded.
         stats: (mean, std) per channel that standardised the user's own files (computed on
             their training split), None for the built-in datasets.
+        x_val: inputs held out of the training split for validation (`trainables.data.split`),
+            None without a validation split.
+        y_val: their labels.
     """
 
     x_train: torch.Tensor
@@ -46,18 +50,24 @@ class Dataset:
     augmentation: str
     pad_value: tuple[float, ...] | None = None
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input example, without the batch dimension."""
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def has_validation(self) -> bool:
+        """True when examples were held out of the training split for validation."""
+        return self.x_val is not None and len(self.x_val) > 0
+
     def to(self, device: torch.device | str) -> "Dataset":
         """Return this dataset with every tensor moved to `device`."""
-        return Dataset(
-            self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
-            self.y_test.to(device), self.num_classes, self.augmentation, self.pad_value, self.stats,
-        )
+        moved = {f: getattr(self, f).to(device) for f in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val")
+                 if getattr(self, f) is not None}
+        return dataclasses.replace(self, **moved)
 
 
 def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator, *,

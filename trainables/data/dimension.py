@@ -86,8 +86,9 @@ def project(x: torch.Tensor, projection: Projection) -> torch.Tensor:
 
 
 def reduce_dimension(data: Dataset, k: int) -> tuple[Dataset, Projection]:
-    """Return `data` with both splits projected on the training split's top-k components, and the projection."""
+    """Return `data` with every split projected on the training split's top-k components, and the projection."""
     projection = fit_projection(data.x_train, k)
     reduced = dataclasses.replace(data, x_train=project(data.x_train, projection),
-                                  x_test=project(data.x_test, projection))
+                                  x_test=project(data.x_test, projection),
+                                  x_val=None if data.x_val is None else project(data.x_val, projection))
     return reduced, projection

@@ -29,11 +29,13 @@ class RetrainedCopy:
         test_acc: mean test accuracy (0-1) over the last `last_epochs` epochs of retraining
             (the final one when fewer ran); NaN when the copy diverged.
         train: the TrainResult of its retraining.
+        val_acc: the same mean on the validation split, 0-1; NaN without one.
     """
 
     model: nn.Module
     test_acc: float
     train: TrainResult
+    val_acc: float = float("nan")
 
 
 def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, run: SGDRun, seeds: list[int],
@@ -57,32 +59,39 @@ def retrain_copies(pruned: nn.Module, masks: Masks, data: Dataset, *, run: SGDRu
     reason = unstackable_reason(pruned)
     if stacked and reason is not None:
         warnings.warn(f"retraining the copies one after another: {reason}", stacklevel=2)
+    splits = [(data.x_test, data.y_test)] + ([(data.x_val, data.y_val)] if data.has_validation else [])
     if stacked and len(seeds) > 1 and reason is None:
         model = stack_models(pruned, [pruned.state_dict()] * len(seeds))
-        scores: list[list[float]] = []
+        scores: list[list[list[float]]] = []  # per scored epoch, per split, per copy
 
         def score_all(epoch: int, _losses: list[float]) -> None:
             if epoch >= first_scored:
-                scores.append([e.accuracy for e in evaluate_stacked(model, data.x_test, data.y_test,
-                                                                    copies=len(seeds))])
+                scores.append([[e.accuracy for e in evaluate_stacked(model, x, y, copies=len(seeds))]
+                               for x, y in splits])
 
         results = train_stacked(model, data, run, seeds=seeds, masks=stack_masks(masks, model), on_epoch=score_all)
         models = unstack_models(model, pruned, len(seeds))
-        per_copy = [[row[k] for row in scores] for k in range(len(seeds))]
-        return [RetrainedCopy(m, _mean_or_nan(accs, r.diverged), r)
-                for m, accs, r in zip(models, per_copy, results, strict=True)]
+        return [_copy(m, [[epoch[s][k] for epoch in scores] for s in range(len(splits))], r)
+                for k, (m, r) in enumerate(zip(models, results, strict=True))]
     copies = []
     for seed in seeds:
         model = copy.deepcopy(pruned)
-        accuracies: list[float] = []
+        accuracies: list[list[float]] = [[] for _ in splits]  # per split, per scored epoch
 
         def score(epoch: int, _losses: list[float], *, model: nn.Module = model, accuracies: list = accuracies) -> None:
             if epoch >= first_scored:
-                accuracies.append(evaluate(model, data.x_test, data.y_test).accuracy)
+                for (x, y), kept in zip(splits, accuracies, strict=True):
+                    kept.append(evaluate(model, x, y).accuracy)
 
         result = train(model, data, run, seed=seed, masks=masks, on_epoch=score)
-        copies.append(RetrainedCopy(model, _mean_or_nan(accuracies, result.diverged), result))
+        copies.append(_copy(model, accuracies, result))
     return copies
+
+
+def _copy(model: nn.Module, accuracies: list[list[float]], result: TrainResult) -> RetrainedCopy:
+    # accuracies: the scored epochs' test accuracies, then (with a validation split) validation's.
+    val = _mean_or_nan(accuracies[1], result.diverged) if len(accuracies) > 1 else float("nan")
+    return RetrainedCopy(model, _mean_or_nan(accuracies[0], result.diverged), result, val)
 
 
 def _mean_or_nan(values: list[float], diverged: bool) -> float:

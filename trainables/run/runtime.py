@@ -45,8 +45,9 @@ def prepare(model: nn.Module, data: Dataset, device: torch.device) -> tuple[nn.M
     data = data.to(device)
     if data.x_train.dim() == 4:
         model = model.to(memory_format=torch.channels_last)
-        data = dataclasses.replace(data, x_train=data.x_train.contiguous(memory_format=torch.channels_last),
-                                   x_test=data.x_test.contiguous(memory_format=torch.channels_last))
+        images = [f for f in ("x_train", "x_test", "x_val") if getattr(data, f) is not None]
+        last = {f: getattr(data, f).contiguous(memory_format=torch.channels_last) for f in images}
+        data = dataclasses.replace(data, **last)
     return model, data
 
 

@@ -1,0 +1,81 @@
+"""The validation split: stratified counts worked out by hand, a fixed seed, and refusals in one line."""
+
+import copy
+
+import pytest
+import torch
+import yaml
+
+from study.config import ConfigError, load_config
+from trainables.data import Dataset, DatasetError
+from trainables.data.split import hold_out_validation, validation_counts
+from trainables.method.pruning import magnitude_masks
+from trainables.method.retrain import retrain_copies
+from trainables.models import build_model
+from trainables.run.engine import evaluate
+from trainables.run.runtime import seed_everything
+from trainables.run.schedules import epoch_schedule
+from trainables.run.settings import SGDRun
+
+LABELS = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+
+
+def _data(n_classes=3, labels=LABELS):
+    x = torch.arange(len(labels), dtype=torch.float32).view(-1, 1, 1).expand(-1, 1, 8).contiguous()
+    return Dataset(x, labels.clone(), x[:5], labels[:5], n_classes, "none")
+
+
+def test_a_fraction_holds_out_that_share_of_every_class():
+    assert validation_counts(LABELS, 0.1, num_classes=3) == [5, 3, 2]
+
+
+def test_a_count_is_shared_by_largest_remainders_and_sums_exactly():
+    # 7 of 100: shares 3.5, 2.1, 1.4 -> floors 3, 2, 1 (6), the one left goes to the largest remainder (class 0).
+    assert validation_counts(LABELS, 7, num_classes=3) == [4, 2, 1]
+
+
+def test_the_split_is_a_partition_fixed_by_its_seed_and_keeps_the_training_order():
+    data = _data()
+    split = hold_out_validation(data, 0.2, seed=3)
+    assert torch.bincount(split.y_val).tolist() == [10, 6, 4] and len(split.y_train) == 80
+    ids_train, ids_val = split.x_train[:, 0, 0].long(), split.x_val[:, 0, 0].long()  # inputs carry their index
+    assert sorted(torch.cat([ids_train, ids_val]).tolist()) == list(range(100))
+    assert torch.equal(ids_train, torch.sort(ids_train).values)
+    assert torch.equal(split.y_train, LABELS[ids_train]) and torch.equal(split.y_val, LABELS[ids_val])
+    again, other = hold_out_validation(data, 0.2, seed=3), hold_out_validation(data, 0.2, seed=4)
+    assert torch.equal(again.x_val, split.x_val) and not torch.equal(other.x_val, split.x_val)
+    assert torch.equal(split.x_test, data.x_test) and split.has_validation and not data.has_validation
+
+
+def test_a_split_that_empties_a_class_or_the_training_split_is_refused():
+    with pytest.raises(DatasetError, match="leaves class 1 with no training example"):
+        validation_counts(torch.tensor([0, 0, 0, 0, 1]), 0.6, num_classes=2)  # round(0.6 x 1) = 1 of 1
+    with pytest.raises(DatasetError, match="not smaller than the training split"):
+        validation_counts(LABELS, 100, num_classes=3)
+
+
+def test_the_driver_refuses_a_split_as_large_as_the_training_set_before_ray(tmp_path):
+    config = {"study": {"name": "v", "storage": str(tmp_path), "temperatures": [2]},
+              "data": {"name": "synthetic", "validation": 512}, "dense": {"epochs": 2}}
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: data.validation: 512 examples is not smaller than the training split "
+                                  "(512); use fewer, or a fraction such as 0.1"]
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_retrained_copies_score_the_validation_split_like_the_test_split(stacked):
+    seed_everything(0)
+    from trainables.data import load_dataset
+
+    data = hold_out_validation(load_dataset("synthetic"), 0.25, seed=0)
+    model = build_model("cnn1d", input_shape=data.input_shape, num_classes=10)
+    masks = magnitude_masks(model, 0.3)
+    run = SGDRun(epoch_schedule(0.05, epochs=2, steps_per_epoch=6, milestone_epochs=()), 12, 64, momentum=0.9,
+                 weight_decay=0.0)
+    copies = retrain_copies(copy.deepcopy(model), masks, data, run=run, seeds=[1, 2], last_epochs=1, stacked=stacked)
+    for c in copies:  # one scored epoch: the final model's accuracies, exactly
+        assert c.val_acc == evaluate(c.model, data.x_val, data.y_val).accuracy
+        assert c.test_acc == evaluate(c.model, data.x_test, data.y_test).accuracy
