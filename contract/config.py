@@ -34,7 +34,10 @@ class StudySection(Section):
 
     search "grid" trains every temperature; "regimes" lets the three-regime rule choose which
     (`analysis.search`, DESIGN.md 6.2), up to max_trials temperatures (each with every dense
-    seed), for the target densities (default: every density of pruning.densities).
+    seed), for the target densities (default: every density of pruning.densities); "random"
+    and "optuna" (TPE) choose among the same temperatures with the same budget
+    (`study.baselines`), from search_seed; optuna maximises validation accuracy, so it needs
+    data.validation.
     """
 
     name: str = Field("study", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -47,7 +50,8 @@ class StudySection(Section):
     # A local storage path that every node of the cluster sees (NFS, or one machine with several
     # Ray nodes): Ray Tune writes each trial's results from the node it runs on.
     shared_storage: bool = False
-    search: Literal["grid", "regimes"] = "grid"
+    search: Literal["grid", "regimes", "random", "optuna"] = "grid"
+    search_seed: int = 0
     max_trials: Optional[PositiveInt] = None
     target_densities: Optional[list[Density]] = None
 
@@ -292,10 +296,14 @@ class StudyConfig(Section):
         study = self.study
         if study.search == "grid" and (study.max_trials is not None or study.target_densities is not None):
             given = "study.max_trials" if study.max_trials is not None else "study.target_densities"
-            raise ValueError(f"{given}: only a search chooses trials; set study.search: regimes or remove it")
-        if study.search == "regimes":
-            if not (self.metrics.lmc and self.metrics.cka):
-                raise ValueError("study.search: regimes reads mc and CKA; set metrics.lmc and metrics.cka to true")
+            raise ValueError(f"{given}: only a search chooses trials; set study.search: regimes, random or optuna, "
+                             "or remove it")
+        if study.search == "regimes" and not (self.metrics.lmc and self.metrics.cka):
+            raise ValueError("study.search: regimes reads mc and CKA; set metrics.lmc and metrics.cka to true")
+        if study.search == "optuna" and not self.data.validation:
+            raise ValueError("study.search: optuna maximises validation accuracy and data.validation is 0; set "
+                             "data.validation (e.g. 0.1), or search with random or regimes")
+        if study.search != "grid":
             extra = [d for d in study.target_densities or [] if d not in self.pruning.densities]
             if extra:
                 raise ValueError(f"study.target_densities: {extra} not in pruning.densities "

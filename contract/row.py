@@ -22,7 +22,8 @@ PER_COPY_KEY = re.compile("|".join(p.pattern for p in COPY_KEYS.values()))
 PERTURBED_KEY = re.compile(r"^test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 ROBUST_KEY = re.compile(r"^(dense_)?" + PERTURBED_KEY.pattern.removeprefix("^"))
 # The keys a search rule reads (with the per-copy keys, for the standard errors).
-RULE_KEYS = ("knob", "temperature", "dense_seed", "density", "test_acc", "lmc", "cka", "status", "n_copies")
+RULE_KEYS = ("knob", "temperature", "dense_seed", "density", "test_acc", "val_acc", "lmc", "cka", "status",
+             "n_copies")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
     path = study_path(config)
-    searching = config.study.search == "regimes"
-    rule = rule_for(config) if searching else None
+    searching = config.study.search != "grid"
+    rule = rule_for(config) if config.study.search == "regimes" else None  # random, optuna: study.baselines
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
     if searching and outcome.cells_done:

@@ -101,6 +101,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         raise ConfigError(problems)
     config = validate(raw, where)
     config = resolve_paths(config, base=Path.cwd())
+    if config.study.search == "optuna":
+        try:
+            import optuna  # noqa: F401  (the searcher asks it on the driver)
+        except ImportError:
+            raise ConfigError([f"{where}: study.search: optuna needs optuna, an optional extra: pip install "
+                               "'three-regime-pruning[optuna]' (or pip install optuna)"]) from None
     if config.tracking.mlflow is not None:
         try:
             import mlflow  # noqa: F401  (the callback needs it on the driver)

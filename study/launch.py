@@ -26,10 +26,11 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from contract.cells import count_finished
 from study import lock, storage
+from study.baselines import baseline_rule
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
 from study.plan import clock
-from study.search import RegimeSearcher, Rule, cell_rows
+from study.search import Rule, cell_rows, pending_trials, trial_slots, tune_config
 from trainables.trial import run_trial
 
 CONFIG_FILE = "regimes_config.json"
@@ -75,7 +76,7 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
 
     For the epochs knob on a local (or shared) file system, "dense_prefix" names the folder in
     which the trials of one dense seed share one dense run (`trainables.run.dense_prefix`). A search
-    (study.search: regimes) leaves temperature and dense_seed to its searcher.
+    (study.search: regimes, random, optuna) leaves temperature and dense_seed to its searcher.
     """
     path = study_path(config)
     shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
@@ -142,7 +143,8 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
             own output to that log file; 1 or more shows Tune's output on the terminal too.
         out: where our lines go (default: the terminal's stderr).
         rule: for study.search: regimes, the rule that picks temperatures
-            (`analysis.search.rule_for(config)`); `regimes run` passes it.
+            (`analysis.search.rule_for(config)`); `regimes run` passes it. The random and optuna
+            searches build their own (`study.baselines`).
 
     Raises:
         StudyError: config mismatch with an existing study, resources the cluster lacks, or a
@@ -151,6 +153,9 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     if config.study.search == "regimes" and rule is None:
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
                          "rule=analysis.search.rule_for(config)")
+    if config.study.search in ("random", "optuna"):
+        rule = baseline_rule(config.study.search, candidates=list(config.study.temperatures),
+                             densities=config.targets, seed=config.study.search_seed, budget=trial_budget(config))
     path = study_path(config)
     with lock.held(path), _terminal(out) as out:
         saved = _saved_config(path)
@@ -203,7 +208,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     check_resources(config)
     check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
-    progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search == "regimes")
+    progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search != "grid")
     run_config = tune.RunConfig(
         name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
         failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
@@ -218,8 +223,9 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     else:
         _save_config(path, config)
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
-                           tune_config=_tune_config(config, rule))
-    grid = tuner.fit()
+                           tune_config=tune_config(config, rule))
+    with pending_trials(trial_slots(config) if config.study.search != "grid" else None):
+        grid = tuner.fit()
     progress.finish()
     errored = sum(1 for result in grid if result.error is not None)
     done = count_finished(grid)
@@ -262,19 +268,6 @@ def _tracking(config: StudyConfig) -> list[tune.Callback]:
 
     return [MLflowLoggerCallback(tracking_uri=mlflow.tracking_uri, experiment_name=mlflow.experiment,
                                  tags={"study": config.study.name})]
-
-
-def _tune_config(config: StudyConfig, rule: Rule | None) -> tune.TuneConfig:
-    if config.study.search == "grid":
-        return tune.TuneConfig(reuse_actors=True)
-    # Free trial slots: how many trials the cluster runs at once (check_resources made this >= 1).
-    have, gpu = ray.cluster_resources(), config.resources.gpu
-    slots = int(have.get("CPU", 1) // config.resources.cpu)
-    if gpu:
-        slots = min(slots, int(have.get("GPU", 0) // gpu))
-    budget = trial_budget(config)
-    searcher = RegimeSearcher(rule, dense_seeds=list(config.study.dense_seeds), max_trials=budget, slots=slots)
-    return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * len(config.study.dense_seeds))
 
 
 def _log_path(config: StudyConfig, path: str) -> Path:

@@ -29,7 +29,7 @@ def fresh_name(config: StudyConfig) -> StudyConfig:
 def trial_budget(config: StudyConfig) -> int:
     """Return how many temperatures the study may train: all of them, or a search's study.max_trials."""
     temperatures = len(config.study.temperatures)
-    return min(config.study.max_trials or temperatures, temperatures) if config.study.search == "regimes" \
+    return min(config.study.max_trials or temperatures, temperatures) if config.study.search != "grid" \
         else temperatures
 
 

@@ -42,14 +42,14 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
     costs = calibrate(config)
     calibration_s = time.perf_counter() - started
     temperatures = list(config.study.temperatures)
-    if config.study.search == "regimes":
+    if config.study.search != "grid":
         temperatures = temperatures[:trial_budget(config)]  # the most a search may train
     cost = study_cost(config, costs, temperatures=temperatures)
     wall = max(cost["compute_s"] / slots, makespan(cost["trial_s"], slots)) + RAY_START_S + \
         PER_TRIAL_S * cost["trials"]
     device = "GPU" if config.resources.gpu else "CPU"
     share = config.resources.gpu if config.resources.gpu else config.resources.cpu
-    bound = "at most " if config.study.search == "regimes" else ""
+    bound = "at most " if config.study.search != "grid" else ""
     return [
         f"plan for {config.study.name}: {bound}{len(temperatures)} temperatures x {len(config.study.dense_seeds)} "
         f"dense seeds = {cost['trials']} trials, {cost['cells']} cells",

@@ -1,7 +1,9 @@
-"""A Ray Tune Searcher that lets a rule choose which temperature to train next (study.search: regimes).
+"""A Ray Tune Searcher that lets a rule choose which temperature to train next (study.search other than grid).
 
-The rule itself (`analysis.search`) is handed in by the caller (`regimes run` builds it from the
-config): `study` does not import `analysis`. The searcher's side of the work:
+The regime rule (`analysis.search`) is handed in by the caller (`regimes run` builds it from the
+config): `study` does not import `analysis`; the random and TPE rules are `study.baselines`.
+`tune_config` builds the study's TuneConfig around the searcher, and `pending_trials` lets Tune
+create as many trials at once as there are slots. The searcher's side of the work:
 
 - each temperature the rule picks is queued once per dense seed, and those trials run first;
 - at most `slots` trials are live at a time (the cluster's free trial slots); the rule is asked
@@ -20,14 +22,20 @@ config): `study` does not import `analysis`. The searcher's side of the work:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
 from typing import Callable
 
 import pandas as pd
+import ray
+from ray import tune
 from ray.tune.search import Searcher
 
 from contract.cells import finished_cells
+from contract.config import StudyConfig
 from contract.row import RULE_KEYS, rule_keys
+from study.paths import trial_budget
 
 Rule = Callable[..., "list[float] | None"]
 
@@ -81,8 +89,11 @@ class RegimeSearcher(Searcher):
     def _ask_rule(self) -> float | None:
         if len(self.visited) >= self.max_trials:
             return None
-        pending = sorted({self.trials[t][0] for t in self.live})
-        answer = self.rule(self.cells(), pending=pending, n=1)
+        cells = self.cells()
+        finished = set(cells["temperature"]) if len(cells) else set()
+        # In flight, or suggested and never reported (its trials errored): not to be suggested again.
+        pending = sorted({self.trials[t][0] for t in self.live} | (set(self.visited) - finished))
+        answer = self.rule(cells, pending=pending, n=1)
         if not answer:
             return None
         if answer[0] in self.visited:
@@ -121,3 +132,42 @@ class RegimeSearcher(Searcher):
     def _state(self) -> dict:
         return {"visited": self.visited, "queue": self.queue, "trials": self.trials, "live": self.live,
                 "rows": self.rows}
+
+
+def tune_config(config: StudyConfig, rule: Rule | None) -> tune.TuneConfig:
+    """Return the study's TuneConfig: actors reused, and for a search its RegimeSearcher over `rule`."""
+    if config.study.search == "grid":
+        return tune.TuneConfig(reuse_actors=True)
+    budget = trial_budget(config)
+    searcher = RegimeSearcher(rule, dense_seeds=list(config.study.dense_seeds), max_trials=budget,
+                              slots=trial_slots(config))
+    return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * len(config.study.dense_seeds))
+
+
+def trial_slots(config: StudyConfig) -> int:
+    """Return how many trials the cluster runs at once (free trial slots; at least 1)."""
+    have, gpu = ray.cluster_resources(), config.resources.gpu
+    slots = int(have.get("CPU", 1) // config.resources.cpu)
+    if gpu:
+        slots = min(slots, int(have.get("GPU", 0) // gpu))
+    return max(1, slots)
+
+
+@contextlib.contextmanager
+def pending_trials(slots: int | None):
+    """Context in which Tune may create `slots` trials of a searched study at once (None: leave Tune's rule)."""
+    # Ray 2.60 lets a custom Searcher that is not wrapped in a ConcurrencyLimiter have one PENDING
+    # trial at a time (tune_controller._get_max_pending_trials): the second slot's trial is only
+    # created once the first trial's worker has started, and on short trials it ran after it
+    # (measured: the first two trials of a searched tiny study one after another, 5 s each). Our
+    # searcher limits live trials to the slots itself (a ConcurrencyLimiter's live set is not
+    # saved), so Tune may create that many at once: TUNE_MAX_PENDING_TRIALS_PG, read when fit()
+    # builds its controller, unless the user set it.
+    if slots is None or "TUNE_MAX_PENDING_TRIALS_PG" in os.environ:
+        yield
+        return
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(slots)
+    try:
+        yield
+    finally:
+        os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)

@@ -35,7 +35,7 @@ def test_a_rule_sees_its_keys_and_the_per_copy_values_only():
     row = CellRow("lr", 0.1, 0, 0.1, 0.1, 0.9, 8, 2, "v").with_values(
         {"test_acc": 0.5, "lmc_pair0_1": -0.2, "test_acc_copy1": 0.4}).to_report()
     kept = rule_keys(row)
-    assert set(kept) == {"knob", "temperature", "dense_seed", "density", "test_acc", "lmc", "cka", "status",
+    assert set(kept) == {"knob", "temperature", "dense_seed", "density", "test_acc", "val_acc", "lmc", "cka", "status",
                          "n_copies"} | set(per_copy_keys(2))
     assert kept["lmc_pair0_1"] == -0.2 and math.isnan(kept["cka"])
 
