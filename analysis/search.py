@@ -3,29 +3,32 @@
 A trial trains one temperature and reports every density, so one suggestion informs every target
 density at once. Along the temperature axis at one density the model predicts, from hot to cold,
 Regime II-A (train colder), then II-B (near optimal), then Regime I at low densities (train
-hotter); CKA rises through Regime II towards the I/II boundary. The rule therefore searches, per
-target density, for the maximum of CKA over Regime-II temperatures, with Regime-I temperatures
-counting as worse than any Regime-II one, as a bracketing search on a unimodal function:
+hotter). The rule searches, per target density, for the best cell by the study's criterion
+(`analysis.advice.CRITERIA`, the same one that answers at the end: `by`), as a bracketing
+search on a unimodal function, with the regimes directing where to look:
 
-- **Best so far.** At density d the best visited temperature is `select`'s answer: the Regime-II
-  cell (by the point estimate of mc) with the highest CKA. With none (every visited cell is
-  Regime I, or nothing is visited yet) the optimum is hotter than the hottest Regime-I cell (or
-  anywhere).
+- **Best so far.** At density d the best visited temperature is `select`'s answer by `by`:
+  "regime", the Regime-II cell (point estimate of mc) with the highest CKA; "regime+val", the
+  Regime-II cell with the highest validation accuracy; "val", the cell with the highest
+  validation accuracy. With none (every visited cell is Regime I under a Regime-II criterion, or
+  nothing is visited yet) the optimum is hotter than the hottest Regime-I cell (or anywhere).
 - **Bracket.** The best's nearest visited neighbours on the hotter and the colder side, or the
-  ends of the candidate list, bound where the optimum can still be. With no best, the bracket
-  runs from the hot end to the hottest Regime-I cell.
+  ends of the candidate list, bound where the optimum can still be. The regimes cut it: a best
+  cell in Regime I (possible under "val") says hotter is better, so its colder side is dropped.
+  With no best, the bracket runs from the hot end to the hottest Regime-I cell.
 - **Gaps.** The unvisited candidates inside a bracket form one or two runs (either side of the
-  best). A run between two II-B cells is resolved without a visit: CKA is within cka_eps of the
-  maximum at both ends, so under unimodality everything between is near optimal too. This is
-  the rule's early stop on a flat optimum (the paper's figure has many temperatures within 0.3
-  points there).
+  best). A run between two visited cells is closed without a visit only when the data cannot
+  tell its ends apart: with a validation split, when their validation accuracies differ by no
+  more than one standard error of the difference (over dense seeds; an unknown SE keeps the run
+  open); without one, under "regime", when both ends are II-B (CKA within cka_eps of the
+  maximum). On a flat optimum this is the rule's early stop; on a sharp one it keeps searching
+  between two II-B cells whose accuracies differ.
 - **Next.** The widest open run over all target densities (ties: the run open at more
   densities, then the colder one) is split at its middle candidate. Temperatures in flight
   (pending) split runs as visits would, so k free slots get the k widest splits and no
   temperature is suggested twice.
-- **Stop.** When no target density has an open run, every one has its best bracketed by visited
-  neighbours adjacent in the candidate list (or the ends of the range, or II-B cells): the rule
-  returns None. A budget (`study.max_trials`) stops it earlier.
+- **Stop.** When no target density has an open run the rule returns None. A budget
+  (`study.max_trials`) stops it earlier.
 
 Regime calls use the point estimates (`regime_point`): near the I/II boundary, where the calls
 are uncertain, is where the optimum is, so either call brackets it. Diverged cells count as
@@ -46,7 +49,7 @@ from analysis.classify import aggregate, classify
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 
-__all__ = ["next_temperatures", "open_runs", "rule_for", "Run"]
+__all__ = ["next_temperatures", "open_runs", "rule_for", "Run", "Call"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Run:
 
 
 def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, pending=(), n: int = 1,
-                      mc_threshold: float, cka_eps: float, confidence: float) -> list[float] | None:
+                      mc_threshold: float, cka_eps: float, confidence: float, by: str = "regime") -> list[float] | None:
     """Return up to `n` temperatures to train next, [] to wait for pending ones, or None when the search is done.
 
     Args:
@@ -82,6 +85,7 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
         mc_threshold: Regime I below this mc (see `analysis.classify.classify`).
         cka_eps: II-B within this CKA of a density's best Regime-II CKA.
         confidence: standard errors for a confident call (the rule reads the point calls).
+        by: the criterion the search looks for and answers by (`analysis.advice.CRITERIA`).
 
     Returns:
         Temperatures (from `candidates`), widest open run first; [] when every open run is
@@ -91,10 +95,10 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
     visited = _visited_positions(cells, order)
     busy = set(visited) | {_position(order, t) for t in pending if _position(order, t) is not None}
     regimes = _regimes_by_density(cells, order, densities, mc_threshold=mc_threshold, cka_eps=cka_eps,
-                                  confidence=confidence)
+                                  confidence=confidence, by=by)
     chosen = []
     for _ in range(n):
-        runs = [run for d in densities for run in open_runs(regimes.get(_key(d), {}), len(order), busy)]
+        runs = [run for d in densities for run in open_runs(regimes.get(_key(d), {}), len(order), busy, by=by)]
         if not runs:
             break
         shared = {run: sum(r == run for r in runs) for run in runs}
@@ -106,46 +110,73 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
     return [] if len(busy) > len(visited) else None
 
 
-def rule_for(config: StudyConfig) -> Callable[..., list[float] | None]:
-    """Return the rule for the study config `config`: `rule(cells, pending=, n=)`.
+def rule_for(config: StudyConfig, *, by: str = "regime") -> Callable[..., list[float] | None]:
+    """Return the rule for the study config `config`, looking for the best cell by `by`: `rule(cells, pending=, n=)`.
 
     Candidates are study.temperatures, targets `config.targets` (study.target_densities, default
     every density of pruning.densities), thresholds those of metrics. The result pickles (Tune
-    saves it with the experiment, to resume).
+    saves it with the experiment, to resume; a resumed search keeps its first criterion).
     """
     m = config.metrics
     return partial(next_temperatures, knob=config.study.knob, candidates=list(config.study.temperatures),
-                   densities=config.targets, mc_threshold=m.mc_threshold, cka_eps=m.cka_eps, confidence=m.confidence)
+                   densities=config.targets, mc_threshold=m.mc_threshold, cka_eps=m.cka_eps, confidence=m.confidence,
+                   by=by)
 
 
-def open_runs(calls: dict[int, tuple[str, float]], size: int, busy: set[int]) -> list[Run]:
+@dataclass(frozen=True)
+class Call:
+    """What the rule knows of one visited cell at one density.
+
+    Attributes:
+        regime: the point estimate's regime ("I", "II-A", "II-B" or "n/a").
+        score: the criterion's value (CKA for "regime", validation accuracy otherwise; NaN if unknown).
+        val_acc: validation accuracy, 0-1 (NaN without a split).
+        val_se: its standard error over dense seeds (NaN with one seed).
+    """
+
+    regime: str
+    score: float
+    val_acc: float = math.nan
+    val_se: float = math.nan
+
+
+def open_runs(calls: dict[int, Call], size: int, busy: set[int], *, by: str = "regime") -> list[Run]:
     """Return the open runs at one density.
 
     Args:
-        calls: position -> (point regime "I", "II-A", "II-B" or "n/a", CKA) of the visited cells
-            at this density.
+        calls: position -> Call of the visited cells at this density.
         size: how many candidates there are.
         busy: positions visited or in flight (they split runs and are never suggested).
+        by: the criterion (`analysis.advice.CRITERIA`).
     """
-    two = {p: cka for p, (regime, cka) in calls.items() if regime in ("II-A", "II-B") and math.isfinite(cka)}
-    if two:
-        best = max(two, key=lambda p: (two[p], p))
+    eligible = {p: c.score for p, c in calls.items() if math.isfinite(c.score)
+                and (by == "val" or c.regime in ("II-A", "II-B"))}
+    if eligible:
+        best = max(eligible, key=lambda p: (eligible[p], p))
         low = max((p for p in calls if p < best), default=-1)
         high = min((p for p in calls if p > best), default=size)
-        sides = [(low, best), (best, high)]
+        # Positions run hot to cold: a best cell in Regime I says hotter is better, so not its colder side.
+        sides = [(low, best)] if calls[best].regime == "I" else [(low, best), (best, high)]
     else:
-        regime_one = [p for p, (regime, _) in calls.items() if regime == "I"]
+        regime_one = [p for p, c in calls.items() if c.regime == "I"]
         sides = [(-1, min(regime_one, default=size))]
     runs = []
     for low, high in sides:
-        if _both_near_optimal(calls, low, high):
+        if _indistinguishable_ends(calls, low, high, by=by):
             continue
         runs += _free_runs(range(low + 1, high), busy)
     return runs
 
 
-def _both_near_optimal(calls: dict[int, tuple[str, float]], low: int, high: int) -> bool:
-    return calls.get(low, ("",))[0] == "II-B" and calls.get(high, ("",))[0] == "II-B"
+def _indistinguishable_ends(calls: dict[int, Call], low: int, high: int, *, by: str) -> bool:
+    # Close a run only when the data cannot tell its ends apart (module docstring, "Gaps").
+    a, b = calls.get(low), calls.get(high)
+    if a is None or b is None:
+        return False
+    if math.isfinite(a.val_acc) and math.isfinite(b.val_acc):
+        spread = math.hypot(a.val_se, b.val_se)
+        return math.isfinite(spread) and abs(a.val_acc - b.val_acc) <= spread
+    return by == "regime" and a.regime == "II-B" and b.regime == "II-B"
 
 
 def _free_runs(positions: range, busy: set[int]) -> list[Run]:
@@ -163,20 +194,26 @@ def _free_runs(positions: range, busy: set[int]) -> list[Run]:
 
 
 def _regimes_by_density(cells: pd.DataFrame, order: list[float], densities, *, mc_threshold: float,
-                        cka_eps: float, confidence: float) -> dict[float, dict[int, tuple[str, float]]]:
+                        cka_eps: float, confidence: float, by: str) -> dict[float, dict[int, Call]]:
     if cells.empty:
         return {}
     table = aggregate(cells) if "dense_seed" in cells.columns else cells
     table = classify(table, mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence)
     targets = {_key(d) for d in densities}
-    out: dict[float, dict[int, tuple[str, float]]] = {}
-    for row in table.itertuples(index=False):
-        position = _position(order, row.temperature)
-        if position is None or _key(row.density) not in targets:
+    out: dict[float, dict[int, Call]] = {}
+    for row in table.to_dict("records"):
+        position = _position(order, row["temperature"])
+        if position is None or _key(row["density"]) not in targets:
             continue
-        cka = float(row.cka) if pd.notna(row.cka) else math.nan
-        out.setdefault(_key(row.density), {})[position] = (str(row.regime_point), cka)
+        value = {k: _float(row.get(k)) for k in ("cka", "val_acc", "val_acc_se")}
+        score = value["cka"] if by == "regime" else value["val_acc"]
+        out.setdefault(_key(row["density"]), {})[position] = Call(str(row["regime_point"]), score, value["val_acc"],
+                                                                  value["val_acc_se"])
     return out
+
+
+def _float(value) -> float:
+    return float(value) if value is not None and pd.notna(value) else math.nan
 
 
 def _visited_positions(cells: pd.DataFrame, order: list[float]) -> set[int]:

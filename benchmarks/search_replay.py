@@ -1,29 +1,32 @@
-"""Replay three searchers against a finished full-grid table used as an oracle, at equal budgets.
+"""Replay three searchers against a finished full-grid table used as an oracle, at equal budgets, answering alike.
 
-    python benchmarks/search_replay.py TABLE.csv --budget 5
-    python benchmarks/search_replay.py studies/demo_fine --budget 4
-    python benchmarks/search_replay.py --paper --budget 5     # the Figure-2-shaped table (paper_table.py)
-    python benchmarks/search_replay.py --smoke                # seconds: a check that it runs
+    python benchmarks/search_replay.py benchmarks/tables/demo_fine.csv              # budgets N/4 and N/3
+    python benchmarks/search_replay.py TABLE.csv --budget 4 5 --answer-by test
+    python benchmarks/search_replay.py studies/demo_fine --save-table benchmarks/tables/demo_fine.csv
+    python benchmarks/search_replay.py --paper                  # the Figure-2-shaped table (paper_table.py)
+    python benchmarks/search_replay.py --smoke                  # seconds: a check that it runs
 
-TABLE.csv has columns knob,temperature,density,test_acc,lmc,cka (one row per cell, test_acc 0-1);
-a study directory is read through `analysis.open_study` (means over dense seeds). A trial
-trains one temperature and returns every density's cells. At most B trials each:
+TABLE.csv has columns knob,temperature,density,test_acc,lmc,cka (one row per cell, accuracies
+0-1), and for --answer-by val also val_acc (val_acc_se lets the rule tell cells apart); a study
+directory is read through `analysis.open_study` (means over dense seeds). A trial trains one
+temperature and returns every density's cells. At most B trials each, and every searcher
+answers by the same criterion (`--answer-by`): per density the visited temperature with the best
+validation accuracy (`val`, the default when the table has it: what a user can do) or the best
+test accuracy (`test`, an oracle: what a search would find if it could read the test set).
+Regret is always scored on test accuracy:
 
-- regimes: `analysis.search.next_temperatures`, one trial at a time, stopping early when it
-  says it is done; its answer per density is `select`'s (the Regime-II cell with the highest
-  CKA among the visited ones), as `regimes run` would print;
-- random: B distinct temperatures drawn uniformly, 50 draws; the answer per density is the
-  visited temperature with the best test accuracy; regrets are medians over the draws;
+- regimes: `analysis.search.next_temperatures`, one trial at a time, stopping early when it says
+  it is done; it looks for the best cell by validation accuracy (`by="val"`) when answering by
+  val, by the paper's rule (`by="regime"`) when answering by test. A line before the summary
+  also gives its answer by the paper's rule (Regime II, highest CKA) on the same visits;
+- random: B distinct temperatures drawn uniformly, 50 draws, medians over the draws;
 - optuna: TPE (optuna's `TPESampler`, n_startup_trials = max(1, B // 3) so that TPE, not its
-  random start, picks most trials at small budgets) maximizing the mean test accuracy over the
-  target densities, 10 sampler seeds, medians over seeds; the answer per density is the visited
-  temperature with the best test accuracy. A temperature it suggests again is answered from
-  cache without spending budget (a real study would retrain it: this is generous to TPE).
+  random start, picks most trials at small budgets) maximizing the answer criterion's mean over
+  the target densities, 10 sampler seeds, medians over seeds. A temperature it suggests again is
+  answered from cache without spending budget (a real study would retrain it: generous to TPE).
 
-Regret is in points of test accuracy below the grid's best at that density. A line before the
-last answers the rule's visits as the others are answered (best visited accuracy), to tell a
-poor search from a poor answer. The last line:
-`regimes R1 pts, random R2 pts, optuna R3 pts (mean regret, budget B of N)`.
+Budgets default to a quarter and a third of the grid (rounded up). The last line, for the last
+budget: `regimes R1 pts, random R2 pts, optuna R3 pts (mean regret, budget B of N)`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from analysis.search import next_temperatures  # noqa: E402
 from contract.knobs import hot_to_cold  # noqa: E402
 
 COLUMNS = ["knob", "temperature", "density", "test_acc", "lmc", "cka"]
+ANSWER = {"val": "val_acc", "test": "test_acc"}
 
 
 def read_table(source: str) -> tuple[pd.DataFrame, dict]:
@@ -63,14 +67,16 @@ def read_table(source: str) -> tuple[pd.DataFrame, dict]:
     return table, {}
 
 
-def replay_regimes(table: pd.DataFrame, *, budget: int, densities, thresholds: dict) -> tuple[list[float], dict]:
-    """Return (temperatures visited in order, {density: picked temperature}) of the regime rule."""
+def replay_regimes(table: pd.DataFrame, *, budget: int, densities, thresholds: dict,
+                   by: str) -> tuple[list[float], dict]:
+    """Return (temperatures visited in order, {density: the paper rule's pick among them}) of the regime rule."""
     knob = str(table["knob"].iloc[0])
     candidates = sorted(table["temperature"].unique())
     visited: list[float] = []
     while len(visited) < budget:
         seen = table[table["temperature"].isin(visited)]
-        nxt = next_temperatures(seen, knob=knob, candidates=candidates, densities=densities, n=1, **thresholds)
+        nxt = next_temperatures(seen, knob=knob, candidates=candidates, densities=densities, n=1, by=by,
+                                **thresholds)
         if not nxt:
             break
         visited.append(nxt[0])
@@ -84,29 +90,29 @@ def replay_regimes(table: pd.DataFrame, *, budget: int, densities, thresholds: d
     return visited, picks
 
 
-def best_visited(table: pd.DataFrame, visited, densities) -> dict:
-    """Return {density: the visited temperature with the best test accuracy}."""
+def best_visited(table: pd.DataFrame, visited, densities, key: str) -> dict:
+    """Return {density: the visited temperature with the best `key` (val_acc or test_acc)}."""
     seen = table[table["temperature"].isin(visited)]
-    return {d: float(seen.loc[seen[np.isclose(seen["density"], d)]["test_acc"].idxmax(), "temperature"])
+    return {d: float(seen.loc[seen[np.isclose(seen["density"], d)][key].idxmax(), "temperature"])
             for d in densities}
 
 
-def replay_random(table: pd.DataFrame, *, budget: int, densities, draws: int) -> list[dict]:
-    """Return the picks of `draws` random searches of `budget` distinct temperatures."""
+def replay_random(table: pd.DataFrame, *, budget: int, densities, draws: int, key: str) -> list[dict]:
+    """Return the picks (by `key`) of `draws` random searches of `budget` distinct temperatures."""
     temps = sorted(table["temperature"].unique())
     rng = np.random.default_rng(0)
-    return [best_visited(table, rng.choice(temps, size=min(budget, len(temps)), replace=False), densities)
+    return [best_visited(table, rng.choice(temps, size=min(budget, len(temps)), replace=False), densities, key)
             for _ in range(draws)]
 
 
-def replay_optuna(table: pd.DataFrame, *, budget: int, densities, seeds: int) -> list[dict]:
-    """Return the picks of TPE runs (one per sampler seed) with `budget` distinct temperatures each."""
+def replay_optuna(table: pd.DataFrame, *, budget: int, densities, seeds: int, key: str) -> list[dict]:
+    """Return the picks (by `key`) of TPE runs (one per sampler seed) with `budget` distinct temperatures each."""
     import optuna
 
     optuna.logging.set_verbosity(logging.WARNING)
     temps = [float(t) for t in sorted(table["temperature"].unique())]
     targets = table[table["density"].isin(densities)]
-    objective = targets.groupby("temperature")["test_acc"].mean()
+    objective = targets.groupby("temperature")[key].mean()
     out = []
     for seed in range(seeds):
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, budget // 3))
@@ -120,7 +126,7 @@ def replay_optuna(table: pd.DataFrame, *, budget: int, densities, seeds: int) ->
             run.tell(trial, float(objective[t]))
             if t not in visited:
                 visited.append(t)
-        out.append(best_visited(table, visited, densities))
+        out.append(best_visited(table, visited, densities, key))
     return out
 
 
@@ -144,14 +150,17 @@ def _median_run(runs: list[dict], table: pd.DataFrame) -> tuple[dict, dict, floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print per density the grid's best and each searcher's pick and regret, then the summary line."""
+    """Print per budget and density the grid's best and each searcher's pick and regret, then the summary line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("table", nargs="?", help="CSV table or study directory")
     parser.add_argument("--paper", action="store_true", help="use the Figure-2-shaped table of paper_table.py")
-    parser.add_argument("--budget", type=int, default=5, help="trials per searcher (temperatures)")
+    parser.add_argument("--budget", type=int, nargs="+", help="trials per searcher (default: N/4 and N/3)")
+    parser.add_argument("--answer-by", choices=sorted(ANSWER), help="how every searcher answers "
+                        "(default: val when the table has val_acc, else test)")
     parser.add_argument("--densities", type=float, nargs="+", help="target densities (default: every one)")
     parser.add_argument("--mc-threshold", type=float, help="Regime I below this mc (default: the study's, else -0.2)")
     parser.add_argument("--cka-eps", type=float, help="II-B tolerance (default: the study's, else 0.005)")
+    parser.add_argument("--save-table", metavar="CSV", help="also write the table replayed (e.g. a study's) to CSV")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run on the paper table")
     args = parser.parse_args(argv)
     if args.smoke or args.paper or not args.table:
@@ -160,37 +169,56 @@ def main(argv: list[str] | None = None) -> int:
         table, saved = paper_table(), {}
     else:
         table, saved = read_table(args.table)
+    if args.save_table:
+        kept = COLUMNS + [c for c in ("val_acc", "test_acc_se", "lmc_se", "cka_se", "val_acc_se", "n_seeds")
+                          if c in table.columns]
+        table[kept].to_csv(args.save_table, index=False, float_format="%.6g")
+    has_val = "val_acc" in table.columns and table["val_acc"].notna().all()
+    answer_by = args.answer_by or ("val" if has_val else "test")
+    if answer_by == "val" and not has_val:
+        parser.error("--answer-by val needs a val_acc column (a study run with data.validation)")
     tau = args.mc_threshold if args.mc_threshold is not None else saved.get("mc_threshold", -0.2)
     eps = args.cka_eps if args.cka_eps is not None else saved.get("cka_eps", 0.005)
     thresholds = {"mc_threshold": tau, "cka_eps": eps, "confidence": 0.0}
     densities = args.densities or sorted(float(d) for d in table["density"].unique())
     n_temps = table["temperature"].nunique()
-    draws, seeds = (5, 2) if args.smoke else (50, 10)
-    budget = 3 if args.smoke else args.budget
+    budgets = [3] if args.smoke else args.budget or sorted({math.ceil(n_temps / 4), math.ceil(n_temps / 3)})
+    lines = []
+    for budget in budgets:
+        lines = replay(table, budget=budget, densities=densities, thresholds=thresholds, answer_by=answer_by,
+                       smoke=args.smoke)
+        print("\n".join(lines))
+    return 0 if "nan" not in lines[-1] else 1
 
-    visited, rule_picks = replay_regimes(table, budget=budget, densities=densities, thresholds=thresholds)
+
+def replay(table: pd.DataFrame, *, budget: int, densities, thresholds: dict, answer_by: str, smoke: bool) -> list[str]:
+    """Return the lines of one budget's replay: visits, per-density picks and regrets, the summary line."""
+    key, n_temps = ANSWER[answer_by], table["temperature"].nunique()
+    draws, seeds = (5, 2) if smoke else (50, 10)
+    visited, paper_picks = replay_regimes(table, budget=budget, densities=densities, thresholds=thresholds,
+                                          by="val" if answer_by == "val" else "regime")
+    rule_picks = best_visited(table, visited, densities, key)
     rule = regrets(table, rule_picks)
     random_picks, random_regret, random_mean = _median_run(
-        replay_random(table, budget=budget, densities=densities, draws=draws), table)
+        replay_random(table, budget=budget, densities=densities, draws=draws, key=key), table)
     optuna_picks, optuna_regret, optuna_mean = _median_run(
-        replay_optuna(table, budget=budget, densities=densities, seeds=seeds), table)
-    print(f"regimes visited {', '.join(f'{t:g}' for t in visited)} ({len(visited)} of {budget} trials"
-          f"{', stopped by itself' if len(visited) < budget else ''}); thresholds mc {thresholds['mc_threshold']:g}, "
-          f"cka_eps {thresholds['cka_eps']:g}")
-    print(f"{'density':>8} {'best':>12} {'regimes':>16} {'random (median)':>18} {'optuna (median)':>18}")
+        replay_optuna(table, budget=budget, densities=densities, seeds=seeds, key=key), table)
+    lines = [f"budget {budget} of {n_temps}, every searcher answering by {answer_by} accuracy, regret on test: "
+             f"regimes visited {', '.join(f'{t:g}' for t in visited)} ({len(visited)} of {budget} trials"
+             f"{', stopped by itself' if len(visited) < budget else ''}); thresholds mc "
+             f"{thresholds['mc_threshold']:g}, cka_eps {thresholds['cka_eps']:g}",
+             f"{'density':>8} {'best':>12} {'regimes':>16} {'random (median)':>18} {'optuna (median)':>18}"]
     for d in densities:
         at = table[np.isclose(table["density"], d)]
         best = at.loc[at["test_acc"].idxmax()]
-        print(f"{d:>8g} {best['temperature']:>5g} {100 * best['test_acc']:6.2f} "
-              f"{rule_picks[d]:>7g} {rule[d]:+7.2f} {random_picks[d]:>9g} {random_regret[d]:+7.2f} "
-              f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f}")
-    rule_mean = float(np.mean(list(rule.values())))
-    # Which part loses, where the rule loses: its visits, or its answer (CKA) among them?
-    by_accuracy = float(np.mean(list(regrets(table, best_visited(table, visited, densities)).values())))
-    print(f"regimes' visits answered by best visited accuracy instead of CKA: {by_accuracy:.2f} pts")
-    print(f"regimes {rule_mean:.2f} pts, random {random_mean:.2f} pts, optuna {optuna_mean:.2f} pts "
-          f"(mean regret, budget {budget} of {n_temps})")
-    return 0 if all(math.isfinite(x) for x in (rule_mean, random_mean, optuna_mean)) else 1
+        lines.append(f"{d:>8g} {best['temperature']:>5g} {100 * best['test_acc']:6.2f} "
+                     f"{rule_picks[d]:>7g} {rule[d]:+7.2f} {random_picks[d]:>9g} {random_regret[d]:+7.2f} "
+                     f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f}")
+    paper = float(np.mean(list(regrets(table, paper_picks).values())))
+    lines.append(f"regimes' visits answered by the paper's rule (Regime II, highest CKA) instead: {paper:.2f} pts")
+    lines.append(f"regimes {float(np.mean(list(rule.values()))):.2f} pts, random {random_mean:.2f} pts, "
+                 f"optuna {optuna_mean:.2f} pts (mean regret, budget {budget} of {n_temps})")
+    return lines
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
 
     path = study_path(config)
     searching = config.study.search != "grid"
-    rule = rule_for(config) if config.study.search == "regimes" else None  # random, optuna: study.baselines
+    rule = rule_for(config, by=args.by) if config.study.search == "regimes" else None  # random, optuna: baselines
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     _print_cells(path)
     if searching and outcome.cells_done:

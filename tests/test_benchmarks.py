@@ -50,3 +50,26 @@ def test_the_search_replay_ends_with_the_three_regrets_on_a_table_and_on_a_csv(t
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == \
         "regimes 0.00 pts, random 0.00 pts, optuna 0.00 pts (mean regret, budget 3 of 3)"
+
+
+def test_the_replay_answers_every_searcher_by_validation_accuracy_and_scores_on_test(tmp_path):
+    # Validation accuracy points at 20 everywhere, test accuracy at 30: answering by val, a searcher
+    # that visits the whole grid picks 20 and pays 0.9 - 0.85 = 5 points at each density.
+    rows = ["knob,temperature,density,test_acc,val_acc,lmc,cka"]
+    rows += [f"epochs,{t},{d},{ {10: 0.8, 20: 0.85, 30: 0.9}[t] },{ {10: 0.8, 20: 0.95, 30: 0.9}[t] },0.0,0.9"
+             for t in (10, 20, 30) for d in (0.1, 0.5)]
+    (tmp_path / "v.csv").write_text("\n".join(rows) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = str(ROOT / "benchmarks" / "search_replay.py")
+    result = subprocess.run([sys.executable, script, "v.csv", "--budget", "3"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "every searcher answering by val accuracy" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == \
+        "regimes 5.00 pts, random 5.00 pts, optuna 5.00 pts (mean regret, budget 3 of 3)"
+    (tmp_path / "t.csv").write_text("\n".join(r.replace(",val_acc", "") if i == 0 else
+                                              ",".join(r.split(",")[:4] + r.split(",")[5:])
+                                              for i, r in enumerate(rows)) + "\n")
+    refused = subprocess.run([sys.executable, script, "t.csv", "--answer-by", "val"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=300, env=env)
+    assert refused.returncode == 2 and "needs a val_acc column" in refused.stderr

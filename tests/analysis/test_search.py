@@ -104,3 +104,32 @@ def test_on_the_paper_shaped_table_the_search_stops_by_itself_at_the_grids_own_a
     picks = {d: select_model(seen, density=d)["temperature"] for d in densities}
     assert picks[0.02] == picks[0.03] == 60 and picks[0.05] == picks[0.08] == picks[0.1] == 80
     assert all(picks[d] >= 100 for d in (0.15, 0.2, 0.5, 0.8))
+
+
+def _val_cells(rows, density=0.05):
+    # (temperature, mc, cka, validation accuracy, its SE over seeds)
+    return pd.DataFrame([{"knob": "epochs", "temperature": t, "density": density, "test_acc": 0.8, "lmc": m,
+                          "cka": c, "val_acc": v, "val_acc_se": se} for t, m, c, v, se in rows])
+
+
+def test_by_val_the_best_validation_cell_is_bracketed_and_a_regime_one_best_looks_only_hotter():
+    # 50 has the best validation accuracy: runs 10-40 and 60-80 (wider: 10-40, middle 30).
+    cells = _val_cells([(50, 0.0, 0.90, 0.85, 0.01), (90, 0.0, 0.95, 0.70, 0.01)])
+    assert _next(cells, by="val") == [30]
+    # The best is now 30, in Regime I (mc -0.5): hotter is better, so only its hotter run 10-20
+    # stays open (middle 20), although the colder run 40-80 is wider (it would give 60). By
+    # regime+val the best is the only Regime-II cell, 90: its hotter run 40-80 (middle 60).
+    cells = _val_cells([(30, -0.5, 0.90, 0.85, 0.01), (90, 0.0, 0.95, 0.70, 0.01)])
+    assert _next(cells, by="val") == [20]
+    assert _next(cells, by="regime+val") == [60]
+
+
+def test_a_run_between_two_ii_b_cells_stays_open_while_their_validation_accuracies_differ():
+    # 30 and 70 are both II-B (CKA within 0.005 of the best), with a gap 40-60 between them.
+    base = [(10, 0.0, 0.95, 0.70, 0.01), (30, 0.0, 0.99, 0.80, 0.01), (70, 0.0, 0.993, 0.86, 0.01),
+            (90, -0.5, 0.90, 0.60, 0.01)]
+    assert 50 in (_next(_val_cells(base), n=3) or [])  # 0.80 vs 0.86: 4.2 SEs apart, the run stays open
+    close = [(t, m, c, 0.85 if t in (30, 70) else v, se) for t, m, c, v, se in base]
+    assert 50 not in (_next(_val_cells(close), n=3) or [])  # indistinguishable ends: closed
+    unknown = [(t, m, c, v, float("nan")) for t, m, c, v, _ in close]
+    assert 50 in (_next(_val_cells(unknown), n=3) or [])  # an unknown SE cannot close it
