@@ -17,7 +17,8 @@ from analysis.plots import all_figures
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
 from contract.config import StudyConfig
 
-TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "normalized_test_err", "lmc",
+TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", "val_acc", "val_acc_se",
+                 "normalized_test_err", "lmc",
                  "lmc_se", "cka", "cka_se", "dense_test_acc", "scratch_test_acc", "inherit_gain", "inherit_gain_se",
                  "agreement_dense", "agreement_dense_se", "n_seeds", "se_basis", "status"]
 
@@ -49,8 +50,8 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     if confidence > 0:
         thresholds += (f" A call needs mc beyond the threshold by more than {confidence:g} standard errors; "
                        "otherwise it is I? or II? (hatched in the regime map).")
-    table = cells[[c for c in TABLE_COLUMNS if c in cells.columns]].to_html(index=False, float_format="%.4f",
-                                                                            na_rep="NaN", border=0)
+    shown = [c for c in TABLE_COLUMNS if c in cells.columns and not (c.startswith("val_acc") and cells[c].isna().all())]
+    table = cells[shown].to_html(index=False, float_format="%.4f", na_rep="NaN", border=0)
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}: three-regime pruning study</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}

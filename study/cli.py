@@ -43,8 +43,8 @@ from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
                "prune them to several densities, retrain copies, and measure accuracy, LMC and CKA per cell.")
-TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "lmc", "cka",
-                 "seconds"]
+TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "val_acc", "lmc",
+                 "cka", "seconds"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,8 +202,8 @@ def _print_cells(path: str) -> None:
     if cells.empty:
         print("no cells reported yet")
         return
-    table = cells[[c for c in TABLE_COLUMNS if c in cells.columns]].sort_values(["temperature", "dense_seed",
-                                                                                 "density"])
+    shown = [c for c in TABLE_COLUMNS if c in cells.columns and not (c == "val_acc" and cells[c].isna().all())]
+    table = cells[shown].sort_values(["temperature", "dense_seed", "density"])
     with pd.option_context("display.max_rows", 500, "display.width", 160, "display.float_format", "{:.4f}".format):
         print(table.to_string(index=False))
 

@@ -16,6 +16,7 @@ import time
 import torch
 from torch import nn
 
+from contract.names import BN_STATS
 from trainables.run.engine import evaluate, evaluate_stacked
 from trainables.run.runtime import bn_momentum, full_precision, training_mode
 from trainables.run.stacked import repeat_input, stack_models, unstackable_reason
@@ -58,9 +59,6 @@ def output_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, *, batch
     """Return linear CKA between two models' softmax outputs on `x` (unaugmented, in its given order)."""
     return linear_cka(softmax_outputs(model_a, x, batch_size=batch_size),
                       softmax_outputs(model_b, x, batch_size=batch_size))
-
-
-BN_STATS = ("paper", "exact")
 
 
 @torch.no_grad()

@@ -17,8 +17,9 @@ import fnmatch
 import torch
 from torch import nn
 
+from contract.names import PRUNING_METHODS
+
 Masks = dict[str, torch.Tensor]
-METHODS = ("uniform", "global", "lamp", "random")
 
 
 def prunable_weights(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()
@@ -84,7 +85,7 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
         for s in scores.values():
             s[torch.argmax(s)] = float("inf")  # guarantees each layer keeps its largest weight
     else:
-        raise ValueError(f"unknown pruning method {method!r}; use one of {', '.join(METHODS)}")
+        raise ValueError(f"unknown pruning method {method!r}; use one of {', '.join(PRUNING_METHODS)}")
     total = sum(w.numel() for w in weights.values())
     keep = _keep_top(torch.cat(list(scores.values())), max(1, round(density * total)))
     masks, start = {}, 0
