@@ -25,6 +25,7 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from contract.cells import count_finished
+from contract.trial import param_space_keys
 from study import lock, storage
 from study.baselines import baseline_rule
 from study.config import StudyConfig, StudyError, is_uri
@@ -84,6 +85,9 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
     if config.study.search == "grid":
         space.update(temperature=tune.grid_search(list(config.study.temperatures)),
                      dense_seed=tune.grid_search(list(config.study.dense_seeds)))
+    unknown = set(space) - set(param_space_keys())
+    if unknown:  # a key the trial would ignore: a bug here, not a user's error
+        raise RuntimeError(f"param_space keys {sorted(unknown)} are not TrialInput fields (contract/trial.py)")
     return space
 
 

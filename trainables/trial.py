@@ -20,6 +20,7 @@ from ray import tune
 
 from contract.config import StudyConfig
 from contract.row import CellRow
+from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
 from trainables.cell.state import TrialState
@@ -40,12 +41,11 @@ def run_trial(config: dict) -> None:
     """Run one temperature point: dense training, then prune, retrain, measure and report per density.
 
     Args:
-        config: Tune's trial config: {"study_config": StudyConfig as a dict, "temperature": float,
-            "dense_seed": int, "code_version": str, "dense_prefix": the folder where the trials of
-            an epochs study share their dense runs, or None}.
+        config: Tune's trial config, the keys of `contract.trial.TrialInput` (the study's config
+            as a dict, temperature, dense_seed, code_version, dense_prefix).
     """
-    spec = StudyConfig.model_validate(config["study_config"])
-    temperature, dense_seed = float(config["temperature"]), int(config["dense_seed"])
+    given = TrialInput.model_validate(config)
+    spec, temperature, dense_seed = given.study_config, given.temperature, given.dense_seed
     state = _load_state(tune.get_checkpoint())
     setup_started = time.perf_counter()
     device = resolve_device(spec.resources.device)
@@ -61,7 +61,7 @@ def run_trial(config: dict) -> None:
     seconds_setup = time.perf_counter() - setup_started
     n_train = data.x_train.shape[0]
     if state is None:
-        shared = config.get("dense_prefix") if spec.study.knob == "epochs" else None  # absent in older studies
+        shared = given.dense_prefix if spec.study.knob == "epochs" else None
         state = train_dense(model, data, dense_run(spec.study.knob, temperature, dense=spec.dense, data=spec.data,
                                                    n_train=n_train),
                             seed=dense_seed, shared=shared, stops=[int(t) for t in spec.study.temperatures])
@@ -76,7 +76,7 @@ def run_trial(config: dict) -> None:
     for density in [d for d in spec.pruning.densities if d not in state.finished]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state.dense_test_acc,
-                      spec.retrain.epochs, spec.retrain.copies, str(config["code_version"])).with_values(
+                      spec.retrain.epochs, spec.retrain.copies, given.code_version).with_values(
                           {**recorded, "dense_val_acc": state.dense_val_acc})
         row = cell.run(row, model, diverged=state.dense_diverged)
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,

@@ -93,3 +93,14 @@ def test_hot_to_cold_follows_each_knobs_direction_and_unknown_knobs_get_neutral_
     assert hot_to_cold("sam_rho", [0.1, 0.8]) == [0.8, 0.1]
     assert knob_words("lr").hotter == "use a larger learning rate"
     assert knob_words("width").hotter == "raise width"
+
+
+def test_a_trial_reads_what_the_launcher_writes():
+    from contract.trial import TrialInput, param_space_keys
+
+    config = StudyConfig.model_validate({"study": {"knob": "lr", "temperatures": [0.1]}})
+    given = TrialInput.model_validate({"study_config": config.model_dump(mode="json"), "temperature": 0.1,
+                                       "dense_seed": 2, "code_version": "v", "dense_prefix": None,
+                                       "__trial_index__": 0})  # Tune's own keys are ignored
+    assert (given.study_config, given.temperature, given.dense_seed, given.dense_prefix) == (config, 0.1, 2, None)
+    assert param_space_keys() == ["study_config", "temperature", "dense_seed", "code_version", "dense_prefix"]
