@@ -22,7 +22,8 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import Literal
 
-MODELS = ("preresnet", "vgg", "cnn1d", "mlp")
+# Ours, then the lottery-ticket family (trainables.models.lottery).
+MODELS = ("preresnet", "vgg", "cnn1d", "mlp", "lenet300", "lenet5", "conv2", "conv4", "conv6")
 DATASETS = ("cifar10", "cifar100", "mnist1d", "digits", "synthetic", "npz", "imagefolder")
 FILE_DATASETS = ("npz", "imagefolder")  # the user's own files (trainables.data.files)
 PRUNING_METHODS = ("uniform", "global", "lamp", "random")

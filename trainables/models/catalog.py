@@ -1,4 +1,4 @@
-"""Models by name: the built-in networks, torchvision's and timm's by name, and installed plug-ins."""
+"""Models by name: the built-in networks, the lottery-ticket family, torchvision's and timm's, installed plug-ins."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from torch import nn
 
 from contract.names import MODEL_GROUP, MODELS, PluginError, find_plugin
+from trainables.models.lottery import build_lottery_model
 from trainables.models.networks import PreResNet, cnn1d, mlp, vgg
 
 
@@ -48,6 +49,8 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
         return cnn1d(num_classes, width, in_channels=input_shape[0], length=input_shape[1])
     if name == "mlp":
         return mlp(num_classes, width, in_features=math.prod(input_shape))
+    if name in ("lenet300", "lenet5", "conv2", "conv4", "conv6"):  # trainables.models.lottery
+        return build_lottery_model(name, input_shape=input_shape, num_classes=num_classes, width=width)
     raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
 
 

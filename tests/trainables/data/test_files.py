@@ -99,7 +99,7 @@ def test_torchvision_models_by_name_take_the_datas_classes_and_the_configs_kwarg
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_built_in_model_name_the_config_accepts_builds(name):
-    shape = (3, 16, 16) if name in ("preresnet", "vgg") else (1, 40)
+    shape = (1, 40) if name in ("cnn1d", "mlp", "lenet300") else (3, 16, 16)
     model = build_model(name, input_shape=shape, num_classes=7, depth={"preresnet": 8, "vgg": 11}.get(name, 20))
     assert model.eval()(torch.randn(2, *shape)).shape == (2, 7)
 
