@@ -7,7 +7,8 @@
     python benchmarks/search_replay.py --smoke                  # seconds: a check that it runs
 
 TABLE.csv has columns knob,temperature,density,test_acc,lmc,cka (one row per cell, accuracies
-0-1), and for --answer-by val also val_acc (val_acc_se lets the rule tell cells apart); a study
+0-1), and for --answer-by val also val_acc (val_acc_se lets the rule tell cells apart);
+mc_threshold and cka_eps columns, when present, are the thresholds (else -0.2 and 0.005); a study
 directory is read through `analysis.open_study` (means over dense seeds). A trial trains one
 temperature and returns every density's cells. At most B trials each, and every searcher
 answers by the same criterion (`--answer-by`): per density the visited temperature with the best
@@ -64,7 +65,9 @@ def read_table(source: str) -> tuple[pd.DataFrame, dict]:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise SystemExit(f"{source}: missing columns {', '.join(missing)}; expected {','.join(COLUMNS)}")
-    return table, {}
+    # A table saved from a study (--save-table) carries the study's thresholds.
+    saved = {k: float(table[k].iloc[0]) for k in ("mc_threshold", "cka_eps") if k in table.columns}
+    return table, saved
 
 
 def replay_regimes(table: pd.DataFrame, *, budget: int, densities, thresholds: dict,
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_table:
         kept = COLUMNS + [c for c in ("val_acc", "test_acc_se", "lmc_se", "cka_se", "val_acc_se", "n_seeds")
                           if c in table.columns]
-        table[kept].to_csv(args.save_table, index=False, float_format="%.6g")
+        table[kept].assign(**saved).to_csv(args.save_table, index=False, float_format="%.6g")
     has_val = "val_acc" in table.columns and table["val_acc"].notna().all()
     answer_by = args.answer_by or ("val" if has_val else "test")
     if answer_by == "val" and not has_val:
