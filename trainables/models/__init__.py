@@ -1,5 +1,8 @@
-"""Models, the second stage of a trial: the built-in networks (`networks`), the lottery-ticket family
-(`lottery`) and models by name (`catalog`)."""
+"""Models, the second stage of a trial: built-in networks, the lottery-ticket family, models by name.
+
+`networks` (PreResNet, VGG, the 1-D CNN, the MLP), `lottery` (LeNet-300-100, LeNet-5, Conv-2/4/6)
+and `catalog` (`build_model`: ours, torchvision's, timm's, plug-ins).
+"""
 
 from trainables.models.catalog import build_model, build_plugin_model
 from trainables.models.lottery import conv_net, lenet5, lenet300
