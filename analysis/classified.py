@@ -59,8 +59,8 @@ def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: 
     if study.cells.empty:
         raise StudyReadError(f"{path}: no cells reported yet; wait for the study or run it")
     saved = study.config.metrics if study.config is not None else None
-    tau = mc_threshold if mc_threshold is not None else saved and saved.mc_threshold
-    eps = cka_eps if cka_eps is not None else saved and saved.cka_eps
+    tau = mc_threshold if mc_threshold is not None or saved is None else saved.mc_threshold
+    eps = cka_eps if cka_eps is not None or saved is None else saved.cka_eps
     if tau is None or eps is None:
         raise StudyReadError(f"{path}: the study holds no config with metrics.mc_threshold / metrics.cka_eps; "
                              "give them with --mc-threshold and --cka-eps")

@@ -11,6 +11,7 @@ that needs torchvision, timm or the plug-in's package.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -325,7 +326,7 @@ def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:
     Consistency checks between sections still apply to what is left; a config that still fails
     without its offending keys gives the defaults of the sections that fail.
     """
-    raw = _plain(raw)
+    raw = copy.deepcopy(raw)  # dropping keys leaves the caller's dict alone
     for (section, key), then in ABSENT_IN_EARLIER_VERSIONS.items():
         if isinstance(raw.get(section), dict) and key not in raw[section]:
             raw[section][key] = then
@@ -335,7 +336,7 @@ def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:
             return StudyConfig.model_validate(raw), dropped
         except ValidationError as err:
             located = [tuple(str(p) for p in e["loc"]) for e in err.errors() if e["loc"]]
-        if not located or not [_drop(raw, loc, dropped) for loc in located if _drop_target(raw, loc)]:
+        if not any([_drop(raw, loc, dropped) for loc in located]):  # every error dropped its key, not the first
             break
     # Each section is valid alone and only a check across sections fails (another version's rule):
     # keep the sections as they are rather than lose the study's settings.
@@ -349,30 +350,17 @@ def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:
     return StudyConfig.model_construct(**sections), dropped + ["(checks across sections)"]
 
 
-def _plain(value):
-    # A deep copy of plain JSON data (dicts and lists), so that dropping keys leaves the caller's alone.
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _drop_target(raw: dict, loc: tuple[str, ...]) -> list[str]:
-    # The deepest mapping keys on `loc` that exist (a list item takes its whole list with it).
-    node, keys = raw, []
+def _drop(raw: dict, loc: tuple[str, ...], dropped: list[str]) -> bool:
+    # Remove the deepest mapping key on `loc` that exists (a list item takes its whole list with
+    # it) and record it; False when nothing on `loc` is left to remove.
+    parent, node, keys = None, raw, []
     for part in loc:
         if not isinstance(node, dict) or part not in node:
             break
+        parent, node = node, node[part]
         keys.append(part)
-        node = node[part]
-    return keys
-
-
-def _drop(raw: dict, loc: tuple[str, ...], dropped: list[str]) -> None:
-    keys = _drop_target(raw, loc)
-    parent = raw
-    for part in keys[:-1]:
-        parent = parent[part]
+    if parent is None:
+        return False
     del parent[keys[-1]]
     dropped.append(".".join(keys))
+    return True

@@ -27,8 +27,6 @@ sampling of a `tune.choice` draws with replacement, which spends the budget on r
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -92,8 +90,7 @@ def validation_scores(cells: pd.DataFrame, densities: list[float]) -> dict[float
     if cells.empty or "val_acc" not in cells.columns:
         return {}
     at = cells[np.isin(np.round(cells["density"].astype(float), 12), np.round(densities, 12))]
-    return {float(t): float(group["val_acc"].fillna(0.0).mean()) for t, group in at.groupby("temperature")
-            if not math.isnan(float(group["val_acc"].fillna(0.0).mean()))}
+    return {float(t): float(score) for t, score in at["val_acc"].fillna(0.0).groupby(at["temperature"]).mean().items()}
 
 
 def baseline_rule(search: str, *, candidates: list[float], densities: list[float], seed: int, budget: int):

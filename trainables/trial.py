@@ -82,7 +82,7 @@ def run_trial(config: dict) -> None:
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,
                                **peak_memory_mb(device)})
         state.finished.append(density)
-        _report(row, state, model)
+        _report(row, state)
         _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
 
 
@@ -126,8 +126,7 @@ def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _report(row: CellRow, state: TrialState, model: torch.nn.Module) -> None:
-    state.dense_state = model.state_dict()
+def _report(row: CellRow, state: TrialState) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state.save(tmp)
         tune.report(row.to_report(), checkpoint=tune.Checkpoint.from_directory(tmp))

@@ -49,7 +49,7 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
         return cnn1d(num_classes, width, in_channels=input_shape[0], length=input_shape[1])
     if name == "mlp":
         return mlp(num_classes, width, in_features=math.prod(input_shape))
-    if name in ("lenet300", "lenet5", "conv2", "conv4", "conv6"):  # trainables.models.lottery
+    if name in MODELS:  # the built-in names left are the lottery-ticket family
         return build_lottery_model(name, input_shape=input_shape, num_classes=num_classes, width=width)
     raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
 
