@@ -87,12 +87,19 @@ class DataSection(Section):
     # Validation accuracy lets a study answer without reading the test set (`--by val`).
     validation: float = 0
     validation_seed: int = 0
+    # A smaller training split: this many training examples, stratified by class, drawn by
+    # train_subset_seed (`trainables.data.split`), before the validation split is held out of
+    # them; None: the whole training split. The test split is always whole. Rows record it.
+    train_subset: Optional[PositiveInt] = None
+    train_subset_seed: int = 0
 
     @field_validator("validation", mode="before")
     @classmethod
     def _fraction_or_count(cls, value):
-        # One message for both forms; a count stays a whole number (`validation_counts` tells them apart).
-        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        # One message for both forms; a count stays a whole number (`validation_counts` tells them
+        # apart by size). A count comes back as a float (500.0) from the saved, dumped config a trial reads.
+        whole = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+            isinstance(value, float) and value >= 1 and value.is_integer())
         if whole or (isinstance(value, float) and 0 < value < 1) or value == 0:
             return value
         raise ValueError(f"got {value!r}; write a fraction of the training split in (0, 1), e.g. 0.1, or a whole "

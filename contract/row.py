@@ -83,6 +83,10 @@ class CellRow:
             (NaN when not projected).
         n_val: examples held out of the training split for validation (0: no validation split).
         validation_seed: the seed that chose them (data.validation_seed).
+        n_train: training examples the models were trained on, after data.train_subset and
+            the validation split (0 in studies written before it was recorded).
+        train_subset: data.train_subset (0: the whole training split).
+        train_subset_seed: the seed that drew it (data.train_subset_seed).
         val_acc: mean over copies of each copy's validation accuracy averaged over its last
             epochs, as test_acc, 0-1 (NaN without a validation split).
         val_acc_std: population std of that over copies, 0-1.
@@ -136,6 +140,9 @@ class CellRow:
     pca_variance_kept: float = NAN
     n_val: int = 0
     validation_seed: int = 0
+    n_train: int = 0
+    train_subset: int = 0
+    train_subset_seed: int = 0
     val_acc: float = NAN
     val_acc_std: float = NAN
     dense_val_acc: float = NAN

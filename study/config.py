@@ -33,7 +33,7 @@ from contract.config import (
 from contract.names import DATASET_GROUP, MODEL_GROUP, PluginError, find_plugin
 from trainables.data.catalog import check_dataset_files, training_labels
 from trainables.data.dataset import DatasetError
-from trainables.data.split import validation_counts
+from trainables.data.split import subset_indices, validation_counts
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
            "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "ControlsSection", "FaultsSection",
@@ -129,14 +129,19 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
 
 
 def _check_validation(config: StudyConfig, where: str) -> None:
-    if not config.data.validation:
+    # The training subset and the validation split held out of it, where the labels are cheap to read.
+    d = config.data
+    if not d.validation and d.train_subset is None:
         return
-    known = training_labels(config.data.name, config.data.root)
+    known = training_labels(d.name, d.root)
     if known is None:
         return
     labels, classes = known
     try:
-        validation_counts(labels, config.data.validation, num_classes=classes)
+        if d.train_subset is not None:
+            labels = labels[subset_indices(labels, d.train_subset, num_classes=classes, seed=d.train_subset_seed)]
+        if d.validation:
+            validation_counts(labels, d.validation, num_classes=classes)
     except DatasetError as err:
         raise ConfigError([f"{where}: {err}"]) from None
 

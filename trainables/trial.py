@@ -28,7 +28,7 @@ from trainables.cell.work import CellWork, Robustness
 from trainables.data.catalog import load_dataset
 from trainables.data.dataset import Dataset
 from trainables.data.dimension import reduce_dimension
-from trainables.data.split import hold_out_validation
+from trainables.data.split import hold_out_validation, take_subset
 from trainables.models.catalog import build_model
 from trainables.run.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
 
@@ -87,14 +87,19 @@ def run_trial(config: dict) -> None:
 
 
 def _load_data(spec: StudyConfig) -> tuple[Dataset, dict]:
-    # The dataset, its validation split held out before anything is fitted on the training split,
-    # then projected when data.intrinsic_dim asks; with what every row records of it.
+    # The dataset, cut to data.train_subset, its validation split held out before anything is
+    # fitted on the training split, then projected when data.intrinsic_dim asks; with what every
+    # row records of it.
     d = spec.data
     data = load_dataset(d.name, d.root, device="cpu", download=d.download, image_size=d.image_size)
     recorded = {}
+    if d.train_subset is not None:
+        data = take_subset(data, d.train_subset, seed=d.train_subset_seed)
+        recorded = {"train_subset": d.train_subset, "train_subset_seed": d.train_subset_seed}
     if d.validation:
         data = hold_out_validation(data, d.validation, seed=d.validation_seed)
-        recorded = {"n_val": len(data.y_val), "validation_seed": d.validation_seed}
+        recorded |= {"n_val": len(data.y_val), "validation_seed": d.validation_seed}
+    recorded["n_train"] = len(data.y_train)
     if d.intrinsic_dim is not None:
         data, projection = reduce_dimension(data, d.intrinsic_dim)
         recorded |= {"intrinsic_dim": projection.rank, "pca_variance_kept": projection.variance_kept}

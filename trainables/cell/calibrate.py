@@ -23,7 +23,7 @@ from contract.config import StudyConfig
 from trainables.cell.runs import dense_run, retrain_run
 from trainables.data.catalog import load_dataset
 from trainables.data.dataset import Dataset, DatasetError
-from trainables.data.split import hold_out_validation
+from trainables.data.split import hold_out_validation, take_subset
 from trainables.method.landscape import linear_mode_connectivity
 from trainables.method.pruning import prune
 from trainables.models.catalog import build_model
@@ -85,7 +85,9 @@ def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
 def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
     device = resolve_device(spec.resources.device)
     data, stand_in = planning_data(spec)
-    if spec.data.validation and not stand_in:  # trials train on what the validation split leaves
+    if spec.data.train_subset is not None and not stand_in:  # trials train on the subset ...
+        data = take_subset(data, spec.data.train_subset, seed=spec.data.train_subset_seed)
+    if spec.data.validation and not stand_in:  # ... less what the validation split holds out
         data = hold_out_validation(data, spec.data.validation, seed=spec.data.validation_seed)
     model = build_model(spec.model.name, input_shape=data.input_shape, num_classes=data.num_classes,
                         depth=spec.model.depth, width=spec.model.width, kwargs=spec.model.kwargs)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from contract.names import DATASETS, FILE_DATASETS
 from trainables.data.builtin import CIFAR_FOLDERS, GENERATED, check_cifar_files, load_cifar
 from trainables.data.dataset import Dataset, DatasetError
+from trainables.data.idx import IDX_CLASSES, IDX_FILES, idx_path, read_idx
 from trainables.data.files import (
     check_imagefolder,
     check_npz,
@@ -83,16 +85,18 @@ def check_dataset_files(name: str, root: str | Path | None, *, download: bool = 
 def training_labels(name: str, root: str | Path | None) -> tuple[torch.Tensor, int] | None:
     """Return (training labels, number of classes) where that is cheap to know before a trial runs, else None.
 
-    The generated datasets are made (cached for the trial's process); an npz file is read for its
-    y_train only. Other datasets (CIFAR, image folders, torchvision's, plug-ins) are left to the
-    trial, which raises the same one-line error.
+    The generated datasets are made (cached for the trial's process); an npz file and MNIST's IDX
+    labels file are read for the training labels only. Other datasets (CIFAR, image folders, other
+    torchvision datasets, plug-ins) are left to the trial, which raises the same one-line error.
     """
     if name in GENERATED:
         data = GENERATED[name]()
         return data.y_train, data.num_classes
+    cls = name.split("/", 1)[1] if name.startswith("torchvision/") else None
+    if cls in IDX_CLASSES and root is not None and idx_path(root, cls, IDX_FILES["train"][1]) is not None:
+        labels = torch.from_numpy(read_idx(idx_path(root, cls, IDX_FILES["train"][1])).astype(np.int64))
+        return labels, int(labels.max()) + 1
     if name == "npz" and root is not None:
-        import numpy as np
-
         with np.load(root) as arrays:
             labels = torch.as_tensor(np.asarray(arrays["y_train"]).astype(np.int64))
         return labels, int(labels.max()) + 1

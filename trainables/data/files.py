@@ -10,7 +10,8 @@
 - `torchvision/<Class>`: a `torchvision.datasets` class (FashionMNIST, SVHN, KMNIST, ...) read
   from `data.root` in that class's own layout, its train and test splits (`train=` or
   `split=`), downloaded only with `data.download: true`. Images become float channels-first
-  tensors (grey ones one channel).
+  tensors (grey ones one channel). MNIST, FashionMNIST and KMNIST are read from their IDX files,
+  raw or .gz, by `trainables.data.idx` (the same values as torchvision's, without a PIL image each).
 
 Both are standardised per channel with the mean and std of the training split (recorded on the
 Dataset) and get no augmentation: nothing is known of what suits them. The `check_*` functions
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.data.dataset import Dataset, DatasetError
+from trainables.data.idx import IDX_CLASSES, missing_idx_files, read_idx_split
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -85,15 +87,27 @@ def check_torchvision(name: str, root: str | Path | None, *, download: bool) -> 
     """Raise DatasetError unless torchvision dataset `name` ("torchvision/<Class>") reads from `root`."""
     if root is None:
         raise DatasetError(f"{name} needs data.root: the folder torchvision keeps it in")
-    if not download:
-        for train in (True, False):
-            _torchvision_split(name, root, train=train, download=False)
+    if download:
+        return
+    cls = name.split("/", 1)[1]
+    if cls in IDX_CLASSES:
+        missing = missing_idx_files(root, cls)
+        if missing:
+            raise DatasetError(f"{name}: no {', '.join(missing)} (or .gz) in {Path(root) / cls / 'raw'}; put the "
+                               "original IDX files there, or set data.download: true on a machine with network "
+                               "access")
+        return
+    for train in (True, False):
+        _torchvision_split(name, root, train=train, download=False)
 
 
 @functools.lru_cache(maxsize=2)
 def load_torchvision(name: str, root: str, download: bool) -> Dataset:
     """Return torchvision dataset `name` ("torchvision/<Class>") from `root` as a standardised Dataset."""
     check_torchvision(name, root, download=download)
+    cls = name.split("/", 1)[1]
+    if cls in IDX_CLASSES:
+        return _idx_dataset(name, root, download)
     splits = []
     for train in (True, False):
         dataset = _torchvision_split(name, root, train=train, download=download)
@@ -101,6 +115,22 @@ def load_torchvision(name: str, root: str, download: bool) -> Dataset:
         pixels = np.stack([np.asarray(image, dtype=np.float32) / 255.0 for image in images])
         x = torch.from_numpy(pixels).unsqueeze(1) if pixels.ndim == 3 else torch.from_numpy(pixels).permute(0, 3, 1, 2)
         splits.append((x, torch.as_tensor(labels, dtype=torch.int64)))
+    (x_train, y_train), (x_test, y_test) = splits
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=classes)
+
+
+def _idx_dataset(name: str, root: str, download: bool) -> Dataset:
+    # MNIST and its kin from their IDX files, raw or .gz; torchvision fetches them when asked and absent.
+    cls = name.split("/", 1)[1]
+    if download and missing_idx_files(root, cls):
+        for train in (True, False):
+            _torchvision_split(name, root, train=train, download=True)
+    splits = []
+    for split in ("train", "test"):
+        images, labels = read_idx_split(root, cls, split)
+        x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+        splits.append((x, torch.from_numpy(labels.astype(np.int64))))
     (x_train, y_train), (x_test, y_test) = splits
     classes = int(max(y_train.max(), y_test.max())) + 1
     return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=classes)

@@ -10,6 +10,10 @@ Per class c with n_c training examples, a fraction f holds out round(f x n_c) (t
 shared out in proportion to the classes (largest remainders, so the total is exactly N). Which
 examples go is a permutation per class drawn from `torch.Generator().manual_seed(seed)`; the
 remaining training examples keep their order.
+
+`data.train_subset` (a smaller training split, e.g. 10,000 of MNIST's 60,000 to fit a study in a
+CPU budget) is drawn the same way, in proportion to the classes, by its own seed, before the
+validation split is held out of it; the test split is always whole.
 """
 
 from __future__ import annotations
@@ -34,19 +38,70 @@ def validation_counts(labels: torch.Tensor, size: float, *, num_classes: int) ->
     if isinstance(size, float) and size < 1:
         counts = [round(size * c) for c in per_class]
     else:
-        total = int(size)
-        if total >= n:
-            raise DatasetError(f"data.validation: {total} examples is not smaller than the training split ({n}); "
+        if int(size) >= n:
+            raise DatasetError(f"data.validation: {int(size)} examples is not smaller than the training split ({n}); "
                                f"use fewer, or a fraction such as 0.1")
-        shares = [total * c / n for c in per_class]
-        counts = [math.floor(s) for s in shares]
-        for k in sorted(range(num_classes), key=lambda k: shares[k] - counts[k], reverse=True)[:total - sum(counts)]:
-            counts[k] += 1
+        counts = _proportional(per_class, int(size))
     emptied = [k for k, (c, v) in enumerate(zip(per_class, counts, strict=True)) if c > 0 and v >= c]
     if emptied:
         raise DatasetError(f"data.validation: {size:g} leaves class {emptied[0]} with no training example "
                            f"(it has {per_class[emptied[0]]}); use a smaller validation split")
     return counts
+
+
+def subset_counts(labels: torch.Tensor, size: int, *, num_classes: int) -> list[int]:
+    """Return how many examples of each class a training subset of `size` keeps (in proportion to the classes).
+
+    Raises:
+        DatasetError: `size` is larger than the training split; one line saying what to write.
+    """
+    per_class = torch.bincount(labels.cpu(), minlength=num_classes).tolist()
+    if size > sum(per_class):
+        raise DatasetError(f"data.train_subset: {size} examples is more than the training split "
+                           f"({sum(per_class)}); use at most {sum(per_class)}, or leave it out for the whole split")
+    return _proportional(per_class, size)
+
+
+def subset_indices(labels: torch.Tensor, size: int, *, num_classes: int, seed: int) -> torch.Tensor:
+    """Return the sorted indices, into `labels`, of the training subset of `size` that `seed` draws.
+
+    Raises:
+        DatasetError: as `subset_counts`.
+    """
+    return _pick(labels, subset_counts(labels, size, num_classes=num_classes), seed=seed)
+
+
+def take_subset(data: Dataset, size: int, *, seed: int) -> Dataset:
+    """Return `data` with only `size` of its training examples, stratified by class, chosen by `seed`.
+
+    The test split is kept whole; a validation split is held out of what this keeps.
+
+    Raises:
+        DatasetError: as `subset_counts`.
+    """
+    kept = subset_indices(data.y_train, size, num_classes=data.num_classes, seed=seed).to(data.y_train.device)
+    return dataclasses.replace(data, x_train=data.x_train[kept], y_train=data.y_train[kept])
+
+
+def _proportional(per_class: list[int], total: int) -> list[int]:
+    # `total` shared out in proportion to the classes, by largest remainders: the counts sum to exactly `total`.
+    n = sum(per_class)
+    shares = [total * c / n for c in per_class]
+    counts = [math.floor(s) for s in shares]
+    for k in sorted(range(len(per_class)), key=lambda k: shares[k] - counts[k], reverse=True)[:total - sum(counts)]:
+        counts[k] += 1
+    return counts
+
+
+def _pick(labels: torch.Tensor, counts: list[int], *, seed: int) -> torch.Tensor:
+    # Sorted indices of counts[k] examples of each class k: a permutation per class from one seeded generator.
+    generator = torch.Generator().manual_seed(seed)
+    labels = labels.cpu()
+    chosen = []
+    for k, count in enumerate(counts):
+        members = torch.nonzero(labels == k).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:count]])
+    return torch.sort(torch.cat(chosen)).values
 
 
 def hold_out_validation(data: Dataset, size: float, *, seed: int) -> Dataset:
@@ -55,15 +110,8 @@ def hold_out_validation(data: Dataset, size: float, *, seed: int) -> Dataset:
     Raises:
         DatasetError: as `validation_counts`.
     """
-    counts = validation_counts(data.y_train, size, num_classes=data.num_classes)
-    generator = torch.Generator().manual_seed(seed)
-    labels = data.y_train.cpu()
-    held = []
-    for k, count in enumerate(counts):
-        members = torch.nonzero(labels == k).flatten()
-        held.append(members[torch.randperm(len(members), generator=generator)[:count]])
-    val = torch.sort(torch.cat(held)).values
-    keep = torch.ones(len(labels), dtype=torch.bool)
+    val = _pick(data.y_train, validation_counts(data.y_train, size, num_classes=data.num_classes), seed=seed)
+    keep = torch.ones(len(data.y_train), dtype=torch.bool)
     keep[val] = False
     keep, val = keep.to(data.y_train.device), val.to(data.y_train.device)
     return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep],

@@ -118,28 +118,3 @@ def test_timm_models_by_name_and_one_line_naming_the_extra_without_timm():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert "model.name: 'timm/resnet18' needs timm, an optional extra: pip install 'three-regime-pruning[timm]'" \
         in result.stderr
-
-
-def _write_idx(path, array, magic):
-    # The MNIST idx format: a big-endian magic number (0x0803 images, 0x0801 labels), the sizes, then uint8 data.
-    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def test_a_torchvision_dataset_class_by_name_reads_its_own_files_from_root(tmp_path):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    train_images, test_images = rng.integers(0, 256, (30, 28, 28)), rng.integers(0, 256, (10, 28, 28))
-    _write_idx(raw / "train-images-idx3-ubyte", train_images, 2051)
-    _write_idx(raw / "train-labels-idx1-ubyte", np.arange(30) % 10, 2049)
-    _write_idx(raw / "t10k-images-idx3-ubyte", test_images, 2051)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(10) % 10, 2049)
-    data = load_dataset("torchvision/FashionMNIST", tmp_path)
-    assert data.x_train.shape == (30, 1, 28, 28) and data.x_test.shape == (10, 1, 28, 28) and data.num_classes == 10
-    pixels = train_images / 255.0
-    assert data.stats[0][0] == pytest.approx(pixels.mean(), abs=1e-5)
-    expected = (test_images[2, 5, 7] / 255.0 - pixels.mean()) / pixels.std(ddof=1)
-    assert float(data.x_test[2, 0, 5, 7]) == pytest.approx(expected, abs=1e-4)
-    with pytest.raises(DatasetError, match="torchvision/KMNIST: cannot read it from .*data.download: true"):
-        check_dataset_files("torchvision/KMNIST", tmp_path)

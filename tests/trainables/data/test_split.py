@@ -1,4 +1,4 @@
-"""The validation split: stratified counts worked out by hand, a fixed seed, and refusals in one line."""
+"""The validation split and the training subset: stratified counts worked out by hand, a fixed seed, refusals in one line."""
 
 import copy
 
@@ -8,7 +8,7 @@ import yaml
 
 from study.config import ConfigError, load_config
 from trainables.data import Dataset, DatasetError
-from trainables.data.split import hold_out_validation, validation_counts
+from trainables.data.split import hold_out_validation, subset_counts, take_subset, validation_counts
 from trainables.method.pruning import magnitude_masks
 from trainables.method.retrain import retrain_copies
 from trainables.models import build_model
@@ -54,6 +54,21 @@ def test_a_split_that_empties_a_class_or_the_training_split_is_refused():
         validation_counts(LABELS, 100, num_classes=3)
 
 
+def test_a_count_survives_the_saved_config_a_trial_reads_and_other_numbers_are_refused():
+    # The trial validates the dumped config again, where a count of 30 has become the float 30.0.
+    from pydantic import ValidationError
+
+    from contract.config import StudyConfig
+
+    config = StudyConfig.model_validate({"study": {"name": "v", "temperatures": [2]},
+                                         "data": {"name": "synthetic", "validation": 30}})
+    again = StudyConfig.model_validate(config.model_dump())
+    assert validation_counts(LABELS, again.data.validation, num_classes=3) == [15, 9, 6]  # 30 of 50/30/20
+    for bad in (1.5, -1, 2.0 ** 0.5):
+        with pytest.raises(ValidationError, match="write a fraction of the training split in \\(0, 1\\)"):
+            StudyConfig.model_validate({"study": {"name": "v", "temperatures": [2]}, "data": {"validation": bad}})
+
+
 def test_the_driver_refuses_a_split_as_large_as_the_training_set_before_ray(tmp_path):
     config = {"study": {"name": "v", "storage": str(tmp_path), "temperatures": [2]},
               "data": {"name": "synthetic", "validation": 512}, "dense": {"epochs": 2}}
@@ -63,6 +78,40 @@ def test_the_driver_refuses_a_split_as_large_as_the_training_set_before_ray(tmp_
         load_config(path)
     assert err.value.problems == [f"{path}: data.validation: 512 examples is not smaller than the training split "
                                   "(512); use fewer, or a fraction such as 0.1"]
+
+
+def test_a_training_subset_keeps_the_classes_in_proportion_and_the_validation_split_comes_out_of_it():
+    # 30 of 100 (50/30/20): shares 15, 9, 6, exact; 7 of 100 as for the validation count: [4, 2, 1].
+    assert subset_counts(LABELS, 30, num_classes=3) == [15, 9, 6]
+    assert subset_counts(LABELS, 7, num_classes=3) == [4, 2, 1]
+    data = _data()
+    subset = take_subset(data, 30, seed=5)
+    ids = subset.x_train[:, 0, 0].long()
+    assert torch.bincount(subset.y_train).tolist() == [15, 9, 6] and torch.equal(subset.y_train, LABELS[ids])
+    assert torch.equal(ids, torch.sort(ids).values) and len(set(ids.tolist())) == 30
+    assert torch.equal(take_subset(data, 30, seed=5).x_train, subset.x_train)
+    assert not torch.equal(take_subset(data, 30, seed=6).x_train, subset.x_train)
+    assert torch.equal(subset.x_test, data.x_test)  # the test split stays whole
+    split = hold_out_validation(subset, 0.2, seed=0)  # 20 % of 15/9/6: 3, 2 (1.8), 1 (1.2)
+    assert torch.bincount(split.y_val).tolist() == [3, 2, 1] and len(split.y_train) == 24
+    assert set(split.x_val[:, 0, 0].long().tolist()) <= set(ids.tolist())
+    with pytest.raises(DatasetError, match="data.train_subset: 101 examples is more than the training split \\(100\\)"):
+        take_subset(data, 101, seed=0)
+
+
+def test_the_driver_refuses_a_subset_larger_than_the_training_set_and_a_split_too_large_for_the_subset(tmp_path):
+    config = {"study": {"name": "v", "storage": str(tmp_path), "temperatures": [2]},
+              "data": {"name": "synthetic", "train_subset": 600}, "dense": {"epochs": 2}}
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: data.train_subset: 600 examples is more than the training split (512); "
+                                  "use at most 512, or leave it out for the whole split"]
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {"data.train_subset": 100, "data.validation": 100})
+    assert err.value.problems == [f"{path}: data.validation: 100 examples is not smaller than the training split "
+                                  "(100); use fewer, or a fraction such as 0.1"]
 
 
 @pytest.mark.parametrize("stacked", [True, False])
