@@ -14,8 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from contract.cells import finished_cells
-from contract.config import StudyConfig, read_saved_config
+from contract.config import StudyConfig
+from contract.saved import read_saved_config
 from contract.row import row_fields
+
+logger = logging.getLogger(__name__)
 
 
 class StudyReadError(ValueError):
@@ -31,10 +34,12 @@ class Study:
         cells: one row per reported (trial, density): the trial's report keys plus trial_id, complete.
         trials: one row per trial: temperature, dense_seed, densities_done, densities_total,
             complete, status (Tune's), failures, seconds (wall time reported so far).
-        config: the study config the trials received (`contract.config.read_saved_config`), or
+        config: the study config the trials received (`contract.saved.read_saved_config`), or
             None when no trial has one.
         config_dropped: keys of the saved config this version could not read (a study written
             by another version), each replaced by its default.
+        skipped: result lines that could not be read (not UTF-8, or not JSON), one
+            "trial <id> result.json line <n>" each; their cells are not in `cells`.
     """
 
     path: str
@@ -42,6 +47,7 @@ class Study:
     trials: pd.DataFrame
     config: StudyConfig | None
     config_dropped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def read_study(path: str | Path) -> Study:
@@ -72,13 +78,16 @@ def read_study(path: str | Path) -> Study:
         raise StudyReadError(f"{path}: Tune could not read the experiment state ({err})") from None
     finally:
         tune_logger.setLevel(level)
-    frames, trial_rows, config, dropped = [], [], None, []
+    frames, trial_rows, config, dropped, skipped = [], [], None, [], []
     for trial in analysis.trials:
         if config is None and isinstance(trial.config.get("study_config"), dict):
             config, dropped = read_saved_config(trial.config["study_config"])
         densities = list(config.pruning.densities) if config is not None else []
         frame = analysis.trial_dataframes.get(trial.trial_id)  # keyed by trial id in Ray 2.60
-        rows = finished_cells(frame if frame is not None and not frame.empty else _read_result_lines(trial.path))
+        if frame is None or frame.empty:
+            frame, bad = _read_result_lines(trial.path)
+            skipped += [f"trial {trial.trial_id} result.json line {n}" for n in bad]
+        rows = finished_cells(frame)
         done = rows["density"].nunique() if len(rows) else 0
         complete = bool(densities) and done >= len(densities)
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
@@ -93,7 +102,11 @@ def read_study(path: str | Path) -> Study:
                                                                                                     "complete"])
     trials = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
         if trial_rows else pd.DataFrame()
-    return Study(path, cells, trials, config, dropped)
+    if skipped:
+        logger.warning("%s: skipped %d unreadable result line%s (not UTF-8 or not JSON: %s); their cells are not "
+                       "counted", path, len(skipped), "s" * (len(skipped) > 1), ", ".join(skipped[:3]) +
+                       (", ..." if len(skipped) > 3 else ""))
+    return Study(path, cells, trials, config, dropped, skipped)
 
 
 def load_study(path: str | Path) -> pd.DataFrame:
@@ -102,18 +115,26 @@ def load_study(path: str | Path) -> pd.DataFrame:
     return cells.sort_values(["temperature", "dense_seed", "density"], ignore_index=True)
 
 
-def _read_result_lines(trial_path: str) -> pd.DataFrame | None:
-    # Tune drops a trial whose result.json has a broken line (a run killed mid-write); the lines
-    # before it are still good cells, so read them one by one.
+def _read_result_lines(trial_path: str) -> tuple[pd.DataFrame | None, list[int]]:
+    # Tune drops a trial whose result.json has a broken line (a run killed mid-write, a damaged
+    # byte); the other lines are still good cells, so read them one by one. Returns the rows and
+    # the numbers (from 1) of the lines that are not UTF-8 JSON objects.
     if "://" in str(trial_path):
-        return None
+        return None, []
     file = Path(trial_path) / "result.json"
     if not file.is_file():
-        return None
-    rows = []
-    for line in file.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
+        return None, []
+    rows, bad = [], []
+    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
+        if not line.strip():
             continue
-    return pd.DataFrame(rows) if rows else None
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
+            bad.append(number)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(number)
+    return (pd.DataFrame(rows) if rows else None), bad

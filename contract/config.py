@@ -2,8 +2,8 @@
 
 Part of the contract: `study.config` reads YAML into it and words its errors, the trial rebuilds
 it from Tune's config dict, the analysis reads a study's saved config back into it
-(`read_saved_config`, lenient with studies written by earlier versions). Every model forbids
-unknown keys and checks types strictly, so a typo never runs silently. Names are checked here by
+(`contract.saved.read_saved_config`, lenient with studies written by other versions). Every
+model forbids unknown keys and checks types strictly, so a typo never runs silently. Names are checked here by
 their form (a built-in name, `torchvision/<name>`, `timm/<name>`, `package/name`); whether such a
 model or dataset exists in this environment is checked by `study.config` before Ray starts, since
 that needs torchvision, timm or the plug-in's package.
@@ -11,10 +11,10 @@ that needs torchvision, timm or the plug-in's package.
 
 from __future__ import annotations
 
-import copy
+import collections
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.knobs import KnobName
 from contract.names import DATASETS, MODELS, BnStats, PruningMethod
@@ -22,6 +22,18 @@ from contract.names import DATASETS, MODELS, BnStats, PruningMethod
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Density = Annotated[float, Field(gt=0, le=1)]
+MAX_GRID_TRIALS = 10_000  # a grid Tune enumerates in seconds; 100,000 took minutes and memory before a cell
+Seed = Annotated[int, Field(ge=0, lt=2**63)]  # what torch.manual_seed takes
+
+
+def _listed_once(values: Optional[list], what: str) -> Optional[list]:
+    # A repeated density would be owed twice and a study could never complete; a repeated
+    # temperature or seed would give duplicate rows counted as independent samples.
+    counts = collections.Counter(values or [])
+    repeated = sorted(v for v, n in counts.items() if n > 1)
+    if repeated:
+        raise ValueError(f"{repeated[0]:g} is listed {counts[repeated[0]]} times; list each {what} once")
+    return values
 
 
 class Section(BaseModel):
@@ -41,13 +53,13 @@ class StudySection(Section):
     data.validation.
     """
 
-    name: str = Field("study", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # One folder name: letters, digits, _ . - (not "." or ".."), short enough for any file system.
+    name: str = Field("study", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     knob: KnobName = "epochs"
-    temperatures: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [float(e) for e in
-                                                                                       range(10, 161, 10)],
-                                                             min_length=1)
-    dense_seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    storage: str = "studies"
+    temperatures: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: [float(e) for e in range(10, 161, 10)], min_length=1)
+    dense_seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    storage: str = Field("studies", min_length=1)
     # A local storage path that every node of the cluster sees (NFS, or one machine with several
     # Ray nodes): Ray Tune writes each trial's results from the node it runs on.
     shared_storage: bool = False
@@ -63,6 +75,19 @@ class StudySection(Section):
         if isinstance(value, list):
             return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError(f"got {value!r}, which is not a folder of its own; name the study, e.g. lr_sweep")
+        return value
+
+    @field_validator("temperatures", "dense_seeds", "target_densities")
+    @classmethod
+    def _each_once(cls, value, info):
+        return _listed_once(value, {"temperatures": "temperature", "dense_seeds": "seed"}.get(info.field_name,
+                                                                                            "density"))
 
 
 class DataSection(Section):
@@ -173,6 +198,11 @@ class PruningSection(Section):
     include_fc: bool = False
     exclude: list[str] = Field(default_factory=list)  # fnmatch patterns of module names left dense
     seed: int = 0
+
+    @field_validator("densities")
+    @classmethod
+    def _each_once(cls, value):
+        return _listed_once(value, "density")
 
 
 class RetrainSection(SGDSchedule):
@@ -294,6 +324,13 @@ class StudyConfig(Section):
                              f"(dense.epochs = {self.dense.epochs}); raise dense.epochs or drop it")
         if knob == "lr" and min(temps) <= 0:
             raise ValueError(f"study.temperatures: learning rates must be > 0, got {temps}")
+        trials = len(temps) * len(self.study.dense_seeds)
+        if self.study.search == "grid" and trials > MAX_GRID_TRIALS:
+            seeds = len(self.study.dense_seeds)
+            raise ValueError(f"study.temperatures: the grid is {len(temps):,} temperatures x {seeds} dense "
+                             f"seed{'s' * (seeds > 1)} = {trials:,} trials, more than Tune can enumerate "
+                             f"({MAX_GRID_TRIALS:,}); search among them instead (study.search: regimes, random or "
+                             "optuna, with study.max_trials)")
         self._search_settings()
         if (self.metrics.lmc or self.metrics.cka) and self.retrain.copies < 2:
             raise ValueError(f"retrain.copies: LMC and CKA compare copies, so 2 or more are needed, got "
@@ -316,58 +353,3 @@ class StudyConfig(Section):
             if extra:
                 raise ValueError(f"study.target_densities: {extra} not in pruning.densities "
                                  f"{self.pruning.densities}; add them there or drop them")
-
-
-# Settings added after studies had been run without them, and the value those studies were run
-# (and read) with, which may differ from today's default: a saved config that lacks the key gets it.
-ABSENT_IN_EARLIER_VERSIONS = {("metrics", "confidence"): 0.0}
-
-
-def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:
-    """Return the StudyConfig of a study's saved config dict, and the dotted keys it had to drop.
-
-    Lenient, for reading results: a study written by an earlier (or later) version may hold keys
-    this version does not know, or values it no longer accepts; each such key is dropped (its
-    default stands in, and the caller can say so) instead of making the results unreadable. A key
-    added since (`ABSENT_IN_EARLIER_VERSIONS`) gets the value such studies were run with.
-    Consistency checks between sections still apply to what is left; a config that still fails
-    without its offending keys gives the defaults of the sections that fail.
-    """
-    raw = copy.deepcopy(raw)  # dropping keys leaves the caller's dict alone
-    for (section, key), then in ABSENT_IN_EARLIER_VERSIONS.items():
-        if isinstance(raw.get(section), dict) and key not in raw[section]:
-            raw[section][key] = then
-    dropped: list[str] = []
-    for _ in range(64):  # each round drops at least one key, and a config has few
-        try:
-            return StudyConfig.model_validate(raw), dropped
-        except ValidationError as err:
-            located = [tuple(str(p) for p in e["loc"]) for e in err.errors() if e["loc"]]
-        if not any([_drop(raw, loc, dropped) for loc in located]):  # every error dropped its key, not the first
-            break
-    # Each section is valid alone and only a check across sections fails (another version's rule):
-    # keep the sections as they are rather than lose the study's settings.
-    sections = {}
-    for name, field in StudyConfig.model_fields.items():
-        if isinstance(raw.get(name), dict):
-            try:
-                sections[name] = field.annotation.model_validate(raw[name])
-            except ValidationError:
-                dropped.append(name)
-    return StudyConfig.model_construct(**sections), dropped + ["(checks across sections)"]
-
-
-def _drop(raw: dict, loc: tuple[str, ...], dropped: list[str]) -> bool:
-    # Remove the deepest mapping key on `loc` that exists (a list item takes its whole list with
-    # it) and record it; False when nothing on `loc` is left to remove.
-    parent, node, keys = None, raw, []
-    for part in loc:
-        if not isinstance(node, dict) or part not in node:
-            break
-        parent, node = node, node[part]
-        keys.append(part)
-    if parent is None:
-        return False
-    del parent[keys[-1]]
-    dropped.append(".".join(keys))
-    return True

@@ -35,7 +35,7 @@ from analysis.report import layers_of, write_pngs, write_report
 from analysis.search import rule_for
 from analysis.validate import criteria_regrets, validation_lines
 from contract.knobs import hot_to_cold, knob_words
-from study import storage
+from study import checks, storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
 from study.paths import fresh_name, study_path
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the hottest temperature in Regime I: one column per study, e.g. one "
                                          "study per data.intrinsic_dim.")
     compare.add_argument("studies", nargs="+", help="study directories (storage/name) or URIs")
-    compare.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS,
+    compare.add_argument("--margin", type=checks.number(0), default=DEFAULT_MARGIN_POINTS,
                          help="accuracy points below the dense model that still count "
                               f"(default {DEFAULT_MARGIN_POINTS:g})")
     compare.add_argument("--html", metavar="FILE", help="also draw both as plots in this HTML file")
@@ -117,7 +117,13 @@ def _fail(message: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
-    if args.storage:
+    if args.storage is not None:
+        given = overrides.get("study.storage", args.storage)
+        if not args.storage or given != args.storage:
+            problem = ("--storage is empty; give a directory or an s3:// / gs:// URI, or leave it out" if
+                       not args.storage else f"--storage {args.storage} and --set study.storage={given} disagree; "
+                       "give one of them")
+            raise ConfigError([problem])
         overrides["study.storage"] = args.storage
     config = load_config(args.config, overrides)
     if args.fresh:
@@ -125,7 +131,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.by != "regime" and not config.data.validation:
         raise ConfigError([f"{args.config}: --by {args.by} answers by validation accuracy and data.validation is 0; "
                            "set data.validation (e.g. --set data.validation=0.1) or answer --by regime"])
-    _check_storage_writable(config.study.storage)
+    checks.check_embedded_cpus(config, args.address)
+    checks.check_address(args.address)
+    checks.check_storage_writable(config.study.storage, config.study.name)
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
     path = study_path(config)
@@ -173,6 +181,7 @@ def _plan(args: argparse.Namespace) -> int:
     config = load_config(args.config, parse_overrides(args.overrides), check_paths=False)
     resources = None
     if args.address:
+        checks.check_address(args.address)
         from study.launch import cluster_resources  # imports Ray: only to ask a cluster for its resources
 
         resources = cluster_resources(args.address)
@@ -181,20 +190,6 @@ def _plan(args: argparse.Namespace) -> int:
     for line in plan_lines(config, resources=resources):
         print(line)
     return 0
-
-
-def _check_storage_writable(storage: str) -> None:
-    if is_uri(storage):
-        return
-    root = Path(storage)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".regimes-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError([f"study.storage: cannot write to {storage!r} ({err.strerror}); "
-                           "choose a writable directory with --storage"]) from None
 
 
 def _print_cells(path: str) -> None:
@@ -236,7 +231,10 @@ def _ls(args: argparse.Namespace) -> int:
     for name, folder in where:
         try:
             trials = read_study(folder).trials
-        except StudyReadError:
+        except StudyReadError as err:
+            if checks.looks_like_a_study(folder):  # its own files are there: damaged, not absent
+                found = True
+                print(f"{name:<30} damaged: {str(err).removeprefix(folder + ': ')}")
             continue
         found = True
         done = int(trials.densities_done.sum()) if len(trials) else 0
@@ -251,9 +249,11 @@ def _ls(args: argparse.Namespace) -> int:
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", help="study directory (storage/name) or URI")
-        parser.add_argument("--mc-threshold", type=float, help="Regime I below this mc (default: the study's)")
-        parser.add_argument("--cka-eps", type=float, help="II-B within this CKA of the best (default: the study's)")
-        parser.add_argument("--confidence", type=float,
+        parser.add_argument("--mc-threshold", type=checks.number(-1, 1),
+                            help="Regime I below this mc (default: the study's)")
+        parser.add_argument("--cka-eps", type=checks.number(0, 1),
+                            help="II-B within this CKA of the best (default: the study's)")
+        parser.add_argument("--confidence", type=checks.number(0),
                             help="standard errors an mc must clear the threshold by (default: the study's)")
 
     report = sub.add_parser("report", help="write the HTML report (phase diagrams, thresholds, config, cells)",
@@ -261,7 +261,7 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     common(report)
     report.add_argument("--out", help="HTML file to write (default: STUDY/report.html)")
     report.add_argument("--png", metavar="DIR", help="also write each figure as PNG into DIR (needs kaleido)")
-    report.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS,
+    report.add_argument("--margin", type=checks.number(0), default=DEFAULT_MARGIN_POINTS,
                         help="prune potential: accuracy points below the dense model that still count "
                              f"(default {DEFAULT_MARGIN_POINTS:g})")
     validate = sub.add_parser("validate", help="check the study's advice against its own accuracies",
@@ -278,9 +278,10 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
                            ("recommend-rho", "the SAM rho to train with before pruning to a density")):
         parser = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
         common(parser)
-        parser.add_argument("--density", type=float, required=True, help="target density (fraction kept, 0-1)")
+        parser.add_argument("--density", type=checks.number(0, 1, above=True), required=True,
+                            help="target density (fraction kept, 0-1)")
         if name == "advise":
-            parser.add_argument("--temperature", type=float, required=True, help="the cell's knob value")
+            parser.add_argument("--temperature", type=checks.number(0), required=True, help="the cell's knob value")
         else:
             _add_by(parser)
         parser.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -71,6 +71,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice in one section; "
+                                                        "keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, check_paths: bool = True) -> StudyConfig:
     """Return the validated config of YAML file `path` with `overrides` applied and paths made absolute.
 
@@ -86,12 +100,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
     path = Path(path)
     where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except OSError as err:
         raise ConfigError([f"{where}: cannot read the file ({err.strerror}); check the path"]) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{where}: not a UTF-8 text file (byte {err.start} is {err.object[err.start]:#04x}); "
+                           "give the study's YAML file"]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if isinstance(err, yaml.constructor.ConstructorError) and "given twice" in str(err.problem):
+            raise ConfigError([f"{where}{line}: {err.problem}"]) from None
         raise ConfigError([f"{where}: not valid YAML{line}: {getattr(err, 'problem', err)}; fix the syntax"]) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
@@ -100,6 +119,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
     if problems:
         raise ConfigError(problems)
     config = validate(raw, where)
+    _check_milestones(raw, config, where)
     config = resolve_paths(config, base=Path.cwd())
     if config.study.search == "optuna":
         try:
@@ -126,6 +146,19 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         _check_intrinsic_dim(config, where)
         _check_validation(config, where)
     return config
+
+
+def _check_milestones(raw: dict, config: StudyConfig, where: str) -> None:
+    # Milestones the user wrote at or past the end of their schedule never drop the learning rate:
+    # a typo, not a schedule. Checked on what was written (the defaults [80, 120] with a short
+    # schedule stay as they were); the knob batch_size does not use dense.milestones.
+    for name, section in (("dense", config.dense), ("retrain", config.retrain)):
+        given = isinstance(raw.get(name), dict) and "milestones" in raw[name]
+        late = [m for m in section.milestones if m >= section.epochs]
+        if given and late and not (name == "dense" and config.study.knob == "batch_size"):
+            raise ConfigError([f"{where}: {name}.milestones: {late} at or past the end of the {section.epochs}-epoch "
+                               f"schedule never drop the learning rate; use epochs below {section.epochs}, or raise "
+                               f"{name}.epochs"])
 
 
 def _check_validation(config: StudyConfig, where: str) -> None:

@@ -9,7 +9,6 @@ worker tracebacks, raylet dumps) goes to a log file named in one line.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -26,15 +25,15 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from contract.cells import count_finished
 from contract.trial import param_space_keys
-from study import lock, storage
+from study import lock
 from study.baselines import baseline_rule
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
 from study.plan import clock
+from study.snapshot import save_config, same_config, saved_config
 from study.search import Rule, cell_rows, pending_trials, trial_slots, tune_config
 from trainables.trial import run_trial
 
-CONFIG_FILE = "regimes_config.json"
 LOG_FILE = "regimes-run.log"
 
 
@@ -162,8 +161,8 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
                              densities=config.targets, seed=config.study.search_seed, budget=trial_budget(config))
     path = study_path(config)
     with lock.held(path), _terminal(out) as out:
-        saved = _saved_config(path)
-        if saved is not None and saved != config.model_dump(mode="json"):
+        saved = saved_config(path)
+        if saved is not None and not same_config(saved, config):
             raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
                              "or pass --fresh to start over in a new directory (nothing is deleted)")
         ours = {lock.LOCK_FILE, LOG_FILE}
@@ -225,7 +224,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     elif saved:
         raise _no_tune_state(path)
     else:
-        _save_config(path, config)
+        save_config(path, config)
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
                            tune_config=tune_config(config, rule))
     with pending_trials(trial_slots(config) if config.study.search != "grid" else None):
@@ -364,21 +363,3 @@ class ProgressLine(tune.Callback):
         bound = "<=" if self.at_most else ""
         self.out.write(f"{self.done}/{bound}{self.total} cells done in {clock(time.monotonic() - self.started)}\n")
         self.out.flush()
-
-
-def _saved_config(path: str) -> dict | None:
-    if is_uri(path):
-        text = storage.read_text(storage.join(path, CONFIG_FILE))
-        return None if text is None else json.loads(text)
-    file = Path(path) / CONFIG_FILE
-    return json.loads(file.read_text()) if file.is_file() else None
-
-
-def _save_config(path: str, config: StudyConfig) -> None:
-    # Our own copy of the resolved config, to refuse resuming a study with a different one.
-    text = json.dumps(config.model_dump(mode="json"), indent=2)
-    if is_uri(path):
-        storage.write_bytes(storage.join(path, CONFIG_FILE), text.encode())
-        return
-    Path(path).mkdir(parents=True, exist_ok=True)
-    (Path(path) / CONFIG_FILE).write_text(text)

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from contract.cells import finished_cells
-from contract.config import StudyConfig, read_saved_config
+from contract.config import StudyConfig
+from contract.saved import read_saved_config
 from contract.knobs import KNOBS, hot_to_cold, knob_words
 from contract.row import CellRow, per_copy_keys, report_keys, row_fields, rule_keys
 

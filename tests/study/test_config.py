@@ -1,3 +1,5 @@
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,10 +72,41 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
     ("data:\n  name: fashion\n", "data.name: got 'fashion'; use one of cifar10"),
     ("model:\n  name: torchvision/resnet1\n", "model.name: torchvision has no model 'resnet1' (close: resnet101"),
     ("study:\n  search: regimes\nmetrics:\n  cka: false\n", "regimes reads mc and CKA"),
+    ("pruning:\n  densities: [0.1, 0.2, 0.1]\n", "pruning.densities: 0.1 is listed 2 times; list each density once"),
+    ("study:\n  temperatures: [20, 10, 20, 20]\n", "study.temperatures: 20 is listed 3 times; list each temperature"),
+    ("study:\n  dense_seeds: [0, 0]\n", "study.dense_seeds: 0 is listed 2 times; list each seed once"),
+    ("study:\n  dense_seeds: [99999999999999999999]\n", "study.dense_seeds.0: got 99999999999999999999; input "
+                                                        "should be less than 9223372036854775808"),
+    ("study:\n  temperatures: [2, .inf]\n", "study.temperatures.1: got inf; input should be a finite number"),
+    ("study:\n  name: ..\n", "study.name: got '..', which is not a folder of its own"),
+    ("study:\n  name: a/b\n", "study.name: got 'a/b'; string should match pattern"),
+    (f"study:\n  name: {'x' * 300}\n", "study.name: got 'xxx"),
+    ("study:\n  storage: ''\n", "study.storage: got ''; string should have at least 1 character"),
+    ("retrain:\n  epochs: 8\n  milestones: [4, 8]\n", "retrain.milestones: [8] at or past the end of the 8-epoch "
+                                                       "schedule never drop the learning rate"),
+    ("dense:\n  epochs: 20\n  milestones: [10, 25]\nstudy:\n  temperatures: [10]\n", "dense.milestones: [25]"),
+    ("study:\n  name: a\n  name: b\n", "at line 3, column 3: key 'name' is given twice in one section; keep one"),
+    ("study:\n  temperatures: [" + ", ".join(str(t) for t in range(1, 10_002)) + "]\ndense:\n  epochs: 10001\n"
+     "  milestones: [10000]\n", "10,001 temperatures x 1 dense seed = 10,001 trials, more than Tune can enumerate"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
     problems = _problems(tmp_path, text)
     assert len(problems) == 1 and fragment in problems[0], problems
+
+
+def test_the_batch_size_knob_ignores_dense_milestones_it_does_not_use(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("study:\n  knob: batch_size\n  temperatures: [32]\ndata:\n  name: synthetic\n"
+                    "dense:\n  epochs: 10\n  iterations: 100\n")  # milestones stay [80, 120]: unused
+    assert load_config(path).dense.milestones == [80, 120]
+
+
+def test_a_config_file_that_is_not_text_is_one_line(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"study:\n  name: \xff\xfe\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: not a UTF-8 text file (byte 15 is 0xff); give the study's YAML file"]
 
 
 def test_overrides_replace_file_values_and_are_checked(tmp_path):
@@ -125,3 +158,56 @@ def test_cli_help_for_every_subcommand(tmp_path):
     for command in ([], ["run"], ["status"], ["ls"]):
         result = _cli(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage: regimes" in result.stdout
+
+
+def test_bad_command_lines_exit_2_with_one_line_before_ray_and_write_nothing(tmp_path):
+    # Each command line in a fresh interpreter state would cost seconds; one subprocess runs them
+    # all through main() and reports each exit status, stderr and whether Ray was imported.
+    (tmp_path / "a_file").write_text("")
+    tiny = str(ROOT / "configs/tiny.yaml")
+    lines = {
+        "empty storage": ["run", tiny, "--storage="],
+        "two storages": ["run", tiny, "--storage", "x", "--set", "study.storage=y"],
+        "unknown scheme": ["run", tiny, "--storage", "foo://bar/baz"],
+        "study is a file": ["run", tiny, "--storage", ".", "--set", "study.name=a_file"],
+        "too many cpus": ["run", tiny, "--storage", "s", "--set", f"resources.cpu={(os.cpu_count() or 1) + 1}"],
+        "nobody at the address": ["run", tiny, "--storage", "s", "--address", "127.0.0.1:1"],
+        "negative confidence": ["select", "s/tiny", "--density", "0.5", "--confidence", "-1"],
+        "nan threshold": ["select", "s/tiny", "--density", "0.5", "--mc-threshold", "nan"],
+        "negative cka eps": ["validate", "s/tiny", "--cka-eps", "-5"],
+        "density 0": ["select", "s/tiny", "--density", "0"],
+    }
+    code = ("import contextlib, io, json, sys\nfrom study.cli import main\nout = {}\n"
+            f"for name, args in {lines!r}.items():\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err):\n"
+            "        try:\n            status = main(args)\n        except SystemExit as stop:\n"
+            "            status = stop.code\n"
+            "    out[name] = [status, err.getvalue().strip().splitlines()[-1:], 'ray' in sys.modules]\n"
+            "print(json.dumps(out))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    cpus = os.cpu_count() or 1
+    expected = {
+        "empty storage": "regimes: error: --storage is empty; give a directory or an s3:// / gs:// URI, or leave it "
+                         "out",
+        "two storages": "regimes: error: --storage x and --set study.storage=y disagree; give one of them",
+        "unknown scheme": "regimes: error: study.storage: foo:// is not a storage Ray Tune can write to; use a "
+                          "directory or one of s3://, gs://, gcs://, hdfs://, viewfs://, abfs://, abfss://, file://",
+        "study is a file": f"regimes: error: study.name: {tmp_path / 'a_file'} is a file, not a study folder; choose "
+                           "another study.name or move the file",
+        "too many cpus": f"regimes: error: resources.cpu: a trial asks for {cpus + 1} CPUs and this machine has "
+                         f"{cpus}; lower resources.cpu, or join a larger cluster with --address",
+        "nobody at the address": "regimes: error: --address 127.0.0.1:1: nothing answers there (Connection refused); "
+                                 "start the cluster with `ray start --head` or check the address",
+        "negative confidence": "regimes select: error: argument --confidence: got -1; give a finite number at least 0",
+        "nan threshold": "regimes select: error: argument --mc-threshold: got nan; give a finite number in [-1, 1]",
+        "negative cka eps": "regimes validate: error: argument --cka-eps: got -5; give a finite number in [0, 1]",
+        "density 0": "regimes select: error: argument --density: got 0; give a finite number in (0, 1]",
+    }
+    assert {name: (status, last) for name, (status, last, _) in got.items()} == \
+        {name: (2, [line]) for name, line in expected.items()}
+    assert not any(ray for _, _, ray in got.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no storage folder made

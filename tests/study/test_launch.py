@@ -145,6 +145,64 @@ def test_a_half_written_study_is_read_as_far_as_it_goes(clean_study, tmp_path):
     assert len(study.cells) == 3 and sorted(study.trials.densities_done) == [1, 2]
 
 
+def test_a_damaged_byte_or_a_line_that_is_not_json_is_skipped_counted_and_named(clean_study, tmp_path, caplog):
+    import shutil
+
+    from analysis.load import read_study
+
+    copy = tmp_path / "copy"
+    shutil.copytree(clean_study[1].path, copy)
+    result = sorted(copy.glob("*/result.json"))[0]
+    first, second, *rest = result.read_bytes().splitlines()
+    result.write_bytes(b"\n".join([first[:40] + b"\xff" + first[41:], b"[1, 2]", second, *rest]) + b"\n")
+    with caplog.at_level("WARNING", logger="analysis.load"):
+        study = read_study(copy)
+    trial = result.parent.name.split("_")[2] + "_" + result.parent.name.split("_")[3]
+    assert study.skipped == [f"trial {trial} result.json line 1", f"trial {trial} result.json line 2"]
+    assert len(study.cells) == 3 and sorted(study.trials.densities_done) == [1, 2]
+    assert caplog.messages == [f"{copy}: skipped 2 unreadable result lines (not UTF-8 or not JSON: trial {trial} "
+                               f"result.json line 1, trial {trial} result.json line 2); their cells are not counted"]
+
+
+def test_a_snapshot_written_before_a_key_was_added_resumes_and_a_damaged_one_is_one_line(clean_study, tmp_path):
+    import json
+    import shutil
+
+    from study.launch import StudyError, run_study
+
+    config, outcome = clean_study
+    shutil.copytree(outcome.path, tmp_path / "clean")
+    snapshot = tmp_path / "clean" / "regimes_config.json"
+    older = json.loads(snapshot.read_text())
+    del older["data"]["train_subset"], older["data"]["train_subset_seed"]  # as an earlier version wrote it
+    older["study"]["storage"] = str(tmp_path)  # where the copy lives
+    snapshot.write_text(json.dumps(older))
+    moved = config.model_copy(update={"study": config.study.model_copy(update={"storage": str(tmp_path)})})
+    resumed = run_study(moved)
+    assert resumed.complete and (resumed.cells_done, resumed.cells_total) == (4, 4)
+    snapshot.write_bytes(b'{"study": {"name": "clean", \xff')
+    with pytest.raises(StudyError) as err:
+        run_study(moved)
+    assert str(err.value).startswith(f"{snapshot}: the study's saved config is damaged (")
+    assert str(err.value).endswith("); restore it from a copy, or start a new study with --fresh")
+
+
+def test_ls_lists_a_study_whose_tune_state_is_cut_short_as_damaged(clean_study, tmp_path, capsys):
+    import shutil
+
+    from study.cli import main
+
+    shutil.copytree(clean_study[1].path, tmp_path / "whole")
+    shutil.copytree(clean_study[1].path, tmp_path / "cut")
+    (tmp_path / "other").mkdir()  # not a study: not listed
+    for state in (tmp_path / "cut").glob("experiment_state-*.json"):
+        state.write_bytes(state.read_bytes()[:100])
+    assert main(["ls", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1] == f"{'whole':<30} cells 4/4      complete"
+    assert lines[0].startswith(f"{'cut':<30} damaged: Tune could not read the experiment state (")
+
+
 def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):
     from study.launch import StudyError, run_study
     from study.paths import fresh_name, study_path

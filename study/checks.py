@@ -1,0 +1,89 @@
+"""What the command line checks before Ray starts: storage, CPUs, the cluster's address, numbers.
+
+Each check raises ConfigError with one line naming the input and what to do (exit status 2); none
+imports Ray, so a bad command line costs a second, not a cluster start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+from pathlib import Path
+
+from study import storage
+from study.config import ConfigError, StudyConfig, is_uri
+from study.snapshot import CONFIG_FILE
+
+# URI schemes pyarrow's file systems (which Ray Tune writes through) open.
+STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file")
+
+
+def check_storage_writable(storage: str, name: str) -> None:
+    """Raise ConfigError unless `storage` is a scheme Tune opens or a writable folder without a file named `name`."""
+    if is_uri(storage):
+        scheme = storage.split("://", 1)[0]
+        if scheme not in STORAGE_SCHEMES:
+            raise ConfigError([f"study.storage: {scheme}:// is not a storage Ray Tune can write to; use a directory "
+                               f"or one of {', '.join(s + '://' for s in STORAGE_SCHEMES)}"])
+        return
+    root = Path(storage)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".regimes-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError([f"study.storage: cannot write to {storage!r} ({err.strerror}); "
+                           "choose a writable directory with --storage"]) from None
+    if (root / name).exists() and not (root / name).is_dir():
+        raise ConfigError([f"study.name: {root / name} is a file, not a study folder; choose another study.name or "
+                           "move the file"])
+
+
+def check_embedded_cpus(config: StudyConfig, address: str | None) -> None:
+    """Raise ConfigError when a trial asks for more CPUs than the embedded cluster (this machine) has."""
+    cpus = os.cpu_count() or 1
+    if address is None and config.resources.cpu > cpus:
+        raise ConfigError([f"resources.cpu: a trial asks for {config.resources.cpu:g} CPUs and this machine has "
+                           f"{cpus}; lower resources.cpu, or join a larger cluster with --address"])
+
+
+def check_address(address: str | None, timeout_s: float = 10.0) -> None:
+    """Raise ConfigError, within `timeout_s`, when nothing answers at host:port (ray.init retries for minutes)."""
+    if address is None or address == "auto" or address.startswith("local"):
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError([f"--address {address}: give 'auto', host:port or ray://host:port"])
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConfigError([f"--address {address}: nothing answers there ({err.strerror or err}); start the cluster "
+                           "with `ray start --head` or check the address"]) from None
+
+
+def looks_like_a_study(folder: str) -> bool:
+    """Return True for a folder `regimes run` wrote: its config snapshot or a Tune experiment state is there."""
+    if is_uri(folder):
+        return storage.read_text(storage.join(folder, CONFIG_FILE)) is not None
+    return (Path(folder) / CONFIG_FILE).is_file() or any(Path(folder).glob("experiment_state-*.json"))
+
+
+def number(low: float | None = None, high: float | None = None, *, above: bool = False):
+    """Return an argparse type: a finite float in [low, high] ((low, high] with `above`), else argparse's one line."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        inside = math.isfinite(value) and (low is None or (value > low if above else value >= low)) and (
+            high is None or value <= high)
+        if not inside:
+            bounds = "" if low is None else f"{'above' if above else 'at least'} {low:g}" if high is None else \
+                f"in {'(' if above else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"got {text}; give a finite number {bounds}")
+        return value
+    return parse

@@ -1,0 +1,79 @@
+"""The study's own copy of its config (`regimes_config.json`): written atomically, read strictly.
+
+The launcher refuses to resume a study with a different config; the snapshot is what it compares
+against, so a crash or a full disk must never leave half of one, and a damaged one is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from contract.config import StudyConfig
+from contract.saved import read_saved_config
+from study import storage
+from study.config import StudyError, is_uri
+
+CONFIG_FILE = "regimes_config.json"
+
+
+def same_config(saved: dict, config: StudyConfig) -> bool:
+    """Return True when snapshot `saved` is `config`, read as a study is read back.
+
+    A snapshot written before a key was added (its default, or what ABSENT_IN_EARLIER_VERSIONS
+    says such studies ran with) is the same config; a key this version cannot read is a difference.
+    """
+    if saved == config.model_dump(mode="json"):
+        return True
+    then, dropped = read_saved_config(saved)
+    return not dropped and then.model_dump(mode="json") == config.model_dump(mode="json")
+
+
+def saved_config(path: str) -> dict | None:
+    """Return the study's config snapshot at `path`, None when it has none.
+
+    Raises:
+        StudyError: the snapshot is not UTF-8 JSON (one line: restore it, or --fresh).
+    """
+    if is_uri(path):
+        text = storage.read_text(storage.join(path, CONFIG_FILE))
+    else:
+        file = Path(path) / CONFIG_FILE
+        text = file.read_bytes() if file.is_file() else None
+    if text is None:
+        return None
+    try:
+        saved = json.loads(text)
+    except ValueError as err:  # not UTF-8 or not JSON
+        saved = err
+    if not isinstance(saved, dict):
+        raise StudyError(f"{storage.join(path, CONFIG_FILE)}: the study's saved config is damaged ({str(saved)[:80]}); "
+                         "restore it from a copy, or start a new study with --fresh")
+    return saved
+
+
+def save_config(path: str, config: StudyConfig) -> None:
+    """Write the resolved config beside Tune's files, atomically: a resume compares against it."""
+    text = json.dumps(config.model_dump(mode="json"), indent=2)
+    if is_uri(path):
+        storage.write_bytes(storage.join(path, CONFIG_FILE), text.encode())
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    write_atomically(Path(path) / CONFIG_FILE, text.encode())
+
+
+def write_atomically(file: Path, content: bytes) -> None:
+    """Write `file` so that a crash or a full disk leaves the old content or the new, never a part.
+
+    The bytes go to a temporary name beside it, are fsynced, and replace the file in one rename.
+    """
+    temporary = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, file)
+    finally:
+        temporary.unlink(missing_ok=True)
