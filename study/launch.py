@@ -180,6 +180,12 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
                                rule=rule)
 
 
+def _may_hold_results(path: str) -> bool:
+    # A driver killed in its first seconds leaves the snapshot (and perhaps Tune's first files)
+    # but no result: nothing to lose by starting Tune afresh there. Remote storage is not listed.
+    return is_uri(path) or any(Path(path).glob("*/result.json"))
+
+
 def _no_tune_state(path: str) -> StudyError:
     return StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
                       "new directory, or give a new study.name")
@@ -221,9 +227,9 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         progress.done = count_finished(tuner.get_results())
         _replace_callbacks(tuner, run_config.callbacks)
-    elif saved:
+    elif saved and _may_hold_results(path):
         raise _no_tune_state(path)
-    else:
+    else:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
         save_config(path, config)
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
                            tune_config=tune_config(config, rule))

@@ -187,6 +187,20 @@ def test_a_snapshot_written_before_a_key_was_added_resumes_and_a_damaged_one_is_
     assert str(err.value).endswith("); restore it from a copy, or start a new study with --fresh")
 
 
+def test_a_study_stopped_before_tune_wrote_anything_resumes_with_the_same_command(clean_study, tmp_path):
+    # A driver SIGKILLed in its first seconds leaves the config snapshot and no Tune state: before,
+    # every rerun said "holds no resumable Tune state; pass --fresh".
+    from study.launch import run_study
+    from study.snapshot import save_config
+
+    config, _ = clean_study
+    early = config.model_copy(update={"study": config.study.model_copy(update={"storage": str(tmp_path),
+                                                                                "name": "early"})})
+    save_config(str(tmp_path / "early"), early)
+    outcome = run_study(early)
+    assert outcome.complete and (outcome.cells_done, outcome.cells_total) == (4, 4)
+
+
 def test_ls_lists_a_study_whose_tune_state_is_cut_short_as_damaged(clean_study, tmp_path, capsys):
     import shutil
 
