@@ -40,6 +40,8 @@ class Study:
             by another version), each replaced by its default.
         skipped: result lines that could not be read (not UTF-8, or not JSON), one
             "trial <id> result.json line <n>" each; their cells are not in `cells`.
+        tune_state: "" when Tune's experiment state was read; else why not, and the study was
+            read from its trial folders (Tune's status and failure counts are then unknown).
     """
 
     path: str
@@ -48,42 +50,34 @@ class Study:
     config: StudyConfig | None
     config_dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    tune_state: str = ""
 
 
 def read_study(path: str | Path) -> Study:
     """Return the cells, trials and config of the study at `path` (local directory or Tune-supported URI).
 
-    Raises:
-        StudyReadError: no Tune experiment state there.
-    """
-    from ray.tune import ExperimentAnalysis  # the only Ray import under analysis/
+    A study whose Tune experiment state cannot be read (cut short, deleted) is read from its trial
+    folders, with one warning line; `Study.tune_state` says why.
 
+    Raises:
+        StudyReadError: neither a Tune experiment state nor trial folders there.
+    """
     path = str(path)
     if "://" not in path:
         local = Path(path).expanduser().resolve()
         if not local.is_dir():
             raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
-        if not list(local.glob("experiment_state-*.json")):
+        if not list(local.glob("experiment_state-*.json")) and not _folder_trials(str(local)):
             raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
                                  "`regimes run` printed, or use `regimes ls ROOT` to find studies")
         path = str(local)
-    # Trials that have not reported yet make Tune log a warning; for a running study that is normal
-    # and handled below (they show as 0 densities done).
-    tune_logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level = tune_logger.level
-    tune_logger.setLevel(logging.ERROR)
-    try:
-        analysis = ExperimentAnalysis(path)
-    except Exception as err:  # Tune raises several types for unreadable state
-        raise StudyReadError(f"{path}: Tune could not read the experiment state ({err})") from None
-    finally:
-        tune_logger.setLevel(level)
+    trials, damaged = _tune_trials(path)
     frames, trial_rows, config, dropped, skipped = [], [], None, [], []
-    for trial in analysis.trials:
+    for trial in trials:
         if config is None and isinstance(trial.config.get("study_config"), dict):
             config, dropped = read_saved_config(trial.config["study_config"])
         densities = list(config.pruning.densities) if config is not None else []
-        frame = analysis.trial_dataframes.get(trial.trial_id)  # keyed by trial id in Ray 2.60
+        frame = trial.frame
         if frame is None or frame.empty:
             frame, bad = _read_result_lines(trial.path)
             skipped += [f"trial {trial.trial_id} result.json line {n}" for n in bad]
@@ -93,20 +87,76 @@ def read_study(path: str | Path) -> Study:
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
                            "dense_seed": trial.config.get("dense_seed"), "densities_done": done,
                            "densities_total": len(densities), "complete": complete, "status": trial.status,
-                           "failures": int(trial.num_failures),
+                           "failures": trial.failures,
                            "seconds": float(rows["seconds"].sum() + rows.get("seconds_dense", 0).sum())
                            if len(rows) else 0.0})
         if len(rows):
             frames.append(rows.assign(trial_id=trial.trial_id, complete=complete))
     cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id",
                                                                                                     "complete"])
-    trials = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
+    table = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
         if trial_rows else pd.DataFrame()
     if skipped:
         logger.warning("%s: skipped %d unreadable result line%s (not UTF-8 or not JSON: %s); their cells are not "
                        "counted", path, len(skipped), "s" * (len(skipped) > 1), ", ".join(skipped[:3]) +
                        (", ..." if len(skipped) > 3 else ""))
-    return Study(path, cells, trials, config, dropped, skipped)
+    return Study(path, cells, table, config, dropped, skipped, damaged)
+
+
+@dataclass
+class _Trial:
+    # What the reader needs of one trial, from Tune's experiment state or from the trial's folder.
+    trial_id: str
+    config: dict
+    path: str
+    status: str
+    failures: int
+    frame: pd.DataFrame | None
+
+
+def _tune_trials(path: str) -> tuple[list[_Trial], str]:
+    # The trials Tune's experiment state lists; when it cannot be read (cut short, deleted) and the
+    # trial folders are there, those, with the reason: results are never lost to a damaged index.
+    from ray.tune import ExperimentAnalysis  # the only Ray import under analysis/
+
+    # Trials that have not reported yet make Tune log a warning; for a running study that is normal
+    # and handled by the caller (they show as 0 densities done).
+    tune_logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.ERROR)
+    try:
+        analysis = ExperimentAnalysis(path)
+    except Exception as err:  # Tune raises several types for unreadable state
+        trials = _folder_trials(path)
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = f"Tune could not read the experiment state ({why})"
+        if not trials:
+            raise StudyReadError(f"{path}: {reason}") from None
+        logger.warning("%s: %s; read from its %d trial folders instead (`regimes run` cannot resume it as it is)",
+                       path, reason, len(trials))
+        return trials, reason
+    finally:
+        tune_logger.setLevel(level)
+    frames = analysis.trial_dataframes  # keyed by trial id in Ray 2.60
+    return [_Trial(t.trial_id, t.config, t.path, t.status, int(t.num_failures), frames.get(t.trial_id))
+            for t in analysis.trials], ""
+
+
+def _folder_trials(path: str) -> list[_Trial]:
+    # Each trial folder Tune wrote holds params.json (its config) beside result.json.
+    if "://" in path:
+        return []
+    trials = []
+    for params in sorted(Path(path).glob("*/params.json")):
+        try:
+            config = json.loads(params.read_bytes())
+        except ValueError:
+            continue
+        parts = params.parent.name.split("_")  # run_trial_<experiment>_<index>_...
+        trial_id = "_".join(parts[2:4]) if params.parent.name.startswith("run_trial_") else params.parent.name
+        if isinstance(config, dict):
+            trials.append(_Trial(trial_id, config, str(params.parent), "UNKNOWN", 0, None))
+    return trials
 
 
 def load_study(path: str | Path) -> pd.DataFrame:

@@ -7,6 +7,7 @@ imports Ray, so a bad command line costs a second, not a cluster start.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import socket
@@ -87,3 +88,17 @@ def number(low: float | None = None, high: float | None = None, *, above: bool =
             raise argparse.ArgumentTypeError(f"got {text}; give a finite number {bounds}")
         return value
     return parse
+
+
+@contextlib.contextmanager
+def report_paths(out: Path, png: str | None):
+    """Check the report's paths (a folder as --out, a file as --png), then word an OSError in writing as one line."""
+    if out.is_dir():
+        raise ConfigError([f"--out {out} is a folder; give the HTML file to write, e.g. {out / 'report.html'}"])
+    if png is not None and Path(png).exists() and not Path(png).is_dir():
+        raise ConfigError([f"--png {png} is a file; give a folder for the PNGs (it is created if missing)"])
+    try:
+        yield
+    except OSError as err:
+        raise ConfigError([f"cannot write the report to {out} ({err.strerror}); give --out a file in a writable "
+                           "folder"]) from None

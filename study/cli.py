@@ -230,17 +230,18 @@ def _ls(args: argparse.Namespace) -> int:
     found = False
     for name, folder in where:
         try:
-            trials = read_study(folder).trials
+            study = read_study(folder)
         except StudyReadError as err:
             if checks.looks_like_a_study(folder):  # its own files are there: damaged, not absent
                 found = True
                 print(f"{name:<30} damaged: {str(err).removeprefix(folder + ': ')}")
             continue
-        found = True
+        found, trials = True, study.trials
         done = int(trials.densities_done.sum()) if len(trials) else 0
         total = int(trials.densities_total.sum()) if len(trials) else 0
         state = "complete" if len(trials) and trials.complete.all() else "unfinished"
-        print(f"{name:<30} cells {done}/{total:<6} {state}")
+        damaged = "; damaged: " + study.tune_state if study.tune_state else ""
+        print(f"{name:<30} cells {done}/{total:<6} {state}{damaged}")
     if not found:
         print(f"no studies under {args.root}")
     return 0
@@ -301,8 +302,10 @@ def _report(args: argparse.Namespace) -> int:
     in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
         Path(opened.study.path) / "report.html"
-    path = write_report(cells, opened.study.config, out, title=opened.name, pruned_layers=layers_of(opened.study.cells),
-                        potential=prune_potential(opened.study.cells, margin_points=args.margin))
+    with checks.report_paths(out, args.png):
+        path = write_report(cells, opened.study.config, out, title=opened.name,
+                            pruned_layers=layers_of(opened.study.cells),
+                            potential=prune_potential(opened.study.cells, margin_points=args.margin))
     if in_bucket:
         path = storage.join(opened.study.path, "report.html")
         storage.write_bytes(path, out.read_bytes())

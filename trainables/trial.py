@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import tempfile
 import time
 
@@ -23,7 +24,7 @@ from contract.row import CellRow
 from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
-from trainables.cell.state import TrialState
+from trainables.cell.state import TrialState, TrialStateDamaged
 from trainables.cell.work import CellWork, Robustness
 from trainables.data.catalog import load_dataset
 from trainables.data.dataset import Dataset
@@ -138,7 +139,14 @@ def _report(row: CellRow, state: TrialState) -> None:
 
 
 def _load_state(checkpoint) -> TrialState | None:
+    # A damaged checkpoint (bytes overwritten or cut short) is not a reason to fail every retry:
+    # the trial starts again from its dense training, and the densities it reports again replace
+    # their earlier rows (the last report of a density wins, `contract.cells`).
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
-        return TrialState.load(folder)
+        try:
+            return TrialState.load(folder)
+        except TrialStateDamaged as err:
+            print(f"{err}; starting this trial again from its dense training", file=sys.stderr)
+            return None

@@ -201,20 +201,61 @@ def test_a_study_stopped_before_tune_wrote_anything_resumes_with_the_same_comman
     assert outcome.complete and (outcome.cells_done, outcome.cells_total) == (4, 4)
 
 
-def test_ls_lists_a_study_whose_tune_state_is_cut_short_as_damaged(clean_study, tmp_path, capsys):
-    import shutil
-
+def test_report_paths_that_cannot_be_written_are_one_line(clean_study, tmp_path, capsys):
     from study.cli import main
 
-    shutil.copytree(clean_study[1].path, tmp_path / "whole")
-    shutil.copytree(clean_study[1].path, tmp_path / "cut")
+    path = clean_study[1].path
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder").mkdir()
+    for args, line in [
+        (["--out", str(tmp_path / "a_folder")], f"--out {tmp_path / 'a_folder'} is a folder; give the HTML file to "
+                                                f"write, e.g. {tmp_path / 'a_folder' / 'report.html'}"),
+        (["--out", str(tmp_path / "r.html"), "--png", str(tmp_path / "a_file")],
+         f"--png {tmp_path / 'a_file'} is a file; give a folder for the PNGs (it is created if missing)"),
+        (["--out", str(tmp_path / "a_file" / "r.html")], f"cannot write the report to {tmp_path / 'a_file' / 'r.html'} "
+                                                         "(File exists); give --out a file in a writable folder"),
+    ]:  # the last: the report's folder would be made where a file is
+        assert main(["report", path, *args]) == 2
+        assert capsys.readouterr().err == f"regimes: error: {line}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]
+
+
+def test_a_study_whose_tune_state_is_cut_short_or_gone_is_read_from_its_trial_folders(clean_study, tmp_path,
+                                                                                       capsys, caplog):
+    import shutil
+
+    from analysis.load import read_study
+    from study.cli import main
+
+    for name in ("whole", "cut", "gone", "empty"):
+        shutil.copytree(clean_study[1].path, tmp_path / name)
     (tmp_path / "other").mkdir()  # not a study: not listed
     for state in (tmp_path / "cut").glob("experiment_state-*.json"):
         state.write_bytes(state.read_bytes()[:100])
+    for state in (tmp_path / "gone").glob("experiment_state-*.json"):
+        state.unlink()
+    for folder in (tmp_path / "empty").glob("run_trial_*"):  # the state cut short and no trial folder
+        shutil.rmtree(folder)
+    for state in (tmp_path / "empty").glob("experiment_state-*.json"):
+        state.write_bytes(state.read_bytes()[:100])
+    whole = read_study(tmp_path / "whole")
+    with caplog.at_level("WARNING", logger="analysis.load"):
+        cut = read_study(tmp_path / "cut")
+    assert cut.tune_state.startswith("Tune could not read the experiment state (") and not whole.tune_state
+    assert caplog.messages[0].endswith("; read from its 2 trial folders instead (`regimes run` cannot resume it "
+                                       "as it is)")
+    columns = ["temperature", "dense_seed", "density", "test_acc", "lmc", "cka"]
+    for damaged in (cut, read_study(tmp_path / "gone")):  # every cell, the same values
+        assert damaged.cells[columns].sort_values(columns[:3]).values.tolist() == \
+            whole.cells[columns].sort_values(columns[:3]).values.tolist()
+        assert sorted(damaged.cells.trial_id) == sorted(whole.cells.trial_id)
     assert main(["ls", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[1] == f"{'whole':<30} cells 4/4      complete"
-    assert lines[0].startswith(f"{'cut':<30} damaged: Tune could not read the experiment state (")
+    assert lines[0].startswith(f"{'cut':<30} cells 4/4      complete; damaged: Tune could not read the experiment "
+                               "state (")
+    assert lines[1].startswith(f"{'empty':<30} damaged: Tune could not read the experiment state (")
+    assert lines[2].startswith(f"{'gone':<30} cells 4/4      complete; damaged: Tune could not read")
+    assert lines[3:] == [f"{'whole':<30} cells 4/4      complete"]
 
 
 def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):

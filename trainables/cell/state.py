@@ -24,6 +24,10 @@ class TrialStateError(RuntimeError):
     """A checkpoint holds no trial state this version can read; the message says which and why."""
 
 
+class TrialStateDamaged(TrialStateError):
+    """The checkpoint's state file exists but its bytes do not load (truncated, overwritten)."""
+
+
 @dataclass
 class TrialState:
     """A trial's progress and its dense model.
@@ -61,12 +65,19 @@ class TrialState:
         """Return the state saved in `folder`, marked resumed.
 
         Raises:
-            TrialStateError: no state file there, a newer version's, or one missing a key.
+            TrialStateError: no state file there, a newer version's, or one missing a key;
+                TrialStateDamaged when its bytes do not load.
         """
         path = Path(folder) / STATE_FILE
         if not path.is_file():
             raise TrialStateError(f"{path}: the checkpoint holds no {STATE_FILE}")
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, OSError for bad bytes
+            raise TrialStateDamaged(f"{path}: the trial state does not load ({type(err).__name__}: "
+                                    f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
+        if not isinstance(saved, dict):
+            raise TrialStateDamaged(f"{path}: the trial state is a {type(saved).__name__}, not a dict")
         version = saved.pop("version", 0)
         if version > STATE_VERSION:
             raise TrialStateError(f"{path}: trial state version {version} is newer than this code's "

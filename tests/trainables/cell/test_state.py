@@ -35,3 +35,23 @@ def test_a_newer_version_or_a_missing_file_is_refused_by_name(tmp_path):
     torch.save({"version": STATE_VERSION + 1}, tmp_path / STATE_FILE)
     with pytest.raises(TrialStateError, match="newer than this code"):
         TrialState.load(tmp_path)
+
+
+def test_a_damaged_state_file_is_named_and_the_trial_starts_again_instead_of_failing(tmp_path, capsys):
+    # The probe's faults: garbage written over the checkpoint Tune restores, or the file cut short.
+    from ray.tune import Checkpoint
+
+    from trainables.cell.state import TrialStateDamaged
+    from trainables.trial import _load_state
+
+    state = TrialState(finished=[0.1], dense_diverged=False, dense_test_acc=0.5, seconds_dense=1.0,
+                       seconds_dense_wait=0.0, dense_epochs_trained=2.0, dense_state={"w": torch.ones(3)})
+    state.save(tmp_path)
+    whole = (tmp_path / STATE_FILE).read_bytes()
+    assert _load_state(Checkpoint.from_directory(str(tmp_path))).finished == [0.1]
+    for damaged in (b"garbage" * 10, whole[: len(whole) // 2]):
+        (tmp_path / STATE_FILE).write_bytes(damaged)
+        with pytest.raises(TrialStateDamaged, match=f"{tmp_path / STATE_FILE}: the trial state does not load"):
+            TrialState.load(tmp_path)
+        assert _load_state(Checkpoint.from_directory(str(tmp_path))) is None
+        assert capsys.readouterr().err.endswith("; starting this trial again from its dense training\n")
