@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -35,10 +36,11 @@ from analysis.report import layers_of, write_pngs, write_report
 from analysis.search import rule_for
 from analysis.validate import criteria_regrets, validation_lines
 from contract.knobs import hot_to_cold, knob_words
-from study import checks, storage
+from study import checks, follow, storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
 from study.paths import fresh_name, study_path
+from study.version import code_version
 from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
@@ -50,6 +52,7 @@ TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_a
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `regimes` with every subcommand."""
     parser = argparse.ArgumentParser(prog="regimes", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"regimes {code_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a study, or resume it if its directory exists",
@@ -102,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        commands = {"run": _run, "status": _status, "ls": _ls, "report": _report, "validate": _validate,
+        commands = {"run": _run, "status": follow.status, "ls": follow.ls, "report": _report, "validate": _validate,
                     "plan": _plan, "compare": _compare}
         return commands.get(args.command, _question)(args)
     except (ConfigError, StudyError, StudyReadError, DatasetError, AdviceError, StudyLocked) as err:
         return _fail(str(err))
+    except BrokenPipeError:  # `regimes status STUDY | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
 
 def _fail(message: str) -> int:
@@ -201,50 +207,6 @@ def _print_cells(path: str) -> None:
     table = cells[shown].sort_values(["temperature", "dense_seed", "density"])
     with pd.option_context("display.max_rows", 500, "display.width", 160, "display.float_format", "{:.4f}".format):
         print(table.to_string(index=False))
-
-
-def _status(args: argparse.Namespace) -> int:
-    study = read_study(args.study)
-    if study.trials.empty:
-        print(f"{args.study}: no trials yet")
-        return 0
-    trials = study.trials.assign(done=lambda t: t.densities_done.astype(str) + "/" + t.densities_total.astype(str),
-                                 state=lambda t: t.complete.map({True: "complete", False: "unfinished"}))
-    columns = ["temperature", "dense_seed", "done", "state", "failures", "seconds"]
-    with pd.option_context("display.float_format", "{:.1f}".format):
-        print(trials[columns].to_string(index=False))
-    done, total = int(trials.densities_done.sum()), int(trials.densities_total.sum())
-    print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
-    return 0
-
-
-def _ls(args: argparse.Namespace) -> int:
-    if is_uri(args.root):
-        names = storage.folders(args.root)
-        where = [(name, storage.join(args.root, name)) for name in names]
-    else:
-        root = Path(args.root)
-        if not root.is_dir():
-            raise StudyReadError(f"{args.root}: no such directory; give the storage root that holds your studies")
-        where = [(p.name, str(p)) for p in sorted(p for p in root.iterdir() if p.is_dir())]
-    found = False
-    for name, folder in where:
-        try:
-            study = read_study(folder)
-        except StudyReadError as err:
-            if checks.looks_like_a_study(folder):  # its own files are there: damaged, not absent
-                found = True
-                print(f"{name:<30} damaged: {str(err).removeprefix(folder + ': ')}")
-            continue
-        found, trials = True, study.trials
-        done = int(trials.densities_done.sum()) if len(trials) else 0
-        total = int(trials.densities_total.sum()) if len(trials) else 0
-        state = "complete" if len(trials) and trials.complete.all() else "unfinished"
-        damaged = "; damaged: " + study.tune_state if study.tune_state else ""
-        print(f"{name:<30} cells {done}/{total:<6} {state}{damaged}")
-    if not found:
-        print(f"no studies under {args.root}")
-    return 0
 
 
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:

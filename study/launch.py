@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
@@ -30,6 +28,7 @@ from study.baselines import baseline_rule
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
 from study.plan import clock
+from study.version import code_version
 from study.snapshot import save_config, same_config, saved_config
 from study.search import Rule, cell_rows, pending_trials, trial_slots, tune_config
 from trainables.trial import run_trial
@@ -55,20 +54,6 @@ class Outcome:
     def complete(self) -> bool:
         """Whether every cell has been reported and a search has nothing left to try."""
         return self.cells_done >= self.cells_total and not self.search_unfinished
-
-
-def code_version() -> str:
-    """Return the package version plus the git commit of the source tree when there is one."""
-    try:
-        version = metadata.version("three-regime-pruning")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    try:
-        sha = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        sha = ""
-    return f"{version}+g{sha}" if sha else version
 
 
 def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:

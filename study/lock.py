@@ -44,6 +44,15 @@ def acquire(study_dir: str | Path) -> Path:
     raise StudyLocked(f"{study_dir}: could not take the lock {path}; another run is starting at the same time")
 
 
+def running(study_dir: str | Path) -> dict | None:
+    """Return the lock holder (host, pid, since) of the local study `study_dir` while it is being run, else None.
+
+    A holder on another host cannot be checked from here and counts as running.
+    """
+    owner = pidlock.read_holder(Path(study_dir) / LOCK_FILE)
+    return owner if owner is not None and not pidlock.holder_died(owner) else None
+
+
 def release(lock: Path) -> None:
     """Remove `lock` if this process still owns it."""
     pidlock.release(lock)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import sys
 import time
 
 from study.config import StudyConfig
@@ -39,7 +40,7 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         return [f"no slot: a trial asks for {config.resources.cpu:g} CPU / {config.resources.gpu:g} GPU and the "
                 f"cluster has {have.get('CPU', 0):g} / {have.get('GPU', 0):g}"]
     started = time.perf_counter()
-    costs = calibrate(config)
+    costs = calibrate(config, say=lambda line: print(line, file=sys.stderr, flush=True))
     calibration_s = time.perf_counter() - started
     temperatures = list(config.study.temperatures)
     if config.study.search != "grid":

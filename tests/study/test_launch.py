@@ -324,3 +324,42 @@ def test_a_validation_split_reaches_every_row(ray_cluster, tmp_path):
     for column in ("val_acc", "dense_val_acc", "test_acc"):
         assert cells[column].between(0, 1).all(), column
     assert (cells["val_acc_std"] >= 0).all()
+
+
+def test_status_ls_and_version_as_a_user_reads_them(clean_study, tmp_path, capsys):
+    # Temperatures with their own digits, a study being run told from one left unfinished, no
+    # traceback when the reader of a pipe leaves, and --version.
+    import json
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from study.cli import main
+
+    shutil.copytree(clean_study[1].path, tmp_path / "clean")
+    for result in (tmp_path / "clean").glob("*/result.json"):  # the last density of each trial not yet reported
+        lines = result.read_text().splitlines()
+        result.write_text("\n".join(lines[:-1]) + "\n")
+    assert main(["status", str(tmp_path / "clean")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[:4] for line in table[1:3]] == [["2", "0", "1/2", "unfinished"],
+                                                         ["4", "0", "1/2", "unfinished"]]
+    assert main(["ls", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"{'clean':<30} cells 2/4      unfinished\n"
+    holder = {"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}
+    (tmp_path / "clean" / "regimes.lock").write_text(json.dumps(holder))
+    assert main(["ls", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"{'clean':<30} cells 2/4      running (pid {os.getpid()} on {holder['host']})\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    version = subprocess.run([sys.executable, "-m", "study.cli", "--version"], capture_output=True, text=True,
+                             env=env, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith("regimes 0.1.0")
+    # A reader that has gone: stdout is a pipe whose other end is closed before anything is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    piped = subprocess.run([sys.executable, "-m", "study.cli", "status", str(tmp_path / "clean")], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    os.close(write_end)
+    assert piped.returncode == 141 and "Traceback" not in piped.stderr, piped.stderr

@@ -40,6 +40,28 @@ def test_regimes_plan_prints_the_counts_and_an_estimate(capsys):
     threads = torch.get_num_threads()
     assert main(["plan", str(ROOT / "configs/tiny.yaml")]) == 0
     assert torch.get_num_threads() == threads  # calibrated with the trial's 1 thread, then restored
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
     assert lines[0] == "plan for tiny: 2 temperatures x 1 dense seeds = 2 trials, 4 cells"
+    assert printed.err.splitlines() == ["calibrating: dense steps (batch 64) on cpu",  # progress, on stderr
+                                        "calibrating: retraining steps at density 0.1", "calibrating: LMC points"]
     assert lines[1].startswith("  dense training: 32 steps x ") and " slots: wall about 0:" in lines[4]
+
+
+@pytest.mark.parametrize("pace,timed", [(1.0, 10), (0.001, 60), (100.0, 5)])
+def test_calibration_times_as_many_steps_as_a_quarter_of_its_budget_holds(monkeypatch, pace, timed):
+    # A warm-up of 5 steps sets the pace; then min(60, budget / 4 / pace) steps, at least 5: at 1 s
+    # a step a 40 s budget times 10 steps of each run, at 1 ms all 60, at 100 s the floor of 5.
+    import trainables.cell.calibrate as calibrate
+
+    asked = []
+
+    def fake_steps(model, data, run, *, steps, masks=None):
+        asked.append(steps)
+        return pace
+
+    monkeypatch.setattr(calibrate, "_time_steps", fake_steps)
+    config = load_config(ROOT / "configs/tiny.yaml", check_paths=False)
+    costs = calibrate.calibrate(config, steps=60, budget_s=40.0)
+    assert asked == [5, timed, 5, timed]  # dense: warm-up, timed; retraining: warm-up, timed
+    assert costs.dense_step_s == pace and costs.retrain_step_s == pace

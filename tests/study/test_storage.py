@@ -44,7 +44,7 @@ def test_a_cifar_study_is_planned_on_inputs_of_its_shape_when_its_files_are_abse
 
 
 def test_a_gpu_study_planned_on_a_machine_without_a_gpu_is_costed_on_its_cpu_and_says_so(monkeypatch, tmp_path):
-    monkeypatch.setattr(plan, "calibrate", lambda config: UnitCosts(0.1, 0.05, 2.0, 50_000, "cifar10"))
+    monkeypatch.setattr(plan, "calibrate", lambda config, say: UnitCosts(0.1, 0.05, 2.0, 50_000, "cifar10"))
     monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
     config = load_config(ROOT / "configs/cifar10_epochs.yaml", {"data.root": str(tmp_path)}, check_paths=False)
     lines = plan.plan_lines(config)

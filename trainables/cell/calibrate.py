@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,8 @@ from trainables.run.schedules import epoch_schedule
 from trainables.run.settings import SGDRun
 
 LMC_PROBE_EXAMPLES = 2048
+WARM_UP_STEPS = 5  # the first steps pay for allocation and kernel choice; they set the pace
+MIN_STEPS = 5
 # (input shape, training examples, test examples, classes, augmentation) of the datasets a
 # study may plan before their files are here.
 SHAPES = {"cifar10": ((3, 32, 32), 50_000, 10_000, 10, "crop_flip"),
@@ -69,20 +72,25 @@ def planning_data(spec: StudyConfig) -> tuple[Dataset, str]:
     return Dataset(x(n_train), y(n_train), x(n_test), y(n_test), classes, augmentation), spec.data.name
 
 
-def calibrate(spec: StudyConfig, *, steps: int = 60) -> UnitCosts:
+def calibrate(spec: StudyConfig, *, steps: int = 60, budget_s: float = 40.0,
+              say: Callable[[str], None] = lambda line: None) -> UnitCosts:
     """Return the seconds of one dense step, one retraining step and one LMC point for `spec`.
 
-    Runs with the trial's thread count (resources.cpu) and restores the caller's afterwards.
+    Each run is warmed up with WARM_UP_STEPS steps, then timed over `steps` steps, or fewer (at
+    least MIN_STEPS) where a quarter of `budget_s` would not hold them at the warm-up's pace: a
+    large model on a slow CPU is timed in about `budget_s`, not in many minutes. `say` hears one
+    line before each stage. Runs with the trial's thread count (resources.cpu) and restores the
+    caller's afterwards.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     try:
-        return _calibrate(spec, steps=steps)
+        return _calibrate(spec, steps=steps, budget_s=budget_s, say=say)
     finally:
         torch.set_num_threads(threads)
 
 
-def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
+def _calibrate(spec: StudyConfig, *, steps: int, budget_s: float, say: Callable[[str], None]) -> UnitCosts:
     device = resolve_device(spec.resources.device)
     data, stand_in = planning_data(spec)
     if spec.data.train_subset is not None and not stand_in:  # trials train on the subset ...
@@ -95,12 +103,14 @@ def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
     n_train = int(data.x_train.shape[0])
     # The dense run at its base settings (the knob moves the schedule, not the cost of a step) and the retraining run.
     dense = dense_run("lr", spec.dense.lr, dense=spec.dense, data=spec.data, n_train=n_train)
-    _time_steps(model, data, dense, steps=10)  # warm-up
-    dense_s = _time_steps(model, data, dense, steps=steps)
+    say(f"calibrating: dense steps (batch {dense.batch_size}) on {device.type}")
+    dense_s = _timed(model, data, dense, steps=steps, budget_s=budget_s / 4)
     pruned, masks = prune(model, density=min(spec.pruning.densities), method=spec.pruning.method,
                           include_fc=spec.pruning.include_fc, exclude=tuple(spec.pruning.exclude))
-    retrain_s = _time_steps(pruned, data, retrain_run(retrain=spec.retrain, data=spec.data, n_train=n_train),
-                            steps=steps, masks=masks)
+    say(f"calibrating: retraining steps at density {min(spec.pruning.densities):g}")
+    retrain_s = _timed(pruned, data, retrain_run(retrain=spec.retrain, data=spec.data, n_train=n_train),
+                       steps=steps, budget_s=budget_s / 4, masks=masks)
+    say("calibrating: LMC points")
     m = spec.metrics
     # An LMC point is a BatchNorm pass and an error pass over its examples: linear in their number,
     # so it is timed on at most LMC_PROBE_EXAMPLES of them and scaled (CIFAR's 50,000 took 77 s a
@@ -115,6 +125,13 @@ def _calibrate(spec: StudyConfig, *, steps: int) -> UnitCosts:
                                  bn_stats=m.bn_stats, stacked=False)
         lmc_s.append((time.perf_counter() - started) / 2 * examples / probe)
     return UnitCosts(dense_s, retrain_s, lmc_s[-1], int(data.x_train.shape[0]), stand_in)
+
+
+def _timed(model, data: Dataset, run: SGDRun, *, steps: int, budget_s: float, masks=None) -> float:
+    # Seconds per step: a warm-up sets the pace, then as many of `steps` as `budget_s` holds.
+    pace = _time_steps(model, data, run, steps=WARM_UP_STEPS, masks=masks)
+    fit = int(budget_s / pace) if pace > 0 else steps
+    return _time_steps(model, data, run, steps=max(MIN_STEPS, min(steps, fit)), masks=masks)
 
 
 def _time_steps(model, data: Dataset, run: SGDRun, *, steps: int, masks=None) -> float:
