@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from contract.row import row_fields
+from contract.row import GRID_KEY, row_fields
 
 # Columns Tune adds to every reported row; they are not part of a cell.
 TUNE_COLUMNS = frozenset({"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration",
@@ -27,12 +27,14 @@ def finished_cells(reported: pd.DataFrame | None) -> pd.DataFrame:
             `ExperimentAnalysis.trial_dataframes[...]`, or result.json read line by line), or None.
 
     Returns:
-        The cells in the order of their last report, Tune's columns and `config/...` removed;
+        The cells in the order of their last report, Tune's columns, `config/...` and the trial's
+        grid-so-far keys (`contract.row.GRID_KEY`) removed;
         an empty frame with the row's keys when nothing was reported.
     """
     if reported is None or reported.empty or "density" not in reported.columns:
         return pd.DataFrame(columns=row_fields())
-    ours = [c for c in reported.columns if not str(c).startswith("config/") and c not in TUNE_COLUMNS]
+    ours = [c for c in reported.columns if not str(c).startswith("config/") and c not in TUNE_COLUMNS
+            and not GRID_KEY.match(str(c))]  # the grid-so-far keys belong to the trial, not to a cell
     return reported[ours].drop_duplicates(subset=["density"], keep="last").reset_index(drop=True)
 
 

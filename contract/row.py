@@ -21,6 +21,11 @@ PER_COPY_KEY = re.compile("|".join(p.pattern for p in COPY_KEYS.values()))
 # group 1 is the set's name, and the same name prefixed "dense_" is the dense model's accuracy on it.
 PERTURBED_KEY = re.compile(r"^test_acc_(noise[0-9.e+-]+|contrast|brightness|blur)$")
 ROBUST_KEY = re.compile(r"^(dense_)?" + PERTURBED_KEY.pattern.removeprefix("^"))
+# Each report also carries the trial's grid so far: the main metrics of every density it has
+# finished, as flat keys ("test_acc_d0.05"), so that Ray Tune's one-row-per-trial views
+# (ExperimentAnalysis.dataframe(), get_best_config(metric="val_acc_d0.05")) hold the whole grid.
+GRID_METRICS = ("test_acc", "val_acc", "lmc", "cka")
+GRID_KEY = re.compile(r"^(" + "|".join(GRID_METRICS) + r")_d[0-9.e+-]+$")
 # The keys a search rule reads (with the per-copy keys, for the standard errors).
 RULE_KEYS = ("knob", "temperature", "dense_seed", "density", "test_acc", "val_acc", "lmc", "cka", "status",
              "n_copies")
@@ -202,3 +207,8 @@ def report_keys(copies: int) -> list[str]:
 def rule_keys(row: dict) -> dict:
     """Return the items of a reported row that a search rule reads (RULE_KEYS and the per-copy keys)."""
     return {k: v for k, v in row.items() if k in RULE_KEYS or PER_COPY_KEY.match(k)}
+
+
+def grid_keys(row: CellRow) -> dict[str, float]:
+    """Return the flat grid keys of `row`'s density: {"test_acc_d0.05": ..., "val_acc_d0.05": ..., ...}."""
+    return {f"{metric}_d{row.density:g}": float(getattr(row, metric)) for metric in GRID_METRICS}

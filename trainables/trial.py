@@ -20,7 +20,7 @@ import torch
 from ray import tune
 
 from contract.config import StudyConfig
-from contract.row import CellRow
+from contract.row import CellRow, grid_keys
 from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
@@ -83,6 +83,7 @@ def run_trial(config: dict) -> None:
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,
                                **peak_memory_mb(device)})
         state.finished.append(density)
+        state.grid.update(grid_keys(row))
         _report(row, state)
         _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
 
@@ -135,7 +136,7 @@ def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
 def _report(row: CellRow, state: TrialState) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state.save(tmp)
-        tune.report(row.to_report(), checkpoint=tune.Checkpoint.from_directory(tmp))
+        tune.report({**row.to_report(), **state.grid}, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def _load_state(checkpoint) -> TrialState | None:

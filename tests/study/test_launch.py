@@ -363,3 +363,35 @@ def test_status_ls_and_version_as_a_user_reads_them(clean_study, tmp_path, capsy
                            stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     os.close(write_end)
     assert piped.returncode == 141 and "Traceback" not in piped.stderr, piped.stderr
+
+
+def test_ray_tunes_own_views_hold_the_whole_grid_and_the_readme_code_runs(clean_study):
+    import re
+    import subprocess
+    import sys
+
+    from ray.tune import ExperimentAnalysis
+
+    from analysis.load import read_study
+    from contract.row import GRID_KEY
+
+    path = clean_study[1].path
+    tune_view = ExperimentAnalysis(path)
+    grid, cells = tune_view.dataframe(), read_study(path).cells
+    assert len(grid) == 2 and not any(GRID_KEY.match(str(c)) for c in cells.columns)  # cells keep their own keys
+    for _, trial in grid.iterrows():  # the last result of each trial: both its densities
+        for density in (0.1, 0.5):
+            cell = cells[(cells.temperature == trial["config/temperature"]) & (cells.density == density)]
+            assert trial[f"test_acc_d{density:g}"] == cell.test_acc.item()
+            assert trial[f"cka_d{density:g}"] == cell.cka.item()
+    best = tune_view.get_best_config(metric="test_acc_d0.1", mode="max")
+    at = cells[cells.density == 0.1]
+    assert best["temperature"] == at.temperature[at.test_acc.idxmax()]
+    # The README's code block, on this study (no validation split here: by test accuracy).
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## From Python and from Ray Tune\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    code = code.replace('path, density = "studies/demo", 0.05', f"path, density = {path!r}, 0.1")
+    code = code.replace('metric = "val_acc"', 'metric = "test_acc"')
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"best single trial: {best['temperature']}" in run.stdout

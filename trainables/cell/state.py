@@ -40,6 +40,8 @@ class TrialState:
         seconds_dense_wait: waiting for another trial's share of the shared dense run, seconds.
         dense_epochs_trained: dense epochs this trial trained itself.
         finished: the densities done, in the order they were reported.
+        grid: the main metrics of every finished density as flat keys (`contract.row.grid_keys`),
+            reported with each row so that Tune's last result of a trial holds its whole grid.
         dense_val_acc: the dense model's validation accuracy, 0-1 (NaN without a validation split).
         resumed: read back from a checkpoint (not saved): faults are injected only in a first run.
     """
@@ -51,6 +53,7 @@ class TrialState:
     seconds_dense_wait: float
     dense_epochs_trained: float
     finished: list[float] = field(default_factory=list)
+    grid: dict[str, float] = field(default_factory=dict)
     dense_val_acc: float = math.nan
     resumed: bool = False
 
