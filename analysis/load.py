@@ -67,9 +67,6 @@ def read_study(path: str | Path) -> Study:
         local = Path(path).expanduser().resolve()
         if not local.is_dir():
             raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
-        if not list(local.glob("experiment_state-*.json")) and not _folder_trials(str(local)):
-            raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
-                                 "`regimes run` printed, or use `regimes ls ROOT` to find studies")
         path = str(local)
     trials, damaged = _tune_trials(path)
     frames, trial_rows, config, dropped, skipped = [], [], None, [], []
@@ -117,6 +114,12 @@ class _Trial:
 def _tune_trials(path: str) -> tuple[list[_Trial], str]:
     # The trials Tune's experiment state lists; when it cannot be read (cut short, deleted) and the
     # trial folders are there, those, with the reason: results are never lost to a damaged index.
+    if "://" not in path and not list(Path(path).glob("experiment_state-*.json")):  # no Ray needed to say so
+        trials = _folder_trials(path)
+        if not trials:
+            raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
+                                 "`regimes run` printed, or use `regimes ls ROOT` to find studies")
+        return _from_folders(path, trials, "Tune could not read the experiment state (no experiment_state-*.json)")
     from ray.tune import ExperimentAnalysis  # the only Ray import under analysis/
 
     # Trials that have not reported yet make Tune log a warning; for a running study that is normal
@@ -132,14 +135,18 @@ def _tune_trials(path: str) -> tuple[list[_Trial], str]:
         reason = f"Tune could not read the experiment state ({why})"
         if not trials:
             raise StudyReadError(f"{path}: {reason}") from None
-        logger.warning("%s: %s; read from its %d trial folders instead (`regimes run` cannot resume it as it is)",
-                       path, reason, len(trials))
-        return trials, reason
+        return _from_folders(path, trials, reason)
     finally:
         tune_logger.setLevel(level)
     frames = analysis.trial_dataframes  # keyed by trial id in Ray 2.60
     return [_Trial(t.trial_id, t.config, t.path, t.status, int(t.num_failures), frames.get(t.trial_id))
             for t in analysis.trials], ""
+
+
+def _from_folders(path: str, trials: list[_Trial], reason: str) -> tuple[list[_Trial], str]:
+    logger.warning("%s: %s; read from its %d trial folders instead (`regimes run` cannot resume it as it is)",
+                   path, reason, len(trials))
+    return trials, reason
 
 
 def _folder_trials(path: str) -> list[_Trial]:

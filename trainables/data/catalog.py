@@ -93,8 +93,9 @@ def training_labels(name: str, root: str | Path | None) -> tuple[torch.Tensor, i
         data = GENERATED[name]()
         return data.y_train, data.num_classes
     cls = name.split("/", 1)[1] if name.startswith("torchvision/") else None
-    if cls in IDX_CLASSES and root is not None and idx_path(root, cls, IDX_FILES["train"][1]) is not None:
-        labels = torch.from_numpy(read_idx(idx_path(root, cls, IDX_FILES["train"][1])).astype(np.int64))
+    file = idx_path(root, cls, IDX_FILES["train"][1]) if cls in IDX_CLASSES and root is not None else None
+    if file is not None:
+        labels = torch.from_numpy(read_idx(file).astype(np.int64))
         return labels, int(labels.max()) + 1
     if name == "npz" and root is not None:
         with np.load(root) as arrays:

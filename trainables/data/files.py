@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.data.dataset import Dataset, DatasetError
-from trainables.data.idx import IDX_CLASSES, missing_idx_files, read_idx_split
+from trainables.data.idx import IDX_CLASSES, missing_idx_files, read_idx_split, require_idx_files
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -91,11 +91,7 @@ def check_torchvision(name: str, root: str | Path | None, *, download: bool) -> 
         return
     cls = name.split("/", 1)[1]
     if cls in IDX_CLASSES:
-        missing = missing_idx_files(root, cls)
-        if missing:
-            raise DatasetError(f"{name}: no {', '.join(missing)} (or .gz) in {Path(root) / cls / 'raw'}; put the "
-                               "original IDX files there, or set data.download: true on a machine with network "
-                               "access")
+        require_idx_files(root, cls)
         return
     for train in (True, False):
         _torchvision_split(name, root, train=train, download=False)
@@ -115,9 +111,7 @@ def load_torchvision(name: str, root: str, download: bool) -> Dataset:
         pixels = np.stack([np.asarray(image, dtype=np.float32) / 255.0 for image in images])
         x = torch.from_numpy(pixels).unsqueeze(1) if pixels.ndim == 3 else torch.from_numpy(pixels).permute(0, 3, 1, 2)
         splits.append((x, torch.as_tensor(labels, dtype=torch.int64)))
-    (x_train, y_train), (x_test, y_test) = splits
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=classes)
+    return _standardised_splits(splits)
 
 
 def _idx_dataset(name: str, root: str, download: bool) -> Dataset:
@@ -131,6 +125,11 @@ def _idx_dataset(name: str, root: str, download: bool) -> Dataset:
         images, labels = read_idx_split(root, cls, split)
         x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
         splits.append((x, torch.from_numpy(labels.astype(np.int64))))
+    return _standardised_splits(splits)
+
+
+def _standardised_splits(splits: list[tuple[torch.Tensor, torch.Tensor]]) -> Dataset:
+    # [(x_train, y_train), (x_test, y_test)] of a torchvision dataset, classes = the largest label + 1.
     (x_train, y_train), (x_test, y_test) = splits
     classes = int(max(y_train.max(), y_test.max())) + 1
     return _standardised(x_train, y_train, x_test=x_test, y_test=y_test, classes=classes)

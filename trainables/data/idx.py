@@ -62,9 +62,19 @@ def idx_path(root: str | Path, cls: str, stem: str) -> Path | None:
     return next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()), None)
 
 
-def missing_idx_files(root: str | Path, cls: str) -> list[str]:
-    """Return the IDX files of `cls` absent under `root/<cls>/raw/`, in neither form."""
-    return [stem for pair in IDX_FILES.values() for stem in pair if idx_path(root, cls, stem) is None]
+def missing_idx_files(root: str | Path, cls: str, stems: tuple[str, ...] | None = None) -> list[str]:
+    """Return the IDX files of `cls` (`stems`, default all four) absent under `root/<cls>/raw/`, in neither form."""
+    stems = stems or tuple(stem for pair in IDX_FILES.values() for stem in pair)
+    return [stem for stem in stems if idx_path(root, cls, stem) is None]
+
+
+def require_idx_files(root: str | Path, cls: str, stems: tuple[str, ...] | None = None) -> None:
+    """Raise DatasetError naming the IDX files of `cls` (`stems`, default all four) absent under `root`."""
+    missing = missing_idx_files(root, cls, stems)
+    if missing:
+        raise DatasetError(f"torchvision/{cls}: no {', '.join(missing)} (or .gz) in {Path(root) / cls / 'raw'}; "
+                           "put the original IDX files there, or set data.download: true on a machine with "
+                           "network access")
 
 
 def read_idx_split(root: str | Path, cls: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,11 +84,7 @@ def read_idx_split(root: str | Path, cls: str, split: str) -> tuple[np.ndarray, 
         DatasetError: a file is absent, malformed, or images and labels disagree in number.
     """
     images_stem, labels_stem = IDX_FILES[split]
-    missing = [s for s in (images_stem, labels_stem) if idx_path(root, cls, s) is None]
-    if missing:
-        raise DatasetError(f"torchvision/{cls}: no {', '.join(missing)} (or .gz) in {Path(root) / cls / 'raw'}; "
-                           "put the original IDX files there, or set data.download: true on a machine with "
-                           "network access")
+    require_idx_files(root, cls, IDX_FILES[split])
     images, labels = read_idx(idx_path(root, cls, images_stem)), read_idx(idx_path(root, cls, labels_stem))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DatasetError(f"torchvision/{cls}: the {split} files hold images of shape {images.shape} and labels "

@@ -69,15 +69,21 @@ def test_a_count_survives_the_saved_config_a_trial_reads_and_other_numbers_are_r
             StudyConfig.model_validate({"study": {"name": "v", "temperatures": [2]}, "data": {"validation": bad}})
 
 
-def test_the_driver_refuses_a_split_as_large_as_the_training_set_before_ray(tmp_path):
+def _driver_problems(tmp_path, data: dict, overrides: dict | None = None) -> tuple[str, list[str]]:
+    # The config file's path and what the driver's check (before Ray) says of a synthetic study with `data`.
     config = {"study": {"name": "v", "storage": str(tmp_path), "temperatures": [2]},
-              "data": {"name": "synthetic", "validation": 512}, "dense": {"epochs": 2}}
+              "data": {"name": "synthetic", **data}, "dense": {"epochs": 2}}
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert err.value.problems == [f"{path}: data.validation: 512 examples is not smaller than the training split "
-                                  "(512); use fewer, or a fraction such as 0.1"]
+        load_config(path, overrides)
+    return str(path), err.value.problems
+
+
+def test_the_driver_refuses_a_split_as_large_as_the_training_set_before_ray(tmp_path):
+    path, problems = _driver_problems(tmp_path, {"validation": 512})
+    assert problems == [f"{path}: data.validation: 512 examples is not smaller than the training split "
+                        "(512); use fewer, or a fraction such as 0.1"]
 
 
 def test_a_training_subset_keeps_the_classes_in_proportion_and_the_validation_split_comes_out_of_it():
@@ -100,18 +106,13 @@ def test_a_training_subset_keeps_the_classes_in_proportion_and_the_validation_sp
 
 
 def test_the_driver_refuses_a_subset_larger_than_the_training_set_and_a_split_too_large_for_the_subset(tmp_path):
-    config = {"study": {"name": "v", "storage": str(tmp_path), "temperatures": [2]},
-              "data": {"name": "synthetic", "train_subset": 600}, "dense": {"epochs": 2}}
-    path = tmp_path / "v.yaml"
-    path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert err.value.problems == [f"{path}: data.train_subset: 600 examples is more than the training split (512); "
-                                  "use at most 512, or leave it out for the whole split"]
-    with pytest.raises(ConfigError) as err:
-        load_config(path, {"data.train_subset": 100, "data.validation": 100})
-    assert err.value.problems == [f"{path}: data.validation: 100 examples is not smaller than the training split "
-                                  "(100); use fewer, or a fraction such as 0.1"]
+    path, problems = _driver_problems(tmp_path, {"train_subset": 600})
+    assert problems == [f"{path}: data.train_subset: 600 examples is more than the training split (512); "
+                        "use at most 512, or leave it out for the whole split"]
+    path, problems = _driver_problems(tmp_path, {"train_subset": 600}, {"data.train_subset": 100,
+                                                                          "data.validation": 100})
+    assert problems == [f"{path}: data.validation: 100 examples is not smaller than the training split "
+                        "(100); use fewer, or a fraction such as 0.1"]
 
 
 @pytest.mark.parametrize("stacked", [True, False])
