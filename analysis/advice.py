@@ -67,6 +67,10 @@ CRITERIA = ("regime", "val", "regime+val")
 _SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
 
 
+class NoAnswer(AdviceError):
+    """The question was well posed and the study holds no cell that answers it (a refusal, not bad input)."""
+
+
 def has_validation(cells: pd.DataFrame) -> bool:
     """Return True when the cells were scored on a validation split (data.validation), so `by` may be val."""
     return "val_acc" in cells.columns and bool(cells["val_acc"].notna().any())
@@ -96,7 +100,7 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
          "best_test_acc" (best in the grid at this density), "regret" (best - chosen, 0-1) and
          "regret_se", "coldest_temperature", "coldest_test_acc", "gain_over_coldest" (chosen -
          coldest, 0-1) and "gain_se", "indistinguishable_from" (temperatures), "lmc", "cka", the
-         "_se" standard errors, thresholds}.
+         "_se" standard errors, thresholds, "caveats" (sentences, `caveats`)}.
 
     Raises:
         AdviceError: an unknown criterion, `val` on a study without a validation split, or no
@@ -108,11 +112,10 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
     point = at["regime_point"] if "regime_point" in at.columns else at["regime"]
     pool = at[point.isin(["II-A", "II-B"])] if by != "val" else at
     pool = pool[pool[score].notna() & pool["test_acc"].notna()]
+    if pool.empty and by == "val":
+        raise NoAnswer(f"no cell with a validation accuracy at density {density:g}: every one diverged")
     if pool.empty:
-        raise AdviceError(f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; "
-                          f"train hotter than the grid's hottest ({knob_words(knob).hotter}) or prune to a "
-                          "higher density" if by != "val" else f"no cell with a validation accuracy at density "
-                          f"{density:g}: every one diverged")
+        raise NoAnswer(_no_regime_two(at["regime"], density, knob, hot_to_cold(knob, at["temperature"])[0]))
     chosen = pool.loc[pool[score].idxmax()]
     coldest_t = hot_to_cold(knob, at["temperature"])[-1]
     coldest = at[np.isclose(at["temperature"], coldest_t)].iloc[0]
@@ -121,7 +124,7 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
     ties = [float(r["temperature"]) for _, r in pool.iterrows() if r.name != chosen.name and
             indistinguishable(float(r[score]), _se(r, score), float(chosen[score]), _se(chosen, score),
                               confidence=confidence)]
-    return {"knob": knob, "density": float(chosen["density"]), "by": by, "temperature": float(chosen["temperature"]),
+    answer = {"knob": knob, "density": float(chosen["density"]), "by": by, "temperature": float(chosen["temperature"]),
             "regime": chosen["regime"], "best_test_acc": float(best["test_acc"]),
             "regret": float(best["test_acc"]) - float(chosen["test_acc"]),
             "regret_se": _difference_se(best, chosen), "coldest_temperature": float(coldest_t),
@@ -129,6 +132,55 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
             "gain_over_coldest": float(chosen["test_acc"]) - float(coldest["test_acc"]),
             "gain_se": _difference_se(chosen, coldest), "indistinguishable_from": sorted(ties),
             "val_acc": float(chosen["val_acc"]) if "val_acc" in chosen.index else math.nan, **_values(chosen)}
+    return {**answer, "caveats": caveats(answer, at, best_temperature=float(best["temperature"]))}
+
+
+def caveats(answer: dict, at: pd.DataFrame, *, best_temperature: float) -> list[str]:
+    """Return what a user must know before acting on `select_model`'s answer, one sentence each.
+
+    At the edge of the grid (the best may lie beyond it); significantly worse on test accuracy
+    than the grid's best, or no better than the coldest model (for SAM: plain SGD), by
+    `confidence` standard errors (2 when the study's is 0); no standard errors at all.
+    """
+    knob, t, k = answer["knob"], answer["temperature"], answer["confidence"] or 2.0
+    order = hot_to_cold(knob, at["temperature"])
+    notes = []
+    words = knob_words(knob)
+    if len(order) > 1 and t == order[0]:
+        notes.append(f"{knob} {t:g} is the hottest of the grid: a hotter model may do better ({words.hotter} "
+                     "than the grid has to see; extend study.temperatures)")
+    elif len(order) > 1 and t == order[-1]:
+        notes.append(f"{knob} {t:g} is the coldest of the grid: a colder model may do better ({words.colder} "
+                     "than the grid has to see; extend study.temperatures)")
+    if math.isnan(answer["regret_se"]) or math.isnan(answer["gain_se"]):
+        notes.append("no standard errors for test accuracy: nothing here is called within or beyond noise; add "
+                     "dense seeds (or copies)")
+        return notes
+    if answer["regret"] > k * answer["regret_se"] > 0:
+        notes.append(f"its test accuracy is {answer['regret']:.4f} +- {answer['regret_se']:.4f} below the grid's "
+                     f"best at this density ({knob} {best_temperature:g}), {answer['regret'] / answer['regret_se']:.1f}"
+                     f" standard errors: the criterion ({answer['by']}) missed a better model")
+    baseline = "plain SGD (rho 0)" if knob == "sam_rho" and answer["coldest_temperature"] == 0 else \
+        f"the coldest model ({knob} {answer['coldest_temperature']:g})"
+    if t != answer["coldest_temperature"] and abs(answer["gain_over_coldest"]) <= k * answer["gain_se"]:
+        notes.append(f"no better than {baseline} within noise: gain {answer['gain_over_coldest']:+.4f} +- "
+                     f"{answer['gain_se']:.4f}")
+    elif answer["gain_over_coldest"] < -k * answer["gain_se"]:
+        notes.append(f"worse than {baseline}: gain {answer['gain_over_coldest']:+.4f} +- {answer['gain_se']:.4f}")
+    return notes
+
+
+def _no_regime_two(calls: pd.Series, density: float, knob: str, hottest: float) -> str:
+    # Why no cell qualifies, in the cells' own calls: sure barriers, or barriers within noise.
+    counts = calls.value_counts()
+    sure, unsure = int(counts.get("I", 0)), int(counts.get("I?", 0))
+    hotter = f"{knob_words(knob).hotter} than the grid's hottest ({knob} {hottest:g})"
+    if unsure:
+        return (f"no Regime-II cell at density {density:g}: {sure} cell{'s' * (sure != 1)} in Regime I and {unsure} "
+                f"called I? (a barrier within noise of the threshold); add dense seeds (or copies) to call them, "
+                f"or {hotter}")
+    return (f"no Regime-II cell at density {density:g}: every model has a barrier (Regime I) there; {hotter}, or "
+            "prune to a higher density")
 
 
 def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, cka_eps: float,
@@ -199,4 +251,5 @@ def _cell(cells: pd.DataFrame, *, density: float, temperature: float) -> pd.Seri
     return row.iloc[0]
 
 
-__all__ = ["CRITERIA", "advise", "has_validation", "require_criterion", "select_model", "recommend_rho", "AdviceError"]
+__all__ = ["CRITERIA", "advise", "has_validation", "require_criterion", "select_model", "recommend_rho", "caveats",
+           "AdviceError", "NoAnswer"]

@@ -1,6 +1,8 @@
 """One reader for every question: a study read, aggregated over dense seeds, and classified.
 
-`open_study` is what the `regimes` question commands, the report and Python users call. The
+`open_study` is what the `regimes` question commands, the report and Python users call; the
+object it returns asks every question (`select`, `advise`, `recommend_rho`, `validate`,
+`regime_map`, `report`) with the study's own thresholds. The
 regime thresholds default to the study's own `metrics.mc_threshold` and `metrics.cka_eps`, as
 saved in every trial's config, so a study is read back with the rule it was planned with.
 """
@@ -12,8 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
+import plotly.graph_objects as go
+
+from analysis.advice import advise, recommend_rho, require_criterion, select_model
 from analysis.classify import aggregate, classify
 from analysis.load import Study, StudyReadError, read_study
+from analysis.plots import regime_map as draw_regime_map
+from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
+from analysis.report import layers_of, write_report
+from analysis.validate import criteria_regrets, select_regrets, validate_advice
 
 
 @dataclass
@@ -40,13 +49,62 @@ class ClassifiedStudy:
         """Return the study's name (its config's study.name, else its folder's name)."""
         return self.study.config.study.name if self.study.config is not None else Path(self.study.path).name
 
+    def __repr__(self) -> str:
+        cells = self.cells
+        knob = str(cells["knob"].iloc[0]) if len(cells) else "?"
+        missing = f", {self.study.missing} cells missing" if self.study.missing else ""
+        return (f"<ClassifiedStudy {self.name!r}: {knob}, {cells['temperature'].nunique()} temperatures x "
+                f"{cells['density'].nunique()} densities, {self.study.cells['dense_seed'].nunique()} dense seeds"
+                f"{missing}; mc_threshold {self.mc_threshold:g}, cka_eps {self.cka_eps:g}, "
+                f"confidence {self.confidence:g}>")
 
-def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: float | None = None,
+    # The questions, each with the study's own thresholds and keyword arguments only; the
+    # `regimes` commands call exactly these.
+    def select(self, *, density: float, by: str = "regime") -> dict:
+        """Return the model to prune at `density` by criterion `by` (`analysis.advice.select_model`)."""
+        return select_model(self.cells, density=density, by=by)
+
+    def advise(self, *, density: float, temperature: float) -> dict:
+        """Return the regime of one cell and which way to move the temperature (`analysis.advice.advise`)."""
+        return advise(self.cells, density=density, temperature=temperature)
+
+    def recommend_rho(self, *, density: float, by: str = "regime") -> dict:
+        """Return the SAM rho to train with before pruning to `density` (`analysis.advice.recommend_rho`)."""
+        return recommend_rho(self.cells, density=density, mc_threshold=self.mc_threshold, cka_eps=self.cka_eps,
+                             confidence=self.confidence, by=by)
+
+    def validate(self, *, by: str | None = None) -> dict:
+        """Return the advice checked against the study's accuracies and select's regrets per criterion.
+
+        {"advice": `validate_advice`, "select": {criterion: `select_regrets`}, "missing_cells": n};
+        `by` keeps one criterion (default: every criterion the study can answer by).
+        """
+        if by is not None:
+            require_criterion(self.cells, by)
+            regrets = {by: select_regrets(self.cells, by=by)}
+        else:
+            regrets = criteria_regrets(self.cells)
+        return {"advice": validate_advice(self.cells), "select": regrets, "missing_cells": self.study.missing}
+
+    def regime_map(self) -> go.Figure:
+        """Return the phase diagram of regimes (temperature x density), uncertain calls marked."""
+        return draw_regime_map(self.cells)
+
+    def report(self, out: str | Path | None = None, *, margin_points: float = DEFAULT_MARGIN_POINTS) -> Path:
+        """Write the HTML report (default: STUDY/report.html, for a local study) and return its path."""
+        out = Path(out) if out is not None else Path(self.study.path) / "report.html"
+        return write_report(self.cells, self.study.config, out, title=self.name,
+                            pruned_layers=layers_of(self.study.cells),
+                            potential=prune_potential(self.study.cells, margin_points=margin_points))
+
+
+def open_study(path, *, mc_threshold: float | None = None, cka_eps: float | None = None,
                confidence: float | None = None) -> ClassifiedStudy:
     """Return the study at `path` read, aggregated and classified with its own thresholds unless overridden.
 
     Args:
-        path: the study directory (storage/name) or a Tune-supported URI.
+        path: the study directory (storage/name), a Tune-supported URI, or Ray Tune's own view of
+            it: an `ExperimentAnalysis` or a `ResultGrid` (their `experiment_path` is read).
         mc_threshold: Regime I below this mc; None: the study's metrics.mc_threshold.
         cka_eps: II-B within this CKA of the density's best; None: the study's metrics.cka_eps.
         confidence: standard errors for a confident call; None: the study's metrics.confidence
@@ -55,6 +113,7 @@ def open_study(path: str | Path, *, mc_threshold: float | None = None, cka_eps: 
     Raises:
         StudyReadError: not a study, no cells reported yet, or no thresholds saved and none given.
     """
+    path = getattr(path, "experiment_path", path)  # ExperimentAnalysis, ResultGrid: no Ray import needed
     study = read_study(path)
     if study.cells.empty:
         raise StudyReadError(f"{path}: no cells reported yet; wait for the study or run it")

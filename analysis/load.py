@@ -15,6 +15,7 @@ import pandas as pd
 
 from contract.cells import finished_cells
 from contract.config import StudyConfig
+from contract.results import owed_trials, read_result_lines, repair_folders
 from contract.saved import read_saved_config
 from contract.row import row_fields
 
@@ -42,6 +43,8 @@ class Study:
             "trial <id> result.json line <n>" each; their cells are not in `cells`.
         tune_state: "" when Tune's experiment state was read; else why not, and the study was
             read from its trial folders (Tune's status and failure counts are then unknown).
+        missing: owed cells (its grid, or the trials a search started) that no readable row
+            holds: a deleted trial folder, a damaged result file; `regimes run` computes them.
     """
 
     path: str
@@ -51,13 +54,16 @@ class Study:
     config_dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     tune_state: str = ""
+    missing: int = 0
 
 
 def read_study(path: str | Path) -> Study:
     """Return the cells, trials and config of the study at `path` (local directory or Tune-supported URI).
 
     A study whose Tune experiment state cannot be read (cut short, deleted) is read from its trial
-    folders, with one warning line; `Study.tune_state` says why.
+    folders, with one warning line; `Study.tune_state` says why. The cells its repair experiments
+    computed (`contract.results`) are read with its own: one row per cell, one trial row per
+    (temperature, dense seed).
 
     Raises:
         StudyReadError: neither a Tune experiment state nor trial folders there.
@@ -69,35 +75,62 @@ def read_study(path: str | Path) -> Study:
             raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
         path = str(local)
     trials, damaged = _tune_trials(path)
+    if "://" not in path:
+        for repair in repair_folders(path):
+            trials += _tune_trials(str(repair), required=False)[0]
     frames, trial_rows, config, dropped, skipped = [], [], None, [], []
     for trial in trials:
         if config is None and isinstance(trial.config.get("study_config"), dict):
             config, dropped = read_saved_config(trial.config["study_config"])
-        densities = list(config.pruning.densities) if config is not None else []
         frame = trial.frame
         if frame is None or frame.empty:
             frame, bad = _read_result_lines(trial.path)
             skipped += [f"trial {trial.trial_id} result.json line {n}" for n in bad]
         rows = finished_cells(frame)
-        done = rows["density"].nunique() if len(rows) else 0
-        complete = bool(densities) and done >= len(densities)
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
-                           "dense_seed": trial.config.get("dense_seed"), "densities_done": done,
-                           "densities_total": len(densities), "complete": complete, "status": trial.status,
+                           "dense_seed": trial.config.get("dense_seed"), "status": trial.status,
                            "failures": trial.failures,
                            "seconds": float(rows["seconds"].sum() + rows.get("seconds_dense", 0).sum())
                            if len(rows) else 0.0})
         if len(rows):
-            frames.append(rows.assign(trial_id=trial.trial_id, complete=complete))
-    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id",
-                                                                                                    "complete"])
-    table = pd.DataFrame(trial_rows).sort_values(["temperature", "dense_seed"], ignore_index=True) \
-        if trial_rows else pd.DataFrame()
+            frames.append(rows.assign(trial_id=trial.trial_id))
+    densities = list(config.pruning.densities) if config is not None else []
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id"])
+    cells = cells.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="first", ignore_index=True)
+    table = _trial_table(trial_rows, cells, len(densities))
+    done = {(r.temperature, r.dense_seed): r.complete for r in table.itertuples()} if len(table) else {}
+    cells["complete"] = [bool(done.get((r.temperature, r.dense_seed), False)) for r in cells.itertuples()]
     if skipped:
         logger.warning("%s: skipped %d unreadable result line%s (not UTF-8 or not JSON: %s); their cells are not "
                        "counted", path, len(skipped), "s" * (len(skipped) > 1), ", ".join(skipped[:3]) +
                        (", ..." if len(skipped) > 3 else ""))
-    return Study(path, cells, table, config, dropped, skipped, damaged)
+    missing = _missing(config, path, cells)
+    return Study(path, cells, table, config, dropped, skipped, damaged, missing)
+
+
+def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, total: int) -> pd.DataFrame:
+    # One row per (temperature, dense seed): its Tune trial and any repair of it, merged; the
+    # first trial's id and status, the failures and seconds of all.
+    if not trial_rows:
+        return pd.DataFrame()
+    trials = pd.DataFrame(trial_rows)
+    counts = cells.groupby(["temperature", "dense_seed"])["density"].nunique() if len(cells) else {}
+    merged = []
+    for (temperature, seed), group in trials.groupby(["temperature", "dense_seed"], sort=True):
+        done = int(counts.get((temperature, seed), 0)) if len(cells) else 0
+        merged.append({"trial_id": group["trial_id"].iloc[0], "temperature": temperature, "dense_seed": seed,
+                       "densities_done": done, "densities_total": total, "complete": bool(total) and done >= total,
+                       "status": group["status"].iloc[0] + (f" +{len(group) - 1} repair" if len(group) > 1 else ""),
+                       "failures": int(group["failures"].sum()), "seconds": float(group["seconds"].sum())})
+    return pd.DataFrame(merged)
+
+
+def _missing(config: StudyConfig | None, path: str, cells: pd.DataFrame) -> int:
+    # Owed cells (contract.results) that no readable row holds; unknown (0) in object storage.
+    if config is None or "://" in path:
+        return 0
+    have = {(float(r.temperature), int(r.dense_seed), float(r.density)) for r in cells.itertuples()}
+    return sum((t, s, float(d)) not in have for t, s in owed_trials(config, path) for d in config.pruning.densities)
 
 
 @dataclass
@@ -111,11 +144,14 @@ class _Trial:
     frame: pd.DataFrame | None
 
 
-def _tune_trials(path: str) -> tuple[list[_Trial], str]:
+def _tune_trials(path: str, *, required: bool = True) -> tuple[list[_Trial], str]:
     # The trials Tune's experiment state lists; when it cannot be read (cut short, deleted) and the
     # trial folders are there, those, with the reason: results are never lost to a damaged index.
+    # A repair experiment (not `required`) that holds neither is no trials.
     if "://" not in path and not list(Path(path).glob("experiment_state-*.json")):  # no Ray needed to say so
         trials = _folder_trials(path)
+        if not trials and not required:
+            return [], ""
         if not trials:
             raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
                                  "`regimes run` printed, or use `regimes ls ROOT` to find studies")
@@ -133,6 +169,8 @@ def _tune_trials(path: str) -> tuple[list[_Trial], str]:
         trials = _folder_trials(path)
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         reason = f"Tune could not read the experiment state ({why})"
+        if not trials and not required:
+            return [], ""
         if not trials:
             raise StudyReadError(f"{path}: {reason}") from None
         return _from_folders(path, trials, reason)
@@ -174,24 +212,8 @@ def load_study(path: str | Path) -> pd.DataFrame:
 
 def _read_result_lines(trial_path: str) -> tuple[pd.DataFrame | None, list[int]]:
     # Tune drops a trial whose result.json has a broken line (a run killed mid-write, a damaged
-    # byte); the other lines are still good cells, so read them one by one. Returns the rows and
-    # the numbers (from 1) of the lines that are not UTF-8 JSON objects.
+    # byte); the other lines are still good cells, so read them one by one (contract.results).
     if "://" in str(trial_path):
         return None, []
-    file = Path(trial_path) / "result.json"
-    if not file.is_file():
-        return None, []
-    rows, bad = [], []
-    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
-            bad.append(number)
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-        else:
-            bad.append(number)
+    rows, bad = read_result_lines(trial_path)
     return (pd.DataFrame(rows) if rows else None), bad

@@ -12,20 +12,25 @@ import plotly.graph_objects as go
 
 from contract.knobs import hot_to_cold, knob_words
 
-REGIME_COLORS = {"I": "#d62728", "II-A": "#1f77b4", "II-B": "#2ca02c", "n/a": "#bbbbbb"}
+# Uncertain calls (mc within `confidence` standard errors of the threshold) have their own pale
+# colours: a cell is never drawn as a call it did not make.
+REGIME_COLORS = {"I": "#d62728", "I?": "#f2a7a7", "II?": "#c6d4e1", "II-A": "#1f77b4", "II-B": "#2ca02c",
+                 "n/a": "#bbbbbb"}
 HEATMAPS = {
-    "test_err": ("Test error of the pruned model", lambda c: 1 - c["test_acc"], "Viridis"),
-    "normalized_test_err": ("Normalized test error (minus the best at each density)",
-                            lambda c: c["normalized_test_err"], "Viridis"),
-    "lmc": ("Linear mode connectivity mc (training-error scale; < 0: barrier)", lambda c: c["lmc"], "RdBu"),
-    "cka": ("CKA similarity of retrained copies", lambda c: c["cka"], "Viridis"),
+    "test_err": ("Test error of the pruned model", "test error", lambda c: 1 - c["test_acc"], "test_acc_se",
+                 "Viridis"),
+    "normalized_test_err": ("Normalized test error (minus the best at each density)", "test error - best",
+                            lambda c: c["normalized_test_err"], "test_acc_se", "Viridis"),
+    "lmc": ("Linear mode connectivity mc (training-error scale; below the threshold: a barrier)", "mc",
+            lambda c: c["lmc"], "lmc_se", "RdBu"),
+    "cka": ("CKA similarity of retrained copies", "CKA", lambda c: c["cka"], "cka_se", "Viridis"),
 }
 # Drawn when the study measured them (controls.scratch, metrics.beyond_accuracy).
 OPTIONAL_HEATMAPS = {
     "inherit_gain": ("Inherit gain: test accuracy minus the from-scratch control's (same mask, fresh init)",
-                     lambda c: c["inherit_gain"], "RdBu"),
+                     "inherit gain", lambda c: c["inherit_gain"], "inherit_gain_se", "RdBu"),
     "agreement_dense": ("Agreement with the dense model: fraction of test inputs predicted alike",
-                        lambda c: c["agreement_dense"], "Viridis"),
+                        "agreement", lambda c: c["agreement_dense"], "agreement_dense_se", "Viridis"),
 }
 
 
@@ -39,43 +44,64 @@ def _grid(cells: pd.DataFrame, values: pd.Series) -> tuple[list[str], list[str],
     return [f"{d:g}" for d in densities], [f"{t:g}" for t in temps], pivot.to_numpy(dtype=object)
 
 
-def _axes(fig: go.Figure, knob: str, title: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title="density (fraction of weights kept)",
+def _axes(fig: go.Figure, knob: str, title: str, subtitle: str = "") -> go.Figure:
+    # Full width of the page (the report sets it), the title on one line, its details under it.
+    text = title + (f"<br><sup>{subtitle}</sup>" if subtitle else "")
+    fig.update_layout(title={"text": text, "x": 0, "xanchor": "left"}, xaxis_title="density (fraction of weights kept)",
                       yaxis_title=f"{knob_words(knob).unit} (hot at top, cold at bottom)",
-                      template="plotly_white", width=720, height=520)
+                      template="plotly_white", height=540, margin={"t": 90})
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
 
 
 def heatmap(cells: pd.DataFrame, metric: str) -> go.Figure:
-    """Return a heatmap of `metric` (a key of HEATMAPS or OPTIONAL_HEATMAPS) over the grid."""
-    title, extract, scale = {**HEATMAPS, **OPTIONAL_HEATMAPS}[metric]
+    """Return a heatmap of `metric` (a key of HEATMAPS or OPTIONAL_HEATMAPS) over the grid.
+
+    Each cell shows its value and standard error (hover too); the colour bar is titled; mc's
+    scale is centred on the Regime-I threshold, the inherit gain's on 0.
+    """
+    title, short, extract, se_column, scale = {**HEATMAPS, **OPTIONAL_HEATMAPS}[metric]
     x, y, z = _grid(cells, extract(cells))
+    se = _grid(cells, cells[se_column])[2] if se_column in cells.columns else np.full(z.shape, None, dtype=object)
     z = np.where(pd.isna(z), None, z)
-    kwargs = {"zmid": 0} if metric in ("lmc", "inherit_gain") else {}
-    fig = go.Figure(go.Heatmap(x=x, y=y, z=z.tolist(), colorscale=scale, texttemplate="%{z:.3f}",
-                               hoverongaps=False, **kwargs))
-    return _axes(fig, str(cells["knob"].iloc[0]), title)
+    text = [[_value_text(v, e) for v, e in zip(row, err_row, strict=True)] for row, err_row in zip(z, se, strict=True)]
+    kwargs = {"zmid": float(cells["mc_threshold"].iloc[0])} if metric == "lmc" else \
+        {"zmid": 0} if metric == "inherit_gain" else {}
+    fig = go.Figure(go.Heatmap(x=x, y=y, z=z.tolist(), colorscale=scale, text=text, texttemplate="%{text}",
+                               hovertemplate=f"density %{{x}}<br>temperature %{{y}}<br>{short} %{{text}}"
+                                             "<extra></extra>",
+                               hoverongaps=False, colorbar={"title": {"text": short}}, **kwargs))
+    centre = f"colour centred on the mc threshold {kwargs['zmid']:g}" if metric == "lmc" else ""
+    return _axes(fig, str(cells["knob"].iloc[0]), title, "value &plusmn; standard error per cell" +
+                 (f"; {centre}" if centre else ""))
+
+
+def _value_text(value, se) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:.3f}" if se is None or pd.isna(se) else f"{value:.3f} &plusmn; {se:.3f}"
 
 
 def regime_map(cells: pd.DataFrame) -> go.Figure:
-    """Return the regime map: cells coloured by regime with the I/II and II-A/II-B boundaries drawn.
+    """Return the regime map: cells coloured by their call, the I/II and II-A/II-B boundaries drawn.
 
-    Cells whose call is uncertain (mc within `confidence` standard errors of the threshold:
-    "I?", "II?") keep the colour of their point estimate and are hatched.
+    Uncertain calls (mc within `confidence` standard errors of the threshold: "I?", "II?") have
+    their own pale colours and are hatched; boundaries are drawn between sure calls only. The
+    legend names every colour; hover gives mc, CKA and test accuracy with standard errors.
     """
-    labels = ["I", "II-A", "II-B", "n/a"]
-    point = cells["regime_point"] if "regime_point" in cells.columns else cells["regime"]
+    labels = list(REGIME_COLORS)
     x, y, z = _grid(cells, cells["regime"])
-    _, _, zp = _grid(cells, point)
-    codes = np.array([[labels.index(v) if v in labels else labels.index("n/a") for v in row] for row in zp])
+    codes = np.array([[labels.index(v) if v in labels else labels.index("n/a") for v in row] for row in z])
     n = len(labels)
     scale = [[edge, REGIME_COLORS[labels[i]]] for i in range(n) for edge in (i / n, (i + 1) / n)]
+    hover = [[_cell_hover(cells, t, d) for d in x] for t in y]
     fig = go.Figure(go.Heatmap(x=x, y=y, z=codes.tolist(), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
                                text=np.asarray(z, dtype=str).tolist(), texttemplate="%{text}", showscale=False,
-                               hovertemplate="density %{x}<br>temperature %{y}<br>regime %{text}<extra></extra>"))
-    for (i, j, i2, _), kind in _boundaries(codes):
+                               textfont={"color": "#222"}, customdata=hover,
+                               hovertemplate="density %{x}<br>temperature %{y}<br>regime %{text}<br>%{customdata}"
+                                             "<extra></extra>"))
+    for (i, j, i2, _), kind in _boundaries(codes, labels):
         dash = "solid" if kind == "I/II" else "dot"
         if i == i2:  # vertical edge between columns j and j + 1 in row i
             fig.add_shape(type="line", x0=j + 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, xref="x", yref="y",
@@ -89,19 +115,42 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
                 for dx in (-0.25, 0.0, 0.25):  # three diagonal strokes: a hatched cell
                     fig.add_shape(type="line", x0=j + dx - 0.25, x1=j + dx + 0.25, y0=i + 0.45, y1=i - 0.45,
                                   xref="x", yref="y", line={"color": "white", "width": 2})
+    present = set(np.asarray(z, dtype=str).ravel())
+    for label in labels:  # the legend: one square per call on the map
+        if label in present:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_LEGEND[label],
+                                     marker={"symbol": "square", "size": 14, "color": REGIME_COLORS[label]}))
     for name, dash in (("I / II boundary", "solid"), ("II-A / II-B boundary", "dot")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name,
                                  line={"color": "black", "dash": dash}))
-    thresholds = f"mc < {cells['mc_threshold'].iloc[0]:g}: I; CKA within {cells['cka_eps'].iloc[0]:g} of best: II-B"
+    thresholds = f"Regime I when mc < {cells['mc_threshold'].iloc[0]:g}; II-B when CKA is within " \
+                 f"{cells['cka_eps'].iloc[0]:g} of the density's best"
     if "confidence" in cells.columns and cells["confidence"].iloc[0] > 0:
-        thresholds += f"; hatched: within {cells['confidence'].iloc[0]:g} SE of the mc threshold"
-    return _axes(fig, str(cells["knob"].iloc[0]), f"Regimes ({thresholds})")
+        thresholds += f"; pale and hatched: within {cells['confidence'].iloc[0]:g} SE of the mc threshold"
+    return _axes(fig, str(cells["knob"].iloc[0]), "Regimes", thresholds)
 
 
-def _boundaries(codes: np.ndarray) -> list[tuple[tuple[int, int, int, int], str]]:
-    # Edges between neighbouring cells whose regimes differ: I vs II is the I/II boundary, II-A vs
-    # II-B the other; edges touching n/a cells are not boundaries.
-    one, two_a, two_b = 0, 1, 2
+_LEGEND = {"I": "I: barrier (train hotter)", "I?": "I?: barrier within noise", "II?": "II?: no barrier within noise",
+           "II-A": "II-A: train colder", "II-B": "II-B: keep", "n/a": "n/a: diverged"}
+
+
+def _cell_hover(cells: pd.DataFrame, temperature: str, density: str) -> str:
+    rows = cells[(cells["temperature"].map(lambda t: f"{t:g}") == temperature) &
+                 (cells["density"].map(lambda d: f"{d:g}") == density)]
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    parts = []
+    for key, name in (("lmc", "mc"), ("cka", "CKA"), ("test_acc", "test acc")):
+        se = row.get(f"{key}_se", np.nan)
+        parts.append(f"{name} {_value_text(row[key], se if not pd.isna(se) else None)}")
+    return "<br>".join(parts)
+
+
+def _boundaries(codes: np.ndarray, labels: list[str]) -> list[tuple[tuple[int, int, int, int], str]]:
+    # Edges between neighbouring cells whose sure calls differ: I vs II is the I/II boundary, II-A
+    # vs II-B the other; edges touching uncertain (I?, II?) or n/a cells are not boundaries.
+    one, two_a, two_b = labels.index("I"), labels.index("II-A"), labels.index("II-B")
     edges = []
     rows, cols = codes.shape
     for i in range(rows):
@@ -110,11 +159,9 @@ def _boundaries(codes: np.ndarray) -> list[tuple[tuple[int, int, int, int], str]
                 if i2 >= rows or j2 >= cols:
                     continue
                 a, b = codes[i, j], codes[i2, j2]
-                if a == b or 3 in (a, b):
+                if a == b or not {a, b} <= {one, two_a, two_b}:
                     continue
-                kind = "I/II" if one in (a, b) else "IIA/IIB" if {a, b} == {two_a, two_b} else None
-                if kind:
-                    edges.append(((i, j, i2, j2), kind))
+                edges.append(((i, j, i2, j2), "I/II" if one in (a, b) else "IIA/IIB"))
     return edges
 
 
@@ -135,8 +182,7 @@ def prune_potential_figure(potential: pd.DataFrame, knob: str) -> go.Figure:
     margin = potential["margin_points"].iloc[0] if len(potential) else float("nan")
     fig.update_layout(title=f"Prune potential: lowest density within {margin:g} accuracy points of the dense "
                             "model (lower prunes further)", xaxis_title=f"{knob_words(knob).unit} (hot at left)",
-                      yaxis_title="density (fraction of weights kept)", template="plotly_white", width=720,
-                      height=460)
+                      yaxis_title="density (fraction of weights kept)", template="plotly_white", height=460)
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="log")
     return fig

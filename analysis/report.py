@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
+from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
 from analysis.classify import regime_counts
 from analysis.plots import all_figures
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
@@ -33,7 +35,7 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
         config: the study config (shown in full, defaults included), or None when the study has none.
         path: the HTML file to write; its folder is created.
         title: the page title (the study's name).
-        pruned_layers: the trials' "name numel, ..." list of the layers pruning acts on (see
+        pruned_layers: the trials' "name (Type shape) numel, ..." list of the layers pruning acts on (see
             `layers_of`); "" leaves the section out (studies from before it was recorded).
         potential: `analysis.prunability.prune_potential` of the study's per-seed cells: a
             plot and a table; None leaves them out.
@@ -41,7 +43,8 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     figures = all_figures(cells, potential)
     parts = []
     for i, fig in enumerate(figures.values()):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
+        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                                 default_width="100%"))
     counts = ", ".join(f"{k}: {v}" for k, v in regime_counts(cells).items())
     checked = validation_lines(validate_advice(cells), criteria_regrets(cells), knob=str(cells["knob"].iloc[0]))
     thresholds = (f"Regime I when mc &lt; {cells['mc_threshold'].iloc[0]:g}; among Regime-II cells of a density, "
@@ -50,15 +53,19 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     if confidence > 0:
         thresholds += (f" A call needs mc beyond the threshold by more than {confidence:g} standard errors; "
                        "otherwise it is I? or II? (hatched in the regime map).")
-    shown = [c for c in TABLE_COLUMNS if c in cells.columns and not (c.startswith("val_acc") and cells[c].isna().all())]
-    table = cells[shown].to_html(index=False, float_format="%.4f", na_rep="NaN", border=0)
+    shown = [c for c in TABLE_COLUMNS if c in cells.columns and cells[c].notna().any()]  # no empty columns
+    table = cells[shown].to_html(index=False, float_format="%.4f", na_rep="", border=0)
+    dump = config.model_dump(mode="json") if config is not None else {}
+    dump.pop("faults", None)  # the test suite's fault switches: not part of a study
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}: three-regime pruning study</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
-td,th{{padding:2px 8px;text-align:right}} tr:nth-child(even){{background:#f4f4f4}}
-pre{{background:#f8f8f8;padding:1em}}</style>
+<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse}} td,th{{padding:2px 8px;text-align:right;vertical-align:top}}
+tr:nth-child(even){{background:#f4f4f4}} .scroll{{overflow-x:auto;max-width:100%}}
+td.words{{text-align:left;max-width:46em}} pre{{background:#f8f8f8;padding:1em;white-space:pre-wrap}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
+{_advice_html(cells)}
 <p><b>Thresholds.</b> {thresholds}</p>
 <p><b>Cells per regime.</b> {counts}</p>
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
@@ -66,16 +73,46 @@ pre{{background:#f8f8f8;padding:1em}}</style>
 <h2>The study checks its own advice</h2>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
-{table}
+<div class="scroll">{table}</div>
 {_layers_html(pruned_layers)}
 <h2>Study config</h2>
-<pre>{html.escape(json.dumps(config.model_dump(mode="json") if config is not None else {}, indent=2))}</pre>
+<pre>{html.escape(json.dumps(dump, indent=2))}</pre>
 </body></html>
 """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     return path
+
+
+def _advice_html(cells: pd.DataFrame) -> str:
+    # The top of the report: per density and criterion, what to prune, how sure, and the caveats.
+    knob = str(cells["knob"].iloc[0])
+    by_options = [by for by in CRITERIA if by == "regime" or has_validation(cells)]
+    rows = []
+    for density in sorted(cells["density"].unique()):
+        for by in by_options:
+            try:
+                a = select_model(cells, density=float(density), by=by)
+            except NoAnswer as err:
+                rows.append((density, by, "no answer", "", "", html.escape(str(err))))
+                continue
+            within = ", ".join(f"{t:g}" for t in a["indistinguishable_from"])
+            notes = ([f"within noise of {knob} {within}"] if within else []) + a["caveats"]
+            rows.append((density, by, f"{knob} {a['temperature']:g}", a["regime"],
+                         _pm_html(a["test_acc"], a["test_acc_se"]), "<br>".join(html.escape(n) for n in notes)))
+    body = "".join(f"<tr><td>{d:g}</td><td>{by}</td><td>{pick}</td><td>{regime}</td><td>{acc}</td>"
+                   f"<td class='words'>{notes}</td></tr>" for d, by, pick, regime, acc, notes in rows)
+    head = "".join(f"<th>{name}</th>" for name in ("density", "by", "prune the model at", "regime", "test accuracy"))
+    head += "<th style='text-align:left'>caveats</th>"
+    return ("<h2>What to prune</h2><p>Per target density, the model each criterion picks (regime: Regime II with "
+            "the highest CKA, training metrics only; val: the best validation accuracy; regime+val: the best "
+            "validation accuracy among Regime-II cells), its test accuracy &plusmn; standard error, and what to "
+            f"know before acting on it.</p><div class='scroll'><table><tr>{head}</tr>{body}</table></div>")
+
+
+def _pm_html(value: float, se: float) -> str:
+    return f"{value:.4f}" if math.isnan(se) else f"{value:.4f} &plusmn; {se:.4f}"
 
 
 def layers_of(raw_cells: pd.DataFrame) -> str:
@@ -90,7 +127,8 @@ def _potential_html(potential: pd.DataFrame | None) -> str:
     # Prune potential per temperature (rows) and test set (columns), mean +- SE over dense seeds.
     if potential is None or potential.empty:
         return ""
-    text = potential.assign(value=[f"{p:.3g} &plusmn; {se:.2g}" if se == se else f"{p:.3g}"
+    # A standard error below 1e-12 is float noise of identical seeds (0.05 +- 4.9e-18): shown as 0.
+    text = potential.assign(value=[f"{p:.3g} &plusmn; {se if se > 1e-12 else 0:.2g}" if se == se else f"{p:.3g}"
                                    for p, se in zip(potential["prune_potential"], potential["prune_potential_se"],
                                                     strict=True)])
     table = text.pivot(index="temperature", columns="test_set", values="value")

@@ -69,7 +69,7 @@ class CellRow:
         seconds_cka: CKA of all pairs, seconds.
         peak_rss_mb: the trial process's peak resident memory so far, MiB.
         gpu_peak_mb: peak CUDA memory allocated, MiB (NaN on CPU).
-        pruned_layers: the layers pruning acts on with their weight counts, "name numel, ...".
+        pruned_layers: the layers pruning acts on with their weight counts, "name (Type shape) numel, ...".
         data_stats: for the user's own files (npz, imagefolder), the per-channel mean and std of
             the training split that standardised them, "mean a b c; std d e f"; "" otherwise.
         scratch_test_acc: controls.scratch: mean over scratch copies (the cell's mask on a fresh

@@ -24,6 +24,8 @@ class TrialInput(BaseModel):
         code_version: package version and git commit of the launching code.
         dense_prefix: the folder where the trials of an epochs study share their dense runs, or
             None (another knob, object storage, or a study launched before the shared run).
+        densities: the densities this trial computes, or None for every density of the study;
+            a repair (`contract.results`) computes only the cells its study still owes.
     """
 
     # Tune may add bookkeeping keys to a trial's config; they are not ours to refuse.
@@ -34,6 +36,7 @@ class TrialInput(BaseModel):
     dense_seed: int
     code_version: str = "unknown"
     dense_prefix: Optional[str] = None
+    densities: Optional[list[float]] = None
 
 
 def param_space_keys() -> list[str]:

@@ -13,7 +13,7 @@ import os
 import socket
 from pathlib import Path
 
-from study import storage
+from study import owed, storage
 from study.config import ConfigError, StudyConfig, is_uri
 from study.snapshot import CONFIG_FILE
 
@@ -41,6 +41,9 @@ def check_storage_writable(storage: str, name: str) -> None:
     if (root / name).exists() and not (root / name).is_dir():
         raise ConfigError([f"study.name: {root / name} is a file, not a study folder; choose another study.name or "
                            "move the file"])
+    full = owed.full_disk(root)
+    if full:
+        raise ConfigError([full])
 
 
 def check_embedded_cpus(config: StudyConfig, address: str | None) -> None:

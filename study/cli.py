@@ -17,24 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import (
-    AdviceError,
-    StudyReadError,
-    advise,
-    open_study,
-    read_study,
-    recommend_rho,
-    select_model,
-    select_regrets,
-    validate_advice,
-)
-from analysis.advice import CRITERIA, require_criterion
+from analysis import AdviceError, StudyReadError, open_study, read_study
+from analysis.advice import CRITERIA, NoAnswer
 from analysis.classify import regime_counts
 from analysis.compare import compare, comparison_html, comparison_lines
-from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
-from analysis.report import layers_of, write_pngs, write_report
+from analysis.prunability import DEFAULT_MARGIN_POINTS
+from analysis.report import write_pngs
 from analysis.search import rule_for
-from analysis.validate import criteria_regrets, validation_lines
+from analysis.validate import validation_lines
 from contract.knobs import hot_to_cold, knob_words
 from study import checks, follow, storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
@@ -45,13 +35,18 @@ from trainables.data import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
                "prune them to several densities, retrain copies, and measure accuracy, LMC and CKA per cell.")
+EXIT_STATUSES = ("exit status: 0 done (a question answered); 1 a run left unfinished (the line says whether "
+                 "running the same command again helps); 2 bad input, one line saying what to change; 3 no answer: "
+                 "the study holds no cell that answers the question (the reason on stderr, or as JSON on stdout "
+                 "under --json); 141 the reader of the output left (| head)")
+NO_ANSWER = 3
 TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "val_acc", "lmc",
                  "cka", "seconds"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `regimes` with every subcommand."""
-    parser = argparse.ArgumentParser(prog="regimes", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="regimes", description=DESCRIPTION, epilog=EXIT_STATUSES)
     parser.add_argument("--version", action="version", version=f"regimes {code_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -149,6 +144,9 @@ def _run(args: argparse.Namespace) -> int:
     _print_cells(path)
     if searching and outcome.cells_done:
         _print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
+    if outcome.stuck:
+        print(f"unfinished search: {outcome.cells_done} cells so far; {outcome.stuck}", file=sys.stderr)
+        return 1
     if searching and not outcome.complete:
         print(f"unfinished search: {outcome.cells_done} cells so far; run the same command again to resume "
               f"({outcome.errored_trials} trials errored)", file=sys.stderr)
@@ -163,14 +161,15 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_recommendations(path: str, densities: list[float], *, finished: bool, by: str) -> None:
     # What a search found: per target density, select's answer (by criterion `by`) on the temperatures it trained.
-    cells = open_study(path).cells
+    opened = open_study(path)
+    cells = opened.cells
     knob = str(cells["knob"].iloc[0])
     trained = sorted(cells["temperature"].unique())
     so_far = "" if finished else " so far (unfinished: the answers may change)"
     print(f"search trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
     for density in densities:
         try:
-            answer = select_model(cells, density=density, by=by)
+            answer = opened.select(density=density, by=by)
         except AdviceError as err:
             if by == "val":
                 print(f"density {density:g}: {err}")
@@ -264,10 +263,9 @@ def _report(args: argparse.Namespace) -> int:
     in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
         Path(opened.study.path) / "report.html"
+    _say_missing(opened.study)
     with checks.report_paths(out, args.png):
-        path = write_report(cells, opened.study.config, out, title=opened.name,
-                            pruned_layers=layers_of(opened.study.cells),
-                            potential=prune_potential(opened.study.cells, margin_points=args.margin))
+        path = opened.report(out, margin_points=args.margin)
     if in_bucket:
         path = storage.join(opened.study.path, "report.html")
         storage.write_bytes(path, out.read_bytes())
@@ -299,40 +297,60 @@ def _compare(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
-    if args.by is not None:
-        require_criterion(opened.cells, args.by)
-        regrets = {args.by: select_regrets(opened.cells, by=args.by)}
-    else:
-        regrets = criteria_regrets(opened.cells)
-    check = validate_advice(opened.cells)
+    answer = opened.validate(by=args.by)
+    _say_missing(opened.study)
     if args.json:
-        print(json.dumps(_jsonable({"advice": check, "select": regrets}), indent=2))
+        print(json.dumps(_jsonable(answer), indent=2))
         return 0
-    for line in validation_lines(check, regrets, knob=str(opened.cells["knob"].iloc[0])):
+    for line in validation_lines(answer["advice"], answer["select"], knob=str(opened.cells["knob"].iloc[0])):
         print(line)
     return 0
 
 
+def _say_missing(study) -> None:
+    # Answers from a study with owed cells missing are answers from the cells present: say how many.
+    if study.missing:
+        total = len(study.cells) + study.missing
+        print(f"note: {study.missing} of the study's {total} cells are missing (not run yet, a deleted trial "
+              "folder or a damaged result file); these answers use the cells present: `regimes run` with the "
+              "study's config computes the rest", file=sys.stderr)
+
+
+def _pm(value: float, se: float, digits: int = 4, sign: str = "") -> str:
+    # "0.9168 +- 0.0021", or the value alone and why there is no standard error.
+    shown = f"{value:{sign}.{digits}f}"
+    return f"{shown} (no SE: too few dense seeds or copies)" if math.isnan(se) else f"{shown} +- {se:.{digits}f}"
+
+
 def _question(args: argparse.Namespace) -> int:
-    # advise / select / recommend-rho, printed as text or JSON.
+    # advise / select / recommend-rho, printed as text or JSON; a study that holds no answer to a
+    # well-posed question refuses (NO_ANSWER), with its reason, on stdout as JSON under --json.
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
-    cells, tau, eps = opened.cells, opened.mc_threshold, opened.cka_eps
+    try:
+        if args.command == "advise":
+            answer = opened.advise(density=args.density, temperature=args.temperature)
+        else:
+            answer = (opened.select(density=args.density, by=args.by) if args.command == "select" else
+                      opened.recommend_rho(density=args.density, by=args.by))
+    except NoAnswer as err:
+        if args.json:
+            print(json.dumps({"density": args.density, "by": getattr(args, "by", None), "answer": None,
+                              "refused": str(err)}, indent=2))
+        else:
+            print(f"regimes: no answer: {err}", file=sys.stderr)
+        return NO_ANSWER
     if args.command == "advise":
-        answer = advise(cells, density=args.density, temperature=args.temperature)
         text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
-                f" (mc {answer['lmc']:.3f} +- {answer['lmc_se']:.3f}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
+                f" (mc {_pm(answer['lmc'], answer['lmc_se'], 3)}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
     else:
-        answer = (select_model(cells, density=args.density, by=args.by) if args.command == "select" else
-                  recommend_rho(cells, density=args.density, mc_threshold=tau, cka_eps=eps,
-                                confidence=opened.confidence, by=args.by))
-        chosen_by = (f"CKA {answer['cka']:.4f} +- {answer['cka_se']:.4f}" if args.by == "regime" else
+        chosen_by = (f"CKA {_pm(answer['cka'], answer['cka_se'])}" if args.by == "regime" else
                      f"validation accuracy {answer['val_acc']:.4f}")
         text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
-                f"by {args.by}: {chosen_by}): test accuracy {answer['test_acc']:.4f} +- "
-                f"{answer['test_acc_se']:.4f}, regret {answer['regret']:+.4f} +- {answer['regret_se']:.4f} against "
-                f"the grid's best, gain {answer['gain_over_coldest']:+.4f} +- {answer['gain_se']:.4f} over the "
-                f"coldest model ({answer['knob']} {answer['coldest_temperature']:g})")
+                f"by {args.by}: {chosen_by}): test accuracy {_pm(answer['test_acc'], answer['test_acc_se'])}, "
+                f"regret {_pm(answer['regret'], answer['regret_se'], sign='+')} against the grid's best, gain "
+                f"{_pm(answer['gain_over_coldest'], answer['gain_se'], sign='+')} over the coldest model "
+                f"({answer['knob']} {answer['coldest_temperature']:g})")
         if answer["indistinguishable_from"]:
             others = ", ".join(f"{t:g}" for t in answer["indistinguishable_from"])
             score = "CKA" if args.by == "regime" else "validation accuracy"
@@ -342,6 +360,7 @@ def _question(args: argparse.Namespace) -> int:
         if answer.get("interpolated_between"):
             low, high = answer["interpolated_between"]
             text += f"; density {args.density:g} is interpolated on log-density between {low:g} and {high:g}"
+        text += "".join(f"\ncaveat: {note}" for note in answer.get("caveats", []))
     print(json.dumps(_jsonable(answer), indent=2) if args.json else text)
     return 0
 

@@ -26,7 +26,8 @@ def status(args: argparse.Namespace) -> int:
     # Temperatures with their own digits (lr 0.005 is not 0.0), seconds to a tenth.
     print(trials[columns].to_string(index=False, formatters={"temperature": "{:g}".format,
                                                                "seconds": "{:.1f}".format}))
-    done, total = int(trials.densities_done.sum()), int(trials.densities_total.sum())
+    done, total = len(study.cells), len(study.cells) + study.missing if study.config is not None else \
+        int(trials.densities_total.sum())
     print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
     return 0
 
@@ -51,10 +52,11 @@ def ls(args: argparse.Namespace) -> int:
                 print(f"{name:<30} damaged: {str(err).removeprefix(folder + ': ')}")
             continue
         found, trials = True, study.trials
-        done = int(trials.densities_done.sum()) if len(trials) else 0
-        total = int(trials.densities_total.sum()) if len(trials) else 0
+        done = len(study.cells)
+        total = done + study.missing if study.config is not None else \
+            int(trials.densities_total.sum()) if len(trials) else 0
         owner = lock.running(folder) if not is_uri(folder) else None
-        state = "complete" if len(trials) and trials.complete.all() else \
+        state = "complete" if len(trials) and trials.complete.all() and not study.missing else \
             f"running (pid {owner.get('pid')} on {owner.get('host')})" if owner else "unfinished"
         damaged = "; damaged: " + study.tune_state if study.tune_state else ""
         print(f"{name:<30} cells {done}/{total:<6} {state}{damaged}")

@@ -1,39 +1,43 @@
 """Launching a study on Ray Tune: a grid over temperatures x dense seeds, or a search, resumable (DESIGN.md 3.2).
 
-This module and `study.search` are the only ones under `study/` that import Ray. It counts
-finished cells from Tune's own results, not through `analysis` (the two sit side by side on
-`trainables`); a search's rule comes from the caller. By default Ray's own output (warnings,
-worker tracebacks, raylet dumps) goes to a log file named in one line.
+With `study.search` and `study.callbacks`, the only modules under `study/` that import Ray. It
+counts cells from the study's own files (`contract.results`), not through `analysis` (the two sit
+side by side on `trainables`); a search's rule comes from the caller. Cells that Tune will never
+compute again (a deleted trial folder, a damaged result file, an experiment state that cannot be
+read) are computed by a repair experiment inside the study. Ray's own output goes to a log file
+(`study.output`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import sys
-import tempfile
-import time
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import ray
 from ray import tune
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from contract.cells import count_finished
+from contract.results import (REPAIR_PREFIX, missing_cells, next_repair_name, owed_trials, read_result_lines,
+                              repair_folders, reported_cells, trial_folders)
+from contract.row import RULE_KEYS, rule_keys
 from contract.trial import param_space_keys
-from study import lock
+from study import lock, owed
 from study.baselines import baseline_rule
+# Studies launched before the callbacks moved to study.callbacks pickled them as study.launch.*:
+# the names stay importable from here so that those studies still resume.
+from study.callbacks import CsvLogger, JsonLogger, ProgressLine, run_config  # noqa: F401
 from study.config import StudyConfig, StudyError, is_uri
 from study.paths import cells_total, study_path, trial_budget
-from study.plan import clock
 from study.version import code_version
+from study.output import LOG_FILE, log_path, output_to, terminal
 from study.snapshot import save_config, same_config, saved_config
-from study.search import Rule, cell_rows, pending_trials, trial_slots, tune_config
+from study.search import PointsSearcher, Rule, cell_rows, pending_trials, trial_slots, tune_config
 from trainables.trial import run_trial
 
-LOG_FILE = "regimes-run.log"
 
 
 @dataclass
@@ -41,7 +45,8 @@ class Outcome:
     """How a `run_study` call ended: the study path and cells done out of the total.
 
     For a search the total is the cells of the trials it started, and `search_unfinished` says
-    whether its rule still had a temperature to try (an interrupted search).
+    whether its rule still had a temperature to try (an interrupted search). `stuck` is the line
+    to print instead of "run the same command again" when running it again would not help.
     """
 
     path: str
@@ -49,11 +54,19 @@ class Outcome:
     cells_total: int
     errored_trials: int
     search_unfinished: bool = False
+    stuck: str | None = None
 
     @property
     def complete(self) -> bool:
         """Whether every cell has been reported and a search has nothing left to try."""
         return self.cells_done >= self.cells_total and not self.search_unfinished
+
+
+def _base_space(config: StudyConfig, version: str) -> dict:
+    # What every trial receives besides its point: the resolved config, the code, the shared dense folder.
+    path = study_path(config)
+    shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
+    return {"study_config": config.model_dump(mode="json"), "code_version": version, "dense_prefix": shared}
 
 
 def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
@@ -63,9 +76,7 @@ def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
     which the trials of one dense seed share one dense run (`trainables.run.dense_prefix`). A search
     (study.search: regimes, random, optuna) leaves temperature and dense_seed to its searcher.
     """
-    path = study_path(config)
-    shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
-    space = {"study_config": config.model_dump(mode="json"), "code_version": version, "dense_prefix": shared}
+    space = _base_space(config, version)
     if config.study.search == "grid":
         space.update(temperature=tune.grid_search(list(config.study.temperatures)),
                      dense_seed=tune.grid_search(list(config.study.dense_seeds)))
@@ -145,24 +156,44 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         rule = baseline_rule(config.study.search, candidates=list(config.study.temperatures),
                              densities=config.targets, seed=config.study.search_seed, budget=trial_budget(config))
     path = study_path(config)
-    with lock.held(path), _terminal(out) as out:
-        saved = saved_config(path)
+    with lock.held(path), terminal(out) as out:
+        snapshot = saved_config(path)
+        saved = snapshot or _config_of_trials(path)
         if saved is not None and not same_config(saved, config):
             raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
                              "or pass --fresh to start over in a new directory (nothing is deleted)")
+        if snapshot is None and saved is not None:
+            save_config(path, config)  # the snapshot was deleted: the trials' own config is this command's
         ours = {lock.LOCK_FILE, LOG_FILE}
-        if saved is None and not is_uri(path) and any(p.name not in ours for p in Path(path).iterdir()):
+        if saved is None and not is_uri(path) and any(p.name not in ours and not p.name.startswith(".")
+                                                      for p in Path(path).iterdir()):
             raise _no_tune_state(path)
         out.write(f"study: {path}\n")
         if verbose:
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
                                rule=rule)
-        log = _log_path(config, path)
+        log = log_path(config, path)
         out.write(f"ray log: {log}\n")
         out.flush()
-        with _output_to(log):
+        with output_to(log):
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
                                rule=rule)
+
+
+def _config_of_trials(path: str) -> dict | None:
+    # A deleted config snapshot is read back from the config every trial received (params.json)
+    # and written again once it is found to be this command's; None where no trial has one.
+    if is_uri(path):
+        return None
+    for experiment in [Path(path), *repair_folders(path)]:
+        for folder in trial_folders(experiment):
+            try:
+                given = json.loads((folder / "params.json").read_bytes()).get("study_config")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(given, dict):
+                return given
+    return None
 
 
 def _may_hold_results(path: str) -> bool:
@@ -174,20 +205,6 @@ def _may_hold_results(path: str) -> bool:
 def _no_tune_state(path: str) -> StudyError:
     return StudyError(f"{path} exists but holds no resumable Tune state; pass --fresh to start over in a "
                       "new directory, or give a new study.name")
-
-
-@contextlib.contextmanager
-def _terminal(out: TextIO | None):
-    # Our lines go to the caller's stream, or to a duplicate of the terminal's stderr that the
-    # redirection of Ray's output does not touch.
-    if out is not None:
-        yield out
-        return
-    stream = os.fdopen(os.dup(2), "w")
-    try:
-        yield stream
-    finally:
-        stream.close()
 
 
 def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | None, verbose: int,
@@ -203,97 +220,147 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search != "grid")
-    run_config = tune.RunConfig(
-        name=config.study.name, storage_path=config.study.storage, verbose=min(verbose, 2) if verbose else 0,
-        failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[JsonLogger(), CsvLogger(), progress, *_tracking(config)])
-    if saved and tune.Tuner.can_restore(path):
+    local = not is_uri(path)
+    lost = owed.tune_state_lost(path) if local and saved else None
+    tuner = None
+    if lost is None and saved and tune.Tuner.can_restore(path):
+        tuner, lost = _restore(path, trainable, progress, run_config(config, config.study.name,
+                                                                      config.study.storage, progress, verbose))
+    elif lost is None and saved and _may_hold_results(path):
+        lost = "no experiment_state-*.json"
+    elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
+        save_config(path, config)
+        tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()),
+                           run_config=run_config(config, config.study.name, config.study.storage, progress, verbose),
+                           tune_config=tune_config(config, rule, manifest=path if local else None))
+    if lost is not None and not local:
+        raise _no_tune_state(path)
+    if lost is not None and owed.tune_state_lost(path) is None:
+        owed.give_up_tune_state(path, lost)
+        out.write(f"Tune's experiment state of {path} cannot be read ({lost}); the cells it owes are computed in "
+                  f"repair experiments inside it ({REPAIR_PREFIX}1, ...)\n")
+    grid = None
+    if tuner is not None:
+        grid = _fit(tuner, path, slots=trial_slots(config) if config.study.search != "grid" else None)
+        progress.finish()
+    if not local:
+        return _outcome(config, path, grid, rule)
+    return _repair(config, path, grid, trainable, rule=rule, verbose=verbose, out=out)
+
+
+def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunConfig):
+    # Tune's state can be readable as JSON and still not restorable: after a full disk a trial's
+    # error file is empty and building its results raises EOFError. Such a state is given up
+    # (never restored again) and the study's owed cells are repaired instead.
+    try:
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         progress.done = count_finished(tuner.get_results())
-        _replace_callbacks(tuner, run_config.callbacks)
-    elif saved and _may_hold_results(path):
-        raise _no_tune_state(path)
-    else:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
-        save_config(path, config)
-        tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()), run_config=run_config,
-                           tune_config=tune_config(config, rule))
-    with pending_trials(trial_slots(config) if config.study.search != "grid" else None):
-        grid = tuner.fit()
-    progress.finish()
+    except (EOFError, pickle.UnpicklingError, ValueError, RuntimeError, OSError) as err:
+        full = owed.full_disk(path, err)
+        if full:
+            raise StudyError(full) from None
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"[:200]
+    _replace_callbacks(tuner, run_config.callbacks)
+    return tuner, None
+
+
+def _fit(tuner: tune.Tuner, path: str, *, slots: int | None):
+    # A full disk makes Tune's driver fail while writing its state or reading a trial's (empty)
+    # error file: one line naming the disk; the rows already reported stay in their result files.
+    try:
+        with pending_trials(slots):
+            return tuner.fit()
+    except (EOFError, pickle.UnpicklingError, OSError, RuntimeError) as err:
+        full = None if is_uri(path) else owed.full_disk(path, err)
+        if full:
+            raise StudyError(full) from None
+        raise
+
+
+def _outcome(config: StudyConfig, path: str, grid, rule: Rule | None) -> Outcome:
+    # From Tune's results (a study in object storage, which this driver does not list).
     errored = sum(1 for result in grid if result.error is not None)
     done = count_finished(grid)
     if config.study.search == "grid":
-        return Outcome(path, done, progress.total, errored)
+        return Outcome(path, done, cells_total(config), errored)
     # A search's size is what it chose to train; it is unfinished while its rule still has a temperature to try.
     total = len(grid) * len(config.pruning.densities)
-    temperatures = {result.config.get("temperature") for result in grid}
-    more = len(temperatures) < trial_budget(config) and rule(cell_rows(grid), pending=[], n=1) is not None
+    more = _search_goes_on(config, grid, rule, cell_rows(grid))
     return Outcome(path, done, total, errored, search_unfinished=more)
 
 
-class _KeepStagedRows:
-    # Ray Tune 2.60 loses rows when a failed trial restarts: its logger callbacks copy result.json
-    # and progress.csv back from storage over the driver's staging copy, which holds the rows
-    # reported since the last sync (a worker SIGKILLed right after reporting lost that cell, while
-    # its checkpoint had moved past it, so no rerun would bring it back). The staging copy, when
-    # this driver has one, is the newer: keep it; a resumed run (a new driver) still restores.
-    def _restore_from_remote(self, file_name: str, trial) -> None:
-        if Path(trial.local_path, file_name).exists():
-            return
-        super()._restore_from_remote(file_name, trial)
+def _search_goes_on(config: StudyConfig, grid, rule: Rule | None, cells) -> bool:
+    temperatures = {result.config.get("temperature") for result in grid} if grid is not None \
+        else set(cells["temperature"]) if len(cells) else set()
+    return len(temperatures) < trial_budget(config) and rule(cells, pending=[], n=1) is not None
 
 
-class JsonLogger(_KeepStagedRows, JsonLoggerCallback):
-    """Tune's JSON logger (result.json), keeping rows across a trial's restart."""
+def _finished_by_tune(result, densities: list[float]) -> bool:
+    # A trial's function returns once it has reported its last density: Tune will not run it again.
+    owed = result.config.get("densities") or densities
+    return bool(result.metrics) and result.metrics.get("density") == owed[-1]
 
 
-class CsvLogger(_KeepStagedRows, CSVLoggerCallback):
-    """Tune's CSV logger (progress.csv), keeping rows across a trial's restart."""
+def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | None, verbose: int,
+            out: TextIO) -> Outcome:
+    # Every owed cell (contract.results) that no trial folder reports and that Tune will not
+    # compute again (its trial finished, or Tune's state is given up) is computed by a repair
+    # experiment; trials Tune resumes itself (errored, interrupted) are left to it.
+    densities = list(config.pruning.densities)
+    errored = sum(1 for result in grid if result.error is not None) if grid is not None else 0
+    full = owed.full_disk(path) if errored else None  # trials that failed on a full disk: say so, not "run again"
+    if full:
+        raise StudyError(full)
+    waiting = set() if grid is None else {(float(r.config["temperature"]), int(r.config["dense_seed"]))
+                                          for r in grid if not _finished_by_tune(r, densities)}
+    interrupted = grid is not None and any(r.error is None and not _finished_by_tune(r, densities) for r in grid)
+    missing = {trial: owe for trial, owe in missing_cells(config, path).items() if trial not in waiting}
+    if missing and not interrupted:
+        full = owed.full_disk(path)
+        if full:
+            raise StudyError(full)
+        repair = _run_repair(config, path, missing, trainable, verbose=verbose, out=out)
+        errored += sum(1 for result in repair if result.error is not None)
+    trials = owed_trials(config, path)
+    reported = reported_cells(path)
+    done = sum((t, s, float(d)) in reported for t, s in trials for d in densities)
+    if config.study.search == "grid":
+        return Outcome(path, done, len(trials) * len(densities), errored)
+    cells = _disk_cells(path) if grid is None else cell_rows(grid)
+    more = _search_goes_on(config, grid, rule, cells)
+    stuck = None
+    if more and grid is None:
+        stuck = (f"the search's Tune state is lost ({owed.tune_state_lost(path)}), so it cannot choose further "
+                 "temperatures; its trials so far are complete: read them with `regimes select`, or search "
+                 "further in a new study (--fresh)")
+    return Outcome(path, done, len(trials) * len(densities), errored, search_unfinished=more, stuck=stuck)
 
 
-def _tracking(config: StudyConfig) -> list[tune.Callback]:
-    # Ray Tune's own MLflow callback: a run per trial, the trial's config as params, every cell
-    # row's numbers as metrics (step = the density's index in the trial); on the driver only.
-    mlflow = config.tracking.mlflow
-    if mlflow is None:
-        return []
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-    return [MLflowLoggerCallback(tracking_uri=mlflow.tracking_uri, experiment_name=mlflow.experiment,
-                                 tags={"study": config.study.name})]
-
-
-def _log_path(config: StudyConfig, path: str) -> Path:
-    # Local studies keep the log beside their results; a URI study's log stays on this machine.
-    if is_uri(path):
-        return Path(tempfile.gettempdir()) / f"regimes-{config.study.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    Path(path).mkdir(parents=True, exist_ok=True)
-    return Path(path) / LOG_FILE
+def _run_repair(config: StudyConfig, path: str, missing: dict, trainable, *, verbose: int, out: TextIO):
+    name = next_repair_name(path)
+    points = [{"temperature": t, "dense_seed": s, "densities": owe} for (t, s), owe in missing.items()]
+    cells = sum(len(owe) for owe in missing.values())
+    out.write(f"repair: {cells} owed cell{'s' * (cells > 1)} of {len(points)} trial{'s' * (len(points) > 1)} that "
+              f"no result file holds and Tune will not compute again, in {path}/{name}\n")
+    out.flush()
+    progress = ProgressLine(cells, out=out)
+    tuner = tune.Tuner(trainable, param_space=_base_space(config, code_version()),
+                       run_config=run_config(config, name, path, progress, verbose),
+                       tune_config=tune.TuneConfig(reuse_actors=True, search_alg=PointsSearcher(points),
+                                                   num_samples=len(points)))
+    grid = _fit(tuner, path, slots=trial_slots(config))
+    progress.finish()
+    return grid
 
 
-@contextlib.contextmanager
-def _output_to(log: Path):
-    # Ray writes from this process (Python logging, C++ glog) and from the processes it spawns
-    # (raylet, GCS), which inherit file descriptors 1 and 2: redirect both, at the fd level, for
-    # the whole run; Ray processes started meanwhile keep writing to the log afterwards.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log, "a") as fh:
-        fh.write(f"--- regimes run, {time.strftime('%Y-%m-%d %H:%M:%S')}, pid {os.getpid()}\n")
-        fh.flush()
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+def _disk_cells(path: str):
+    # The rule's view of a study whose Tune state is lost: every reported row, from the trial folders.
+    import pandas as pd
+
+    rows = [rule_keys(row) for experiment in [Path(path), *repair_folders(path)]
+            for folder in trial_folders(experiment) for row in read_result_lines(folder)[0] if "density" in row]
+    frame = pd.DataFrame(rows, columns=None if rows else sorted(RULE_KEYS))
+    return frame.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="last") if rows else frame
 
 
 def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
@@ -302,55 +369,3 @@ def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
     local = getattr(tuner, "_local_tuner", None)
     if local is not None and hasattr(local, "get_run_config"):
         local.get_run_config().callbacks = callbacks
-
-
-class ProgressLine(tune.Callback):
-    """Prints `cells done/total, elapsed, time left` instead of Tune's wide per-metric tables.
-
-    For a search (`at_most`) the total is what its budget allows: "cells 12/<=48", and the time
-    left is an upper bound.
-    """
-
-    def __init__(self, total: int, done: int = 0, *, out: TextIO | None = None, at_most: bool = False):
-        self.total, self.done, self.out, self.at_most = total, done, out or sys.stderr, at_most
-        self.started = time.monotonic()
-        self.new = 0
-
-    def __getstate__(self) -> dict:
-        # Tune pickles callbacks with the experiment; streams cannot be pickled.
-        return {"total": self.total, "done": self.done, "at_most": self.at_most}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["total"], state["done"], at_most=state.get("at_most", False))
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        """Count one finished cell and print the progress line."""
-        self.done += 1
-        self.new += 1
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.new * (self.total - self.done)
-        status = "" if result.get("status") == "ok" else f" [{result.get('status')}]"
-        bound = "<=" if self.at_most else ""
-        self.out.write(f"cells {self.done}/{bound}{self.total}  elapsed {clock(elapsed)}  "
-                       f"left {bound or '~'}{clock(left)}  "
-                       f"(T={result.get('temperature'):g}, density={result.get('density'):g}){status}\n")
-        self.out.flush()
-
-    def on_trial_recover(self, iteration, trials, trial, **info):
-        """Say in one line that a trial failed and is retried from its last finished density."""
-        self._say_failed(trial, "retrying it from its last finished density")
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        """Say in one line that a trial failed for good (no failures left under resources.max_failures)."""
-        self._say_failed(trial, "no retries left (resources.max_failures); run again to resume")
-
-    def _say_failed(self, trial, what: str) -> None:
-        self.out.write(f"trial T={trial.config.get('temperature'):g} seed={trial.config.get('dense_seed')} failed; "
-                       f"{what} (traceback in {trial.error_file or 'the ray log'})\n")
-        self.out.flush()
-
-    def finish(self) -> None:
-        """Print the closing line."""
-        bound = "<=" if self.at_most else ""
-        self.out.write(f"{self.done}/{bound}{self.total} cells done in {clock(time.monotonic() - self.started)}\n")
-        self.out.flush()

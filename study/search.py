@@ -35,6 +35,7 @@ from ray.tune.search import Searcher
 from contract.cells import finished_cells
 from contract.config import StudyConfig
 from contract.row import RULE_KEYS, rule_keys
+from study.owed import record_trial
 from study.paths import trial_budget
 
 Rule = Callable[..., "list[float] | None"]
@@ -56,11 +57,15 @@ class RegimeSearcher(Searcher):
         dense_seeds: every temperature is trained once per seed.
         max_trials: the most temperatures to suggest.
         slots: the most trials live at once.
+        manifest: the local study folder whose manifest lists every trial that has reported
+            (`contract.results`: the cells a search owes), or None (a study in object storage).
     """
 
-    def __init__(self, rule: Rule, *, dense_seeds: list[int], max_trials: int, slots: int):
+    def __init__(self, rule: Rule, *, dense_seeds: list[int], max_trials: int, slots: int,
+                 manifest: str | None = None):
         super().__init__()
         self.rule, self.dense_seeds, self.max_trials, self.slots = rule, list(dense_seeds), max_trials, max(1, slots)
+        self.manifest = manifest
         self.visited: list[float] = []  # temperatures suggested, in order
         self.queue: list[tuple[float, int]] = []  # (temperature, seed) still to hand out
         self.trials: dict[str, tuple[float, int]] = {}
@@ -109,6 +114,8 @@ class RegimeSearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Keep the cell a trial reported (`cells` keeps the last report of a density, as every reader does)."""
         if trial_id in self.trials and "density" in result:
+            if getattr(self, "manifest", None) is not None and trial_id not in self.rows:  # older pickles lack it
+                record_trial(self.manifest, *self.trials[trial_id])
             self.rows.setdefault(trial_id, []).append(rule_keys(result))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -134,13 +141,53 @@ class RegimeSearcher(Searcher):
                 "rows": self.rows}
 
 
-def tune_config(config: StudyConfig, rule: Rule | None) -> tune.TuneConfig:
-    """Return the study's TuneConfig: actors reused, and for a search its RegimeSearcher over `rule`."""
+class PointsSearcher(Searcher):
+    """Suggests a fixed list of trial configs, each once, then FINISHED: a repair's owed trials."""
+
+    def __init__(self, points: list[dict]):
+        super().__init__()
+        self.points = [dict(p) for p in points]
+        self.given: dict[str, dict] = {}
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        """Accept any metric and mode: the points are fixed."""
+        return True
+
+    def suggest(self, trial_id: str) -> dict | None:
+        """Return the next point not handed out yet, or FINISHED."""
+        if trial_id in self.given:
+            return self.given[trial_id]
+        if len(self.given) >= len(self.points):
+            return Searcher.FINISHED
+        self.given[trial_id] = self.points[len(self.given)]
+        return self.given[trial_id]
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Nothing to learn: the points are fixed."""
+        return None
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write which points were handed out."""
+        with open(checkpoint_path, "wb") as fh:
+            pickle.dump({"points": self.points, "given": self.given}, fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Read back the state written by `save`."""
+        with open(checkpoint_path, "rb") as fh:
+            state = pickle.load(fh)
+        self.points, self.given = state["points"], state["given"]
+
+
+def tune_config(config: StudyConfig, rule: Rule | None, *, manifest: str | None = None) -> tune.TuneConfig:
+    """Return the study's TuneConfig: actors reused, and for a search its RegimeSearcher over `rule`.
+
+    `manifest` is the local study folder whose manifest the searcher keeps (None in object storage).
+    """
     if config.study.search == "grid":
         return tune.TuneConfig(reuse_actors=True)
     budget = trial_budget(config)
     searcher = RegimeSearcher(rule, dense_seeds=list(config.study.dense_seeds), max_trials=budget,
-                              slots=trial_slots(config))
+                              slots=trial_slots(config), manifest=manifest)
     return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * len(config.study.dense_seeds))
 
 

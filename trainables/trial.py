@@ -43,7 +43,8 @@ def run_trial(config: dict) -> None:
 
     Args:
         config: Tune's trial config, the keys of `contract.trial.TrialInput` (the study's config
-            as a dict, temperature, dense_seed, code_version, dense_prefix).
+            as a dict, temperature, dense_seed, code_version, dense_prefix, and for a repair the
+            densities it owes).
     """
     given = TrialInput.model_validate(config)
     spec, temperature, dense_seed = given.study_config, given.temperature, given.dense_seed
@@ -74,7 +75,7 @@ def run_trial(config: dict) -> None:
                     robust=Robustness(data, model, noise_levels=spec.metrics.noise_levels,
                                       batch_size=spec.metrics.eval_batch_size)
                     if spec.metrics.beyond_accuracy and not state.dense_diverged else None)
-    for density in [d for d in spec.pruning.densities if d not in state.finished]:
+    for density in [d for d in given.densities or spec.pruning.densities if d not in state.finished]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state.dense_test_acc,
                       spec.retrain.epochs, spec.retrain.copies, given.code_version).with_values(

@@ -115,3 +115,53 @@ def test_validate_puts_every_criterion_side_by_side():
     assert [line.split()[0:3] for line in block] == [["regime", "epochs", "10"], ["val", "epochs", "40"],
                                                      ["regime+val", "epochs", "20"]]
     assert lines[-1].startswith("mean regret over the densities answered: regime 0.0700")
+
+
+def _with_se(rows, knob="lr", confidence=0.0, mc_threshold=-0.2):
+    # (temperature, density, test_acc, test_acc_se, lmc, lmc_se, cka)
+    table = pd.DataFrame([{"knob": knob, "temperature": t, "density": d, "test_acc": a, "test_acc_se": a_se,
+                           "lmc": m, "lmc_se": m_se, "cka": c, "cka_se": 0.001, "status": "ok"}
+                          for t, d, a, a_se, m, m_se, c in rows])
+    return classify(table, mc_threshold=mc_threshold, cka_eps=0.005, confidence=confidence)
+
+
+def test_select_names_its_caveats_the_hot_edge_a_better_model_missed_and_no_gain_over_the_coldest():
+    cells = _with_se([(0.01, 0.1, 0.80, 0.01, 0.0, 0.01, 0.95), (0.05, 0.1, 0.90, 0.01, 0.0, 0.01, 0.96),
+                      (0.1, 0.1, 0.81, 0.01, 0.0, 0.01, 0.99)])
+    answer = select_model(cells, density=0.1)
+    assert answer["temperature"] == 0.1
+    # regret 0.90 - 0.81 = 0.09 with SE sqrt(0.01^2 + 0.01^2) = 0.0141: 6.4 SE; gain 0.81 - 0.80 = 0.01: within 2 SE
+    assert answer["caveats"] == [
+        "lr 0.1 is the hottest of the grid: a hotter model may do better (use a larger learning rate than the grid "
+        "has to see; extend study.temperatures)",
+        "its test accuracy is 0.0900 +- 0.0141 below the grid's best at this density (lr 0.05), 6.4 standard "
+        "errors: the criterion (regime) missed a better model",
+        "no better than the coldest model (lr 0.01) within noise: gain +0.0100 +- 0.0141"]
+
+
+def test_recommend_rho_says_when_its_pick_does_no_better_than_plain_sgd():
+    se = 0.0465 / 2 ** 0.5  # so that the SE of a difference of two cells is 0.0465
+    cells = _with_se([(0.0, 0.05, 0.85, se, 0.0, 0.01, 0.95), (0.1, 0.05, 0.8427, se, 0.0, 0.01, 0.99),
+                      (0.2, 0.05, 0.80, se, 0.0, 0.01, 0.97)], knob="sam_rho")
+    answer = recommend_rho(cells, density=0.05, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert answer["temperature"] == 0.1
+    assert answer["caveats"] == ["no better than plain SGD (rho 0) within noise: gain -0.0073 +- 0.0465"]
+
+
+def test_without_standard_errors_the_answer_says_nothing_is_called_within_noise():
+    answer = select_model(EPOCHS, density=0.05)
+    assert answer["caveats"] == ["no standard errors for test accuracy: nothing here is called within or beyond "
+                                 "noise; add dense seeds (or copies)"]
+
+
+def test_a_refusal_counts_the_sure_and_the_uncertain_barriers():
+    from analysis.advice import NoAnswer
+
+    # mc -0.25 +- 0.05 is within 2 SE of the threshold -0.2 (I?); -0.5 +- 0.01 is not (I)
+    cells = _with_se([(0.01, 0.02, 0.5, 0.01, -0.5, 0.01, 0.9), (0.1, 0.02, 0.5, 0.01, -0.25, 0.05, 0.9)],
+                     confidence=2)
+    with pytest.raises(NoAnswer) as err:
+        select_model(cells, density=0.02)
+    assert str(err.value) == ("no Regime-II cell at density 0.02: 1 cell in Regime I and 1 called I? (a barrier "
+                              "within noise of the threshold); add dense seeds (or copies) to call them, or use a "
+                              "larger learning rate than the grid's hottest (lr 0.1)")

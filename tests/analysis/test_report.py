@@ -76,7 +76,8 @@ def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
     path = tiny_study[1].path
     assert main(["validate", path, "--json", "--confidence", "0"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"advice", "select"} and list(answer["select"]) == ["regime"]  # no validation split
+    assert set(answer) == {"advice", "select", "missing_cells"} and list(answer["select"]) == ["regime"]  # no val split
+    assert answer["missing_cells"] == 0
     assert len(answer["select"]["regime"]) == 2
     assert answer["advice"]["advised"] == len(answer["advice"]["cells"])
     assert main(["validate", path]) == 0  # the study's own confidence 2: one seed, two copies, nothing certain
@@ -112,3 +113,42 @@ def test_uncertain_cells_are_hatched_in_the_regime_map():
     strokes = [s for s in fig.layout.shapes if s.line.color == "white"]
     assert len(strokes) == 3  # one hatched cell (T=20: I?), three strokes
     assert "hatched: within 2 SE" in fig.layout.title.text
+
+
+def test_the_regime_map_draws_uncertain_calls_as_uncertain_with_a_legend_and_the_heatmaps_show_ses():
+    import pandas as pd
+
+    from analysis.plots import REGIME_COLORS, heatmap, regime_map
+
+    # One density: T=10 a sure I (mc -0.3 +- 0.01), T=20 I? (-0.12 +- 0.05), T=40 and T=80 II? (-0.05 +- 0.05),
+    # T=160 a sure II (0.0 +- 0.001). Threshold -0.1, 2 SE.
+    rows = [(10, -0.3, 0.01, 0.90), (20, -0.12, 0.05, 0.91), (40, -0.05, 0.05, 0.95), (80, -0.05, 0.05, 0.99),
+            (160, 0.0, 0.001, 0.97)]
+    cells = classify(pd.DataFrame([{"knob": "epochs", "temperature": t, "density": 0.05, "test_acc": 0.8,
+                                    "test_acc_se": 0.01, "lmc": m, "lmc_se": s, "cka": c, "cka_se": 0.002,
+                                    "status": "ok"} for t, m, s, c in rows]), mc_threshold=-0.1, cka_eps=0.005,
+                     confidence=2)
+    assert list(cells.sort_values("temperature")["regime"]) == ["I", "I?", "II?", "II?", "II-A"]
+    fig = regime_map(cells)
+    colours = {REGIME_COLORS[label] for label in ("I", "I?", "II?", "II-A")}
+    legend = {trace.name: trace.marker.color for trace in fig.data[1:] if trace.mode == "markers"}
+    assert set(legend.values()) == colours and "II?: no barrier within noise" in legend
+    # The heatmap's colour of each cell is its own call: 5 rows from hot (T=10, top) to cold.
+    labels = list(REGIME_COLORS)
+    assert [labels[row[0]] for row in fig.data[0].z] == ["I", "I?", "II?", "II?", "II-A"]
+    assert not [s for s in fig.layout.shapes if s.line.color == "black"]  # sure calls never touch: no boundary
+    assert "mc -0.120 &plusmn; 0.050" in fig.data[0].customdata[1][0]
+    lmc = heatmap(cells, "lmc")
+    assert lmc.data[0].zmid == -0.1 and lmc.data[0].colorbar.title.text == "mc"
+    assert lmc.data[0].text[0][0] == "-0.300 &plusmn; 0.010"
+
+
+def test_the_report_opens_with_what_to_prune_and_leaves_out_empty_columns_and_test_hooks(tiny_study, tmp_path):
+    from analysis import open_study
+
+    page = open_study(tiny_study[1].path).report(tmp_path / "r.html").read_text()
+    top = page.index("<h2>What to prune</h2>")
+    assert top < page.index("<b>Thresholds.</b>") and "caveats</th>" in page
+    assert "is the coldest of the grid" in page[top:page.index("<b>Thresholds.</b>")]  # epochs 4 picked at 0.5
+    assert '"faults"' not in page and "<th>scratch_test_acc</th>" not in page and "<th>val_acc</th>" not in page
+    assert "(Conv1d " in page  # the pruned layers by type and shape

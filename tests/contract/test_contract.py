@@ -104,4 +104,9 @@ def test_a_trial_reads_what_the_launcher_writes():
                                        "dense_seed": 2, "code_version": "v", "dense_prefix": None,
                                        "__trial_index__": 0})  # Tune's own keys are ignored
     assert (given.study_config, given.temperature, given.dense_seed, given.dense_prefix) == (config, 0.1, 2, None)
-    assert param_space_keys() == ["study_config", "temperature", "dense_seed", "code_version", "dense_prefix"]
+    assert given.densities is None  # every density of the study
+    assert param_space_keys() == ["study_config", "temperature", "dense_seed", "code_version", "dense_prefix",
+                                  "densities"]
+    repair = TrialInput.model_validate({"study_config": config.model_dump(mode="json"), "temperature": 0.1,
+                                        "dense_seed": 2, "densities": [0.05, 0.4]})
+    assert repair.densities == [0.05, 0.4]  # a repair computes only the cells its study owes

@@ -118,7 +118,7 @@ def test_a_killed_worker_process_is_retried_and_resumes(clean_study, tmp_path):
     from study.launch import run_study
 
     # Killed right after reporting its second density: that row must survive the restart (Ray
-    # Tune 2.60 copied the trial's result files back from storage over it; study.launch.JsonLogger).
+    # Tune 2.60 copied the trial's result files back from storage over it; study.callbacks.JsonLogger).
     config = _tiny(tmp_path, "killed", **{"faults.kill_after_densities": 2, "resources.max_failures": 1,
                                           "pruning.densities": [0.1, 0.3, 0.5]})
     outcome = run_study(config)
@@ -293,7 +293,7 @@ def test_a_restarted_trial_keeps_the_rows_staged_on_this_driver(tmp_path):
     import pyarrow.fs
     from ray.tune.logger import JsonLoggerCallback
 
-    from study.launch import JsonLogger
+    from study.callbacks import JsonLogger
 
     remote, staged = tmp_path / "storage", tmp_path / "staging"
     remote.mkdir()
@@ -395,3 +395,57 @@ def test_ray_tunes_own_views_hold_the_whole_grid_and_the_readme_code_runs(clean_
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"best single trial: {best['temperature']}" in run.stdout
+    assert "<ClassifiedStudy 'clean': epochs, 2 temperatures x 2 densities, 1 dense seeds; mc_threshold" in run.stdout
+
+
+def test_the_study_object_asks_every_question_with_the_studys_own_thresholds(clean_study, tmp_path):
+    import json
+
+    from ray import tune
+
+    from analysis import advise, open_study, select_model, validate_advice
+    from analysis.validate import criteria_regrets
+
+    path = clean_study[1].path
+    study = open_study(path)
+    assert (study.mc_threshold, study.cka_eps) == (clean_study[0].metrics.mc_threshold, clean_study[0].metrics.cka_eps)
+    assert repr(study) == (f"<ClassifiedStudy 'clean': epochs, 2 temperatures x 2 densities, 1 dense seeds; "
+                           f"mc_threshold {study.mc_threshold:g}, cka_eps {study.cka_eps:g}, "
+                           f"confidence {study.confidence:g}>")
+    def same(a, b):  # NaN standard errors (one dense seed) compare equal as JSON
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+    assert same(study.select(density=0.5), select_model(study.cells, density=0.5, by="regime"))
+    assert same(study.advise(density=0.1, temperature=2), advise(study.cells, density=0.1, temperature=2))
+    answer = study.validate()
+    assert same(answer["advice"], validate_advice(study.cells)) and answer["missing_cells"] == 0
+    assert answer["select"].keys() == criteria_regrets(study.cells).keys()
+    assert {trace.type for trace in study.regime_map().data} >= {"heatmap"}
+    report = study.report(tmp_path / "r.html")
+    assert report == tmp_path / "r.html" and "<html" in report.read_text()[:500].lower()
+    from ray.tune import ExperimentAnalysis
+
+    from trainables.trial import run_trial
+
+    assert open_study(ExperimentAnalysis(path)).cells.equals(study.cells)
+    assert open_study(tune.Tuner.restore(path, trainable=run_trial).get_results()).cells.equals(study.cells)
+
+
+def test_a_refusal_is_an_answer_with_its_own_exit_status_and_json(clean_study, capsys):
+    import json
+
+    from study.cli import NO_ANSWER, main
+
+    path = clean_study[1].path
+    args = ["select", path, "--density", "0.1", "--mc-threshold", "0.5", "--confidence", "0"]  # every mc < 0.5: I
+    assert main(args) == NO_ANSWER == 3
+    err = capsys.readouterr().err
+    assert err.startswith("regimes: no answer: no Regime-II cell at density 0.1: every model has a barrier")
+    assert main([*args, "--json"]) == 3
+    refused = json.loads(capsys.readouterr().out)
+    assert refused["answer"] is None and refused["refused"].startswith("no Regime-II cell at density 0.1")
+    assert main(["select", path, "--density", "0.7"]) == 2  # a density the study lacks: bad input
+    assert main(["select", path, "--density", "0.5"]) == 0  # 2 copies: one pair, so no SE of CKA, and it says so
+    out = capsys.readouterr().out.splitlines()
+    assert "CKA 0." in out[0] and "(no SE: too few dense seeds or copies)" in out[0] and "+- nan" not in out[0]
+    assert [line for line in out[1:] if line.startswith("caveat: ")] == out[1:] and len(out) >= 2  # epochs 4: an edge

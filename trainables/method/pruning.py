@@ -43,9 +43,20 @@ def prunable_weights(model: nn.Module, *, include_fc: bool = False, exclude: tup
 
 
 def pruned_layers(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()) -> str:
-    """Return "name numel, ..." of the weights pruning acts on: what the report lists."""
+    """Return "name (Type shape) numel, ..." of the weights pruning acts on: what the report lists.
+
+    The module's type and the weight's shape name a layer whose own name says nothing (the
+    indices of an nn.Sequential): "0 (Conv1d 16x1x5) 80".
+    """
     weights = prunable_weights(model, include_fc=include_fc, exclude=exclude)
-    return ", ".join(f"{name.removesuffix('.weight')} {w.numel()}" for name, w in weights.items())
+    return ", ".join(f"{_layer_name(model, name)} {w.numel()}" for name, w in weights.items())
+
+
+def _layer_name(model: nn.Module, weight_name: str) -> str:
+    module_name = weight_name.removesuffix(".weight")
+    kind = type(model.get_submodule(module_name)).__name__
+    shape = "x".join(str(n) for n in model.get_parameter(weight_name).shape)
+    return f"{module_name} ({kind} {shape})"
 
 
 def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *, seed: int = 0,

@@ -36,6 +36,8 @@ from trainables.run import pidlock
 
 Snapshot = dict  # {"epoch": int, "model": state_dict, "optimizer": SGD state, "diverged": bool}
 LOCK = "trainer.lock"
+# A holder writes its record right after creating the lock; one still unreadable after this long never will.
+UNWRITTEN_LOCK_SECONDS = 5.0
 
 
 def dense_at_epoch(folder: str | Path, epoch: int, *, stops: list[int],
@@ -116,12 +118,12 @@ def _acquire(path: Path, stale_seconds: float) -> Path | None:
 
 def _stale(path: Path, stale_seconds: float) -> bool:
     holder = pidlock.read_holder(path)
-    if holder is None:
-        return False  # being written or just removed: look again
     try:
         age = time.time() - path.stat().st_mtime
     except OSError:
-        return False
+        return False  # just removed: look again
+    if holder is None:  # being written, or left empty by a holder that died writing it (a full disk)
+        return age > UNWRITTEN_LOCK_SECONDS
     return pidlock.holder_died(holder) or age > stale_seconds
 
 

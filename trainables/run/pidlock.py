@@ -2,9 +2,10 @@
 
 The study lock (`study.lock`: one `regimes run` per study directory) and the shared dense run's
 trainer lock (`trainables.run.dense_prefix`: one trial trains a seed's run) are the same thing:
-a file created with O_CREAT | O_EXCL holding its holder as JSON. A holder on this host whose pid
-is gone has died and its lock may be taken over; a holder on another host cannot be checked from
-here, so each user decides (the study lock reports it, the trainer lock waits for it to go stale).
+a file created atomically (a hard link to its written record) holding its holder as JSON. A
+holder on this host whose pid is gone has died and its lock may be taken over; a holder on another
+host cannot be checked from here, so each user decides (the study lock reports it, the trainer
+lock waits for it to go stale).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 
 
@@ -22,7 +24,32 @@ def this_process() -> dict:
 
 
 def try_create(path: str | Path) -> bool:
-    """Create lock `path` for this process and return True, or return False when it exists."""
+    """Create lock `path` for this process and return True, or return False when it exists.
+
+    The record is written and fsynced under a temporary name, then hard-linked to `path`, which
+    fails when `path` exists: a crash or a full disk never leaves a lock without its record. A file
+    system without hard links falls back to O_CREAT | O_EXCL (a lock left empty there reads as
+    unreadable, which both locks treat as stale).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # one per caller
+    try:
+        with open(temporary, "w") as fh:
+            json.dump(this_process(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temporary, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here
+            return _create_exclusive(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _create_exclusive(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:

@@ -148,7 +148,7 @@ def test_exclusions_by_module_name_and_the_classifier_found_by_structure():
     assert list(prunable_weights(model, exclude=("stem*",))) == ["hidden.weight"]
     masks = magnitude_masks(model, 0.5, exclude=("stem*",))
     assert list(masks) == ["hidden.weight"] and int(masks["hidden.weight"].sum()) == 60  # round(0.5 * 120)
-    assert pruned_layers(model) == "stem 12, hidden 120"
+    assert pruned_layers(model) == "stem (Conv1d 4x1x3) 12, hidden (Linear 5x24) 120"  # weights: 4*1*3, 5*24
     with pytest.raises(ValueError, match="'steam' matches no conv or linear layer of this model; its layers are "
                                          "stem, hidden, head"):
         prunable_weights(model, exclude=("steam",))

@@ -99,3 +99,33 @@ def test_a_silent_holder_on_another_host_is_taken_over_after_stale_seconds(tmp_p
     heir = _Recorder()
     dense_at_epoch(tmp_path, 1, stops=[1], advance=heir, stale_seconds=50, poll_seconds=0.01)
     assert heir.calls == [(0, 1)]
+
+
+def test_a_lock_left_empty_by_a_holder_that_died_writing_it_is_taken_over(tmp_path):
+    # A full disk: the lock's file was created, its record never written; every trial waited
+    # stale_seconds (600 s) for it before.
+    lock = tmp_path / LOCK
+    lock.write_bytes(b"")
+    old = time.time() - 6  # past the 5 s a holder has to write its record
+    os.utime(lock, (old, old))
+    heir = _Recorder()
+    started = time.monotonic()
+    dense_at_epoch(tmp_path, 1, stops=[1], advance=heir, stale_seconds=600, poll_seconds=0.01)
+    assert heir.calls == [(0, 1)] and time.monotonic() - started < 60
+
+
+def test_a_lock_being_written_is_waited_for(tmp_path):
+    lock = tmp_path / LOCK
+    lock.write_bytes(b"")  # just created: its holder is writing its record
+
+    def holder_writes_then_finishes():
+        time.sleep(0.3)
+        torch.save({"epoch": 1, "model": {}, "optimizer": {}, "diverged": False}, tmp_path / "epoch0001.pt")
+        lock.unlink()
+
+    thread = threading.Thread(target=holder_writes_then_finishes)
+    thread.start()
+    waiting = _Recorder()
+    snap, _ = dense_at_epoch(tmp_path, 1, stops=[1], advance=waiting, poll_seconds=0.05)
+    thread.join()
+    assert waiting.calls == [] and snap["epoch"] == 1

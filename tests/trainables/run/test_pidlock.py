@@ -30,3 +30,21 @@ def test_a_holder_whose_process_is_gone_has_died_one_on_another_host_cannot_be_t
     assert not pidlock.holder_died({"host": "another-host", "pid": int(gone)})
     (tmp_path / "half.lock").write_text("{")
     assert pidlock.read_holder(tmp_path / "half.lock") is None and pidlock.read_holder(tmp_path / "no.lock") is None
+
+
+def test_a_lock_whose_record_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch):
+    # A full disk while writing the record: before, an empty lock file stayed, which the shared
+    # dense run's trials waited 600 s for.
+    import errno
+
+    lock = tmp_path / "x.lock"
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pidlock.json, "dump", no_space)
+    try:
+        pidlock.try_create(lock)
+    except OSError as err:
+        assert err.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,142 @@
+"""A study's cells as its own files hold them: what it owes, what its trial folders report; no Ray.
+
+The launcher and the readers agree here on three things, so that no row is lost to a damaged or
+deleted Tune file:
+
+- **what a study owes**: every (temperature, dense seed, density) of its grid, or, for a search,
+  of every trial that has reported (`MANIFEST_FILE`, which the searcher writes as it goes);
+- **what it has reported**: the rows of every `result.json` under the study, read line by line
+  (a line that is not UTF-8 JSON is skipped and named, never a crash);
+- **where repairs go**: cells a Tune experiment will never compute again (a deleted trial folder,
+  a corrupt result file, an experiment state that cannot be read) are computed by a supplementary
+  Tune experiment inside the study folder, `repair-1`, `repair-2`, ... (`study.launch`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from contract.config import StudyConfig
+
+MANIFEST_FILE = "regimes_manifest.json"
+REPAIR_PREFIX = "repair-"
+_REPAIR = re.compile(rf"^{REPAIR_PREFIX}(\d+)$")
+
+Cell = tuple[float, int, float]  # (temperature, dense_seed, density)
+
+
+def read_result_lines(trial_folder: str | Path) -> tuple[list[dict], list[int]]:
+    """Return the rows of `trial_folder`/result.json and the numbers (from 1) of its unreadable lines.
+
+    A line that is not UTF-8, not JSON or not a JSON object is left out and its number returned;
+    a missing file is no rows.
+    """
+    file = Path(trial_folder) / "result.json"
+    if not file.is_file():
+        return [], []
+    rows, bad = [], []
+    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
+            bad.append(number)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(number)
+    return rows, bad
+
+
+def repair_folders(study: str | Path) -> list[Path]:
+    """Return the study's repair experiments (`repair-N`), in the order they were made."""
+    found = [(int(m.group(1)), p) for p in Path(study).glob(f"{REPAIR_PREFIX}*")
+             if p.is_dir() and (m := _REPAIR.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def next_repair_name(study: str | Path) -> str:
+    """Return the name of the study's next repair experiment."""
+    made = repair_folders(study)
+    return f"{REPAIR_PREFIX}{int(_REPAIR.match(made[-1].name).group(1)) + 1 if made else 1}"
+
+
+def trial_folders(experiment: str | Path) -> list[Path]:
+    """Return the trial folders Tune wrote in one experiment (each holds params.json)."""
+    return sorted(p.parent for p in Path(experiment).glob("*/params.json"))
+
+
+def cell_key(row: dict) -> Cell | None:
+    """Return a reported row's (temperature, dense_seed, density), None for a row that is not a cell."""
+    try:
+        return float(row["temperature"]), int(row["dense_seed"]), float(row["density"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def row_counts(study: str | Path) -> Counter:
+    """Return how many readable rows each cell has in a local study's trial folders (its own and its repairs').
+
+    A trial that retried a density reports it again in the same file; the count says how often.
+    """
+    counts = Counter()
+    for experiment in [Path(study), *repair_folders(study)]:
+        for folder in trial_folders(experiment):
+            counts.update(key for row in read_result_lines(folder)[0] if (key := cell_key(row)) is not None)
+    return counts
+
+
+def reported_cells(study: str | Path) -> set[Cell]:
+    """Return every cell a local study's trial folders report, in its main experiment and its repairs."""
+    return set(row_counts(study))
+
+
+def read_manifest(study: str | Path) -> dict:
+    """Return the study's manifest ({"trials": [[temperature, seed], ...], "tune_state_lost": reason}).
+
+    A missing manifest is an empty one; a damaged one (a crash cannot leave one: it is written
+    atomically) reads as empty too, and the searched trials it listed are then known from their
+    folders only.
+    """
+    file = Path(study) / MANIFEST_FILE
+    try:
+        manifest = json.loads(file.read_bytes()) if file.is_file() else {}
+    except ValueError:
+        manifest = {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def owed_trials(config: StudyConfig, study: str | Path) -> list[tuple[float, int]]:
+    """Return the (temperature, dense seed) trials the study owes every density of.
+
+    A grid owes its whole grid; a search owes the trials it started: those its manifest lists
+    and those whose folders are there.
+    """
+    if config.study.search == "grid":
+        return [(float(t), int(s)) for t, s in itertools.product(config.study.temperatures, config.study.dense_seeds)]
+    trials = [(float(t), int(s)) for t, s in read_manifest(study).get("trials", [])]
+    for experiment in [Path(study), *repair_folders(study)]:
+        for folder in trial_folders(experiment):
+            try:
+                params = json.loads((folder / "params.json").read_bytes())
+                trials.append((float(params["temperature"]), int(params["dense_seed"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return list(dict.fromkeys(trials))
+
+
+def missing_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int], list[float]]:
+    """Return, per owed trial with a cell no trial folder reports, the densities it still owes (in order)."""
+    reported = reported_cells(study)
+    missing = {}
+    for temperature, seed in owed_trials(config, study):
+        densities = [float(d) for d in config.pruning.densities if (temperature, seed, float(d)) not in reported]
+        if densities:
+            missing[(temperature, seed)] = densities
+    return missing

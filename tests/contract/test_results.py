@@ -1,0 +1,82 @@
+"""What a study owes and what its folders report, on folders the test writes in Tune's layout."""
+
+import errno
+import json
+
+from contract.config import StudyConfig
+from contract.results import (MANIFEST_FILE, missing_cells, next_repair_name, owed_trials, read_manifest,
+                              reported_cells)
+
+
+def _config(search="grid"):
+    study = {"knob": "epochs", "temperatures": [2, 4, 8], "dense_seeds": [0, 1], "search": search}
+    if search != "grid":
+        study["max_trials"] = 2
+    return StudyConfig.model_validate({"study": study, "pruning": {"densities": [0.1, 0.5]}})
+
+
+def _trial(folder, name, temperature, seed, densities, garbage=False):
+    trial = folder / name
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text(json.dumps({"temperature": temperature, "dense_seed": seed}))
+    lines = [json.dumps({"temperature": temperature, "dense_seed": seed, "density": d}).encode() for d in densities]
+    if garbage:
+        lines.append(b'{"temperature": 2.0, "dense_seed": 0, "density": 0.9\xff}')
+    (trial / "result.json").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def test_a_grid_owes_its_whole_grid_and_misses_what_no_folder_reports(tmp_path):
+    _trial(tmp_path, "run_trial_a_00000", 2.0, 0, [0.1, 0.5], garbage=True)
+    _trial(tmp_path, "run_trial_a_00001", 4.0, 0, [0.1])
+    _trial(tmp_path / "repair-1", "run_trial_b_00000", 4.0, 0, [0.5])  # a repair counts
+    config = _config()
+    assert owed_trials(config, tmp_path) == [(2.0, 0), (2.0, 1), (4.0, 0), (4.0, 1), (8.0, 0), (8.0, 1)]
+    assert reported_cells(tmp_path) == {(2.0, 0, 0.1), (2.0, 0, 0.5), (4.0, 0, 0.1), (4.0, 0, 0.5)}
+    assert missing_cells(config, tmp_path) == {(2.0, 1): [0.1, 0.5], (4.0, 1): [0.1, 0.5], (8.0, 0): [0.1, 0.5],
+                                               (8.0, 1): [0.1, 0.5]}
+    assert next_repair_name(tmp_path) == "repair-2"
+
+
+def test_a_search_owes_the_trials_its_manifest_lists_and_those_whose_folders_are_there(tmp_path):
+    config = _config("random")
+    assert owed_trials(config, tmp_path) == [] and next_repair_name(tmp_path) == "repair-1"
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps({"trials": [[8.0, 0], [8.0, 1]]}))
+    _trial(tmp_path, "run_trial_a_00000", 8.0, 0, [0.1, 0.5])
+    _trial(tmp_path, "run_trial_a_00001", 2.0, 1, [0.5])  # reported, not yet in the manifest
+    assert owed_trials(config, tmp_path) == [(8.0, 0), (8.0, 1), (2.0, 1)]
+    assert missing_cells(config, tmp_path) == {(8.0, 1): [0.1, 0.5], (2.0, 1): [0.1]}
+
+
+def test_a_damaged_manifest_reads_as_empty(tmp_path):
+    (tmp_path / MANIFEST_FILE).write_bytes(b'{"trials": [[8.0, \xff')
+    assert read_manifest(tmp_path) == {}
+
+
+def test_the_launchers_manifest_is_written_atomically_and_a_given_up_state_is_remembered(tmp_path):
+    from study import owed
+
+    owed.record_trial(tmp_path, 4, 1)
+    owed.record_trial(tmp_path, 4, 1)
+    owed.give_up_tune_state(tmp_path, "EOFError: Ran out of input")
+    assert read_manifest(tmp_path) == {"trials": [[4.0, 1]], "tune_state_lost": "EOFError: Ran out of input"}
+    assert owed.tune_state_lost(tmp_path) == "EOFError: Ran out of input"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST_FILE]  # no temporary left
+
+
+def test_a_full_disk_is_told_by_enospc_anywhere_in_the_chain_or_by_the_free_space(tmp_path, monkeypatch):
+    from study import owed
+
+    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": 3 << 20})())
+    assert owed.full_disk(tmp_path) is None
+    assert owed.full_disk(tmp_path, EOFError("Ran out of input")) is None
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise EOFError("Ran out of input")
+    except EOFError as err:
+        line = owed.full_disk(tmp_path / "study", err)
+    assert line == (f"the disk holding {tmp_path / 'study'} is full (3.0 MB free); the rows already reported are "
+                    "kept: free some space there and run the same command again")
+    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": 4096})())
+    assert owed.full_disk(tmp_path).startswith(f"the disk holding {tmp_path} is full (4.0 KB free)")
