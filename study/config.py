@@ -64,6 +64,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError([f"--set {pair}: expected section.key=value, e.g. --set retrain.epochs=20"])
+        if not value.strip():  # YAML reads "" as null, which then failed as "got None"
+            raise ConfigError([f"--set {pair}: no value after '='; give one, or write {key.strip()}=null for none"])
         try:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:

@@ -118,6 +118,11 @@ def test_overrides_replace_file_values_and_are_checked(tmp_path):
         parse_overrides(["retrain.epochs"])
     with pytest.raises(ConfigError, match="retrain.epoch: unknown key"):
         load_config(path, parse_overrides(["retrain.epoch=3"]))
+    with pytest.raises(ConfigError) as err:  # before: "study.storage: got None"
+        parse_overrides(["study.storage="])
+    assert err.value.problems == ["--set study.storage=: no value after '='; give one, or write study.storage=null "
+                                  "for none"]
+    assert parse_overrides(["study.max_trials=null"]) == {"study.max_trials": None}
 
 
 def _cli(*args, cwd):
