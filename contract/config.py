@@ -137,7 +137,7 @@ class DataSection(Section):
             return value
         raise ValueError(f"got {value!r}; use one of {', '.join(DATASETS)}, torchvision/<Class> for a "
                          "torchvision dataset, or package/name for a dataset an installed package registers "
-                         "(README: Your own model and data)")
+                         "(docs/running.md: Your own model and data)")
 
 
 class ModelSection(Section):

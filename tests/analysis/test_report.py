@@ -43,7 +43,7 @@ def test_cli_report_and_questions_on_a_real_study(tiny_study, tmp_path, capsys):
     # cnn1d's three convolutions (1x32x5, 32x32x5, 32x32x5 weights) are pruned; its classifier is not.
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Pruned layers</h2><p>3 layers, 10,400 weights" in page
-    assert "<td style='text-align:left'>3</td><td>5,120</td>" in page
+    assert "<td style='text-align:left'>3 (Conv1d 32x32x5)</td><td>5,120</td>" in page
     assert main(["advise", path, "--density", "0.5", "--temperature", "4", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     # One dense seed and two copies: one pair, so mc has no standard error and no call is certain.
