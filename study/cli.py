@@ -44,9 +44,15 @@ TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_a
                  "cka", "seconds"]
 
 
+class _Parser(argparse.ArgumentParser):
+    # A bad argument is one line, like every other bad input (argparse prints the usage first).
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `regimes` with every subcommand."""
-    parser = argparse.ArgumentParser(prog="regimes", description=DESCRIPTION, epilog=EXIT_STATUSES)
+    parser = _Parser(prog="regimes", description=DESCRIPTION, epilog=EXIT_STATUSES)
     parser.add_argument("--version", action="version", version=f"regimes {code_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -10,6 +10,7 @@ here, paths, the dataset's files), and words every problem as
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ class StudyError(RuntimeError):
     """A study cannot be launched as asked (existing study, cluster resources); the message says what to do."""
 
 
+MAX_PROBLEM_LINES = 20  # a config with more problems shows the first ones and how many more
+
+
 class ConfigError(ValueError):
     """A study config is invalid; `problems` holds one line per problem."""
 
@@ -67,14 +71,18 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not value.strip():  # YAML reads "" as null, which then failed as "got None"
             raise ConfigError([f"--set {pair}: no value after '='; give one, or write {key.strip()}=null for none"])
         try:
-            overrides[key.strip()] = yaml.safe_load(value)
+            overrides[key.strip()] = yaml.load(value, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError:
             raise ConfigError([f"--set {pair}: not valid YAML; quote strings, write lists as [1, 2]"]) from None
     return overrides
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error, not the last value."""
+    """YAML's safe loader, except that a key given twice in one mapping is an error, and 1e-05 a number.
+
+    PyYAML follows YAML 1.1, which reads an exponent without a dot as a string: `lr: 1e-3` failed
+    as "got '1e-3'; input should be a valid number".
+    """
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -85,6 +93,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                                                         "keep one", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, check_paths: bool = True) -> StudyConfig:
@@ -200,6 +212,9 @@ def validate(raw: dict, where: str = "config") -> StudyConfig:
         config = StudyConfig.model_validate(raw)
     except ValidationError as err:
         problems += [_explain(e, where) for e in err.errors()]
+    if len(problems) > MAX_PROBLEM_LINES:  # a long list with one bad kind of entry: not a screenful each
+        problems = problems[:MAX_PROBLEM_LINES] + [f"{where}: ... and {len(problems) - MAX_PROBLEM_LINES} more "
+                                                   "problems (fix these first)"]
     if problems:
         raise ConfigError(problems)
     return config

@@ -216,3 +216,31 @@ def test_bad_command_lines_exit_2_with_one_line_before_ray_and_write_nothing(tmp
         {name: (2, [line]) for name, line in expected.items()}
     assert not any(ray for _, _, ray in got.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no storage folder made
+
+
+def test_a_bad_argument_is_one_line_without_the_usage_block(capsys):
+    from study.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["select", "studies/x", "--density", "2"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "regimes select: error: argument --density: got 2; give a finite number in " \
+                                      "(0, 1]\n"
+
+
+def test_numbers_in_scientific_notation_are_numbers_in_a_file_and_in_set(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-3 (an exponent without a dot) as a string.
+    path = tmp_path / "s.yaml"
+    path.write_text("study:\n  knob: lr\n  temperatures: [1e-3, 5E-3, 2.5e-2]\ndata:\n  name: synthetic\n")
+    config = load_config(path, parse_overrides(["dense.weight_decay=5e-4"]))
+    assert config.study.temperatures == [0.001, 0.005, 0.025] and config.dense.weight_decay == 0.0005
+    assert load_config(path, parse_overrides(["study.name=1e3x"])).study.name == "1e3x"  # not a number: a name
+
+
+def test_a_long_list_of_bad_entries_is_twenty_lines_and_a_count(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("study:\n  knob: lr\n  temperatures: [" + ", ".join(f"'t{i}'" for i in range(100)) + "]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert len(err.value.problems) == 21 and err.value.problems[-1] == f"{path}: ... and 80 more problems (fix " \
+                                                                       "these first)"
