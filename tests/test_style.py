@@ -1,6 +1,7 @@
 """The house rules of STYLE.md that a machine can check."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -159,3 +160,17 @@ def test_leaf_functions_take_explicit_keyword_arguments(path):
             positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
             assert len(positional) <= 3, f"{path.name}:{node.lineno} {node.name} has {len(positional)} positional"
             assert not {"config", "cfg"} & {a.arg for a in node.args.args + node.args.kwonlyargs}, node.name
+
+
+def test_the_readme_is_a_front_page_whose_links_and_the_docs_links_resolve():
+    # The README is read in five minutes; the measured details live in docs/, every link leads
+    # somewhere, and no page cites what a user cannot open (an issue number, the design notes).
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "configs").glob("*.yaml"))]:
+        text = page.read_text()
+        for link in re.findall(r"\]\(([^)#\s]+)", text):
+            assert link.startswith("http") or (page.parent / link).exists(), f"{page.name}: {link} does not exist"
+        assert not re.search(r"\bissue \d+|DESIGN\.md", text, re.I), f"{page.name} cites an issue or DESIGN.md"
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, f"README does not link docs/{page.name}"
