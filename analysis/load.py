@@ -74,10 +74,12 @@ def read_study(path: str | Path) -> Study:
         if not local.is_dir():
             raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
         path = str(local)
-    trials, damaged = _tune_trials(path)
-    if "://" not in path:
-        for repair in repair_folders(path):
-            trials += _tune_trials(str(repair), required=False)[0]
+    repairs = repair_folders(path) if "://" not in path else []
+    # A study whose own experiment holds nothing readable (a disk that filled before any trial
+    # folder was written) is still a study when its repairs hold the cells.
+    trials, damaged = _tune_trials(path, required=not repairs)
+    for repair in repairs:
+        trials += _tune_trials(str(repair), required=False)[0]
     frames, trial_rows, config, dropped, skipped = [], [], None, [], []
     for trial in trials:
         if config is None and isinstance(trial.config.get("study_config"), dict):
@@ -90,8 +92,7 @@ def read_study(path: str | Path) -> Study:
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
                            "dense_seed": trial.config.get("dense_seed"), "status": trial.status,
                            "failures": trial.failures,
-                           "seconds": float(rows["seconds"].sum() + rows.get("seconds_dense", 0).sum())
-                           if len(rows) else 0.0})
+                           "seconds": _seconds(rows)})
         if len(rows):
             frames.append(rows.assign(trial_id=trial.trial_id))
     densities = list(config.pruning.densities) if config is not None else []
@@ -106,6 +107,13 @@ def read_study(path: str | Path) -> Study:
                        (", ..." if len(skipped) > 3 else ""))
     missing = _missing(config, path, cells)
     return Study(path, cells, table, config, dropped, skipped, damaged, missing)
+
+
+def _seconds(rows: pd.DataFrame) -> float:
+    # The wall time a trial reported: its cells and its dense training (absent from rows that lack it).
+    if not len(rows):
+        return 0.0
+    return float(rows["seconds"].sum() + (rows["seconds_dense"].sum() if "seconds_dense" in rows else 0.0))
 
 
 def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, total: int) -> pd.DataFrame:
@@ -147,11 +155,11 @@ class _Trial:
 def _tune_trials(path: str, *, required: bool = True) -> tuple[list[_Trial], str]:
     # The trials Tune's experiment state lists; when it cannot be read (cut short, deleted) and the
     # trial folders are there, those, with the reason: results are never lost to a damaged index.
-    # A repair experiment (not `required`) that holds neither is no trials.
+    # An experiment that need not hold trials (a repair, or a study with repairs) may hold none.
     if "://" not in path and not list(Path(path).glob("experiment_state-*.json")):  # no Ray needed to say so
         trials = _folder_trials(path)
         if not trials and not required:
-            return [], ""
+            return [], "Tune could not read the experiment state (no experiment_state-*.json)"
         if not trials:
             raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
                                  "`regimes run` printed, or use `regimes ls ROOT` to find studies")
@@ -170,7 +178,7 @@ def _tune_trials(path: str, *, required: bool = True) -> tuple[list[_Trial], str
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         reason = f"Tune could not read the experiment state ({why})"
         if not trials and not required:
-            return [], ""
+            return [], reason
         if not trials:
             raise StudyReadError(f"{path}: {reason}") from None
         return _from_folders(path, trials, reason)

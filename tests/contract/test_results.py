@@ -19,7 +19,8 @@ def _trial(folder, name, temperature, seed, densities, garbage=False):
     trial = folder / name
     trial.mkdir(parents=True)
     (trial / "params.json").write_text(json.dumps({"temperature": temperature, "dense_seed": seed}))
-    lines = [json.dumps({"temperature": temperature, "dense_seed": seed, "density": d}).encode() for d in densities]
+    lines = [json.dumps({"temperature": temperature, "dense_seed": seed, "density": d, "seconds": 1.0}).encode()
+             for d in densities]
     if garbage:
         lines.append(b'{"temperature": 2.0, "dense_seed": 0, "density": 0.9\xff}')
     (trial / "result.json").write_bytes(b"\n".join(lines) + b"\n")
@@ -80,3 +81,17 @@ def test_a_full_disk_is_told_by_enospc_anywhere_in_the_chain_or_by_the_free_spac
                     "kept: free some space there and run the same command again")
     monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": 4096})())
     assert owed.full_disk(tmp_path).startswith(f"the disk holding {tmp_path} is full (4.0 KB free)")
+
+
+def test_a_study_whose_own_experiment_holds_nothing_is_read_from_its_repairs(tmp_path):
+    # The full disk: Tune's state cut short and no trial folder before the disk filled; after
+    # space was freed a repair computed every cell. Before, every command refused the study.
+    from analysis.load import read_study
+
+    (tmp_path / "experiment_state-2026-12-01_00-00-00.json").write_text('{"trial_data": [["unterminated')
+    for i, temperature in enumerate((2.0, 4.0)):
+        _trial(tmp_path / "repair-1", f"run_trial_b_0000{i}", temperature, 0, [0.1, 0.5])
+    study = read_study(tmp_path)
+    assert sorted(zip(study.cells.temperature, study.cells.density)) == [(2.0, 0.1), (2.0, 0.5), (4.0, 0.1),
+                                                                        (4.0, 0.5)]
+    assert study.tune_state.startswith("Tune could not read the experiment state") and study.missing == 0
