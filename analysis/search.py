@@ -17,16 +17,20 @@ search on a unimodal function, with the regimes directing where to look:
   cell in Regime I (possible under "val") says hotter is better, so its colder side is dropped.
   With no best, the bracket runs from the hot end to the hottest Regime-I cell.
 - **Gaps.** The unvisited candidates inside a bracket form one or two runs (either side of the
-  best). A run between two visited cells is closed without a visit only when the data cannot
-  tell its ends apart: with a validation split, when their validation accuracies differ by no
-  more than one standard error of the difference (over dense seeds; an unknown SE keeps the run
-  open); without one, under "regime", when both ends are II-B (CKA within cka_eps of the
-  maximum). On a flat optimum this is the rule's early stop; on a sharp one it keeps searching
-  between two II-B cells whose accuracies differ.
-- **Next.** The widest open run over all target densities (ties: the run open at more
-  densities, then the colder one) is split at its middle candidate. Temperatures in flight
-  (pending) split runs as visits would, so k free slots get the k widest splits and no
-  temperature is suggested twice.
+  best). A run between two visited cells is closed without a visit only when both ends are II-B
+  (the model's near-optimal plateau) and the data cannot tell them apart: with a validation
+  split, their validation accuracies differ by no more than one standard error of the
+  difference (over dense seeds; an unknown SE keeps the run open); without one, under
+  "regime", CKA within cka_eps of the maximum says so. On a flat optimum this is the rule's
+  early stop; on a sharp one it keeps searching between two II-B cells whose accuracies
+  differ. Ends on a slope (Regime I or II-A) never close a run: there, accuracies within
+  their SEs say the seeds are noisy, not that the function is flat, and a one-candidate peak
+  between them is what the model predicts (mnist1d's SAM-rho table: two Regime-I ends 2.5
+  points apart with SEs of 4-7 points hid the best rho between them).
+- **Next.** One trial informs every target density, so the open run shared by the most target
+  densities goes first; among those the widest (then the colder); it is split at its middle
+  candidate. Temperatures in flight (pending) split runs as visits would, so k free slots get
+  the k best splits and no temperature is suggested twice.
 - **Stop.** When no target density has an open run the rule returns None. A budget
   (`study.max_trials`) stops it earlier.
 
@@ -88,7 +92,7 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
         by: the criterion the search looks for and answers by (`analysis.advice.CRITERIA`).
 
     Returns:
-        Temperatures (from `candidates`), widest open run first; [] when every open run is
+        Temperatures (from `candidates`), the run open at most densities first; [] when every open run is
         covered by pending temperatures; None when nothing is pending and no run is open.
     """
     order = hot_to_cold(knob, candidates)
@@ -102,7 +106,7 @@ def next_temperatures(cells: pd.DataFrame, *, knob: str, candidates, densities, 
         if not runs:
             break
         shared = {run: sum(r == run for r in runs) for run in runs}
-        best = max(shared, key=lambda r: (r.width, shared[r], r.middle))
+        best = max(shared, key=lambda r: (shared[r], r.width, r.middle))
         chosen.append(order[best.middle])
         busy.add(best.middle)
     if chosen:
@@ -169,14 +173,14 @@ def open_runs(calls: dict[int, Call], size: int, busy: set[int], *, by: str = "r
 
 
 def _indistinguishable_ends(calls: dict[int, Call], low: int, high: int, *, by: str) -> bool:
-    # Close a run only when the data cannot tell its ends apart (module docstring, "Gaps").
+    # Close a run only when two II-B ends cannot be told apart (module docstring, "Gaps").
     a, b = calls.get(low), calls.get(high)
-    if a is None or b is None:
+    if a is None or b is None or not (a.regime == b.regime == "II-B"):
         return False
     if math.isfinite(a.val_acc) and math.isfinite(b.val_acc):
         spread = math.hypot(a.val_se, b.val_se)
         return math.isfinite(spread) and abs(a.val_acc - b.val_acc) <= spread
-    return by == "regime" and a.regime == "II-B" and b.regime == "II-B"
+    return by == "regime"
 
 
 def _free_runs(positions: range, busy: set[int]) -> list[Run]:

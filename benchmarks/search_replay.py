@@ -143,13 +143,15 @@ def regrets(table: pd.DataFrame, picks: dict) -> dict:
     return out
 
 
-def _median_run(runs: list[dict], table: pd.DataFrame) -> tuple[dict, dict, float]:
-    # Per density the median regret over runs; the mean of those; picks of the run with the median mean.
+def _median_run(runs: list[dict], table: pd.DataFrame) -> tuple[dict, dict, float, tuple[float, float]]:
+    # Per density the median regret over runs; the median of the runs' means and their quartiles;
+    # picks of the run with the median mean.
     per_run = [regrets(table, picks) for picks in runs]
     per_density = {d: float(np.median([r[d] for r in per_run])) for d in runs[0]}
     means = [np.mean(list(r.values())) for r in per_run]
     middle = int(np.argsort(means)[len(means) // 2])
-    return runs[middle], per_density, float(np.median(means))
+    low, high = np.percentile(means, [25, 75])
+    return runs[middle], per_density, float(np.median(means)), (float(low), float(high))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,9 +204,9 @@ def replay(table: pd.DataFrame, *, budget: int, densities, thresholds: dict, ans
                                           by="val" if answer_by == "val" else "regime")
     rule_picks = best_visited(table, visited, densities, key)
     rule = regrets(table, rule_picks)
-    random_picks, random_regret, random_mean = _median_run(
+    random_picks, random_regret, random_mean, random_iqr = _median_run(
         replay_random(table, budget=budget, densities=densities, draws=draws, key=key), table)
-    optuna_picks, optuna_regret, optuna_mean = _median_run(
+    optuna_picks, optuna_regret, optuna_mean, optuna_iqr = _median_run(
         replay_optuna(table, budget=budget, densities=densities, seeds=seeds, key=key), table)
     lines = [f"budget {budget} of {n_temps}, every searcher answering by {answer_by} accuracy, regret on test: "
              f"regimes visited {', '.join(f'{t:g}' for t in visited)} ({len(visited)} of {budget} trials"
@@ -219,6 +221,8 @@ def replay(table: pd.DataFrame, *, budget: int, densities, thresholds: dict, ans
                      f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f}")
     paper = float(np.mean(list(regrets(table, paper_picks).values())))
     lines.append(f"regimes' visits answered by the paper's rule (Regime II, highest CKA) instead: {paper:.2f} pts")
+    lines.append(f"spread of the mean regret over draws (25-75 %): random {random_iqr[0]:.2f}-{random_iqr[1]:.2f}, "
+                 f"optuna {optuna_iqr[0]:.2f}-{optuna_iqr[1]:.2f} pts (regimes is deterministic on a table)")
     lines.append(f"regimes {float(np.mean(list(rule.values()))):.2f} pts, random {random_mean:.2f} pts, "
                  f"optuna {optuna_mean:.2f} pts (mean regret, budget {budget} of {n_temps})")
     return lines

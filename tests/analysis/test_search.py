@@ -75,6 +75,19 @@ def test_a_run_open_at_more_densities_wins_a_tie():
     assert _next(cells, candidates=[10, 20, 30, 40, 50, 60, 70, 80, 90, 100], densities=(0.02, 0.5)) == [30]
 
 
+def test_a_run_open_at_more_densities_goes_before_a_wider_one():
+    # Visits 30, 50, 100 of 10..100. Density 0.02: 30 II-A, 50 II-B (the best), 100 Regime I -> runs 40 and
+    # 60-90. Density 0.5: 30 Regime I, 50 and 100 both II-B (CKA 0.900 and 0.899) -> 60-90 closed, 40 open.
+    # 40 is open at two densities, 60-90 (wider) at one: 40 first.
+    rows = [(30, 0.0, 0.85, 0.02), (50, 0.0, 0.90, 0.02), (100, -0.5, 0.80, 0.02),
+            (30, -0.5, 0.80, 0.5), (50, 0.0, 0.90, 0.5), (100, 0.0, 0.899, 0.5)]
+    cells = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": 0.8, "lmc": m, "cka": c}
+                          for t, m, c, d in rows])
+    ten = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    assert _next(cells, candidates=ten, densities=(0.02, 0.5)) == [40]
+    assert _next(cells, candidates=ten, densities=(0.02,)) == [80]  # alone, the wider run: middle of 60-90
+
+
 def test_per_seed_rows_are_averaged_before_the_call():
     # Seeds' mc -0.3 and 0.0 average to -0.15 >= -0.2: Regime II (II-B alone), so both sides of 50 are open;
     # read per seed, seed 0 alone would be Regime I and only the hotter side would be. Runs 10-40 and 60-90 tie
@@ -133,3 +146,14 @@ def test_a_run_between_two_ii_b_cells_stays_open_while_their_validation_accuraci
     assert 50 not in (_next(_val_cells(close), n=3) or [])  # indistinguishable ends: closed
     unknown = [(t, m, c, v, float("nan")) for t, m, c, v, _ in close]
     assert 50 in (_next(_val_cells(unknown), n=3) or [])  # an unknown SE cannot close it
+
+
+def test_indistinguishable_ends_on_a_slope_keep_the_run_between_them_open():
+    # By val: 60 has the best validation accuracy (0.64 +- 0.07) and is Regime I, so only its hotter side is
+    # searched: the run 40-50 up to 30 (0.61 +- 0.05). The ends are 0.03 apart, within the SE of the
+    # difference (hypot(0.05, 0.07) = 0.086), but 60 is on the slope (Regime I): the run stays open (middle 50).
+    slope = [(30, 0.0, 0.93, 0.61, 0.05), (60, -0.5, 0.93, 0.64, 0.07)]
+    assert _next(_val_cells(slope), by="val") == [50]
+    # The same accuracies at two II-B ends (mc 0, equal CKA) are the plateau: closed, and nothing else is open.
+    plateau = [(30, 0.0, 0.93, 0.61, 0.05), (60, 0.0, 0.93, 0.64, 0.07)]
+    assert _next(_val_cells(plateau), candidates=[30, 40, 50, 60], by="val") is None
