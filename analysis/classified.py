@@ -22,6 +22,7 @@ from analysis.load import Study, StudyReadError, read_study
 from analysis.plots import regime_map as draw_regime_map
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from analysis.report import layers_of, write_report
+from analysis.spectra import DENSE_METRICS, has_spectra, predict_regime_one, rank_correlations
 from analysis.validate import criteria_regrets, select_regrets, validate_advice
 
 
@@ -73,10 +74,13 @@ class ClassifiedStudy:
         return recommend_rho(self.cells, density=density, mc_threshold=self.mc_threshold, cka_eps=self.cka_eps,
                              confidence=self.confidence, by=by)
 
-    def validate(self, *, by: str | None = None) -> dict:
-        """Return the advice checked against the study's accuracies and select's regrets per criterion.
+    def validate(self, *, by: str | None = None, predict_from: "ClassifiedStudy | None" = None) -> dict:
+        """Return the advice checked against the study's accuracies, select's regrets per criterion, and the spectra.
 
-        {"advice": `validate_advice`, "select": {criterion: `select_regrets`}, "missing_cells": n};
+        {"advice": `validate_advice`, "select": {criterion: `select_regrets`}, "missing_cells": n,
+        "spectra": {"correlations": `analysis.spectra.rank_correlations`, "predictions": Regime I
+        predicted from each dense metric by a threshold fitted on `predict_from`
+        (`analysis.spectra.predict_regime_one`; [] without it), "trained_on": its name}};
         `by` keeps one criterion (default: every criterion the study can answer by).
         """
         if by is not None:
@@ -84,7 +88,14 @@ class ClassifiedStudy:
             regrets = {by: select_regrets(self.cells, by=by)}
         else:
             regrets = criteria_regrets(self.cells)
-        return {"advice": validate_advice(self.cells), "select": regrets, "missing_cells": self.study.missing}
+        spectra = {"correlations": rank_correlations(self.study.cells, self.cells) if has_spectra(self.study.cells)
+                   else [], "predictions": [], "trained_on": predict_from.name if predict_from else ""}
+        if predict_from is not None:
+            spectra["predictions"] = [predict_regime_one((predict_from.study.cells, predict_from.cells),
+                                                         (self.study.cells, self.cells), metric=m)
+                                      for m in DENSE_METRICS]
+        return {"advice": validate_advice(self.cells), "select": regrets, "missing_cells": self.study.missing,
+                "spectra": spectra}
 
     def regime_map(self) -> go.Figure:
         """Return the phase diagram of regimes (temperature x density), uncertain calls marked."""
@@ -95,7 +106,8 @@ class ClassifiedStudy:
         out = Path(out) if out is not None else Path(self.study.path) / "report.html"
         return write_report(self.cells, self.study.config, out, title=self.name,
                             pruned_layers=layers_of(self.study.cells),
-                            potential=prune_potential(self.study.cells, margin_points=margin_points))
+                            potential=prune_potential(self.study.cells, margin_points=margin_points),
+                            per_seed=self.study.cells)
 
 
 def open_study(path, *, mc_threshold: float | None = None, cka_eps: float | None = None,

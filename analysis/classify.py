@@ -21,7 +21,8 @@ REGIMES = ("I", "II-A", "II-B", "I?", "II?")
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
 # Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy, data.validation): averaged
 # over seeds like the others, with a standard error over seeds (NaN with one seed).
-OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense", "val_acc", "dense_val_acc"]
+OPTIONAL_METRICS = ["scratch_test_acc", "inherit_gain", "agreement_dense", "val_acc", "dense_val_acc", "dense_alpha",
+                    "dense_alpha_hat", "dense_stable_rank", "dense_log_spectral_norm", "pruned_alpha"]
 __all__ = ["REGIMES", "aggregate", "classify", "hot_to_cold", "regime_counts"]
 
 

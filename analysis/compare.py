@@ -65,8 +65,12 @@ def compare(studies: list[ClassifiedStudy], *, margin_points: float = DEFAULT_MA
     if len(knobs) > 1:
         raise ValueError(f"the studies vary different knobs ({', '.join(sorted(knobs))}); compare studies of one knob")
     labels = _unique([label_of(s) for s in studies])
-    prunability, boundary = [], []
+    prunability, boundary, accuracy = [], [], []
     for label, study in zip(labels, studies, strict=True):
+        ok = study.cells[study.cells["status"] == "ok"]
+        accuracy.append(pd.DataFrame({"study": label, "temperature": ok["temperature"], "density": ok["density"],
+                                      "test_acc": ok["test_acc"], "test_acc_se": ok["test_acc_se"],
+                                      "method": _method(study)}))
         potential = prune_potential(study.study.cells, margin_points=margin_points)
         clean = potential[potential["test_set"] == "clean"]
         prunability.append(pd.DataFrame({"study": label, "temperature": clean["temperature"],
@@ -75,7 +79,12 @@ def compare(studies: list[ClassifiedStudy], *, margin_points: float = DEFAULT_MA
         boundary.append(hottest_regime_one(study.cells).assign(study=label))
     return {"labels": labels, "knob": knobs.pop(), "margin_points": margin_points,
             "prunability": pd.concat(prunability, ignore_index=True),
-            "boundary": pd.concat(boundary, ignore_index=True)}
+            "boundary": pd.concat(boundary, ignore_index=True), "accuracy": pd.concat(accuracy, ignore_index=True)}
+
+
+def _method(study: ClassifiedStudy) -> str:
+    config = study.study.config
+    return config.pruning.method if config is not None else ""
 
 
 def comparison_lines(result: dict) -> list[str]:
@@ -97,7 +106,31 @@ def comparison_lines(result: dict) -> list[str]:
             + table.to_string().splitlines()
             + ["", f"I/II boundary: the hottest {knob} whose cell is Regime I at each density (point estimate; "
                "?: an uncertain call; none: no Regime-I cell)"]
-            + bounds.to_string().splitlines())
+            + bounds.to_string().splitlines() + accuracy_lines(result))
+
+
+def accuracy_lines(result: dict) -> list[str]:
+    """Return per density shared by two or more studies a temperature x study table of test accuracy +- SE.
+
+    Studies that differ only in pruning.method (uniform, global, lamp, alpha) compare their
+    allocations at the same densities and temperatures here.
+    """
+    acc, knob, labels = result.get("accuracy"), result["knob"], result["labels"]
+    if acc is None or acc.empty:
+        return []
+    methods = acc.drop_duplicates("study").set_index("study")["method"]
+    lines = ["", "test accuracy, mean +- SE over dense seeds (pruning method: "
+             + ", ".join(f"{label} {methods.get(label, '')}" for label in labels) + ")"]
+    for density, at in acc.groupby("density"):
+        if at["study"].nunique() < 2:
+            continue
+        text = at.assign(text=[f"{a:.4f}" + (f" +- {se:.4f}" if se == se else "")
+                               for a, se in zip(at["test_acc"], at["test_acc_se"], strict=True)])
+        table = text.pivot(index="temperature", columns="study", values="text").reindex(
+            index=hot_to_cold(knob, at["temperature"].unique()), columns=labels).fillna("-")
+        table.index = [f"{knob} {t:g}" for t in table.index]
+        lines += [f"density {density:g}"] + table.to_string().splitlines()
+    return lines
 
 
 def comparison_html(result: dict, path, *, title: str = "Studies compared") -> None:

@@ -201,3 +201,36 @@ def all_figures(cells: pd.DataFrame, potential: pd.DataFrame | None = None) -> d
     if potential is not None and len(potential):
         figures["prune_potential"] = prune_potential_figure(potential, str(cells["knob"].iloc[0]))
     return figures
+
+
+def dense_alpha_figure(by_temperature: pd.DataFrame, knob: str) -> go.Figure:
+    """Return the dense models' layer-mean alpha against temperature (mean and SE over dense seeds).
+
+    Args:
+        by_temperature: `analysis.spectra.dense_by_temperature` (temperature, mean, se, n).
+        knob: the study's knob (axis label and hot-to-cold order).
+    """
+    order = [f"{t:g}" for t in hot_to_cold(knob, by_temperature["temperature"])]
+    rows = by_temperature.set_index(by_temperature["temperature"].map(lambda t: f"{t:g}")).reindex(order)
+    fig = go.Figure(go.Scatter(x=order, y=rows["mean"], mode="lines+markers", name="dense alpha",
+                               error_y={"type": "data", "array": rows["se"].fillna(0)}))
+    fig.update_layout(title="Dense models' heavy-tail exponent alpha, mean over prunable layers (smaller: heavier "
+                            "tail, better trained)", xaxis_title=f"{knob_words(knob).unit} (hot at left)",
+                      yaxis_title="alpha (Hill, x_min at the peak)", template="plotly_white", height=460)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def layer_alpha_figure(table: pd.DataFrame, knob: str) -> go.Figure:
+    """Return a layer x temperature heatmap of the dense alpha (`analysis.spectra.layer_alphas`)."""
+    order = hot_to_cold(knob, list(table.columns))
+    values = table[order]
+    fig = go.Figure(go.Heatmap(z=values.to_numpy(), x=[f"{t:g}" for t in order], y=list(values.index),
+                               colorscale="Viridis", colorbar={"title": {"text": "alpha"}},
+                               text=np.vectorize(lambda v: f"{v:.2f}")(values.to_numpy()), texttemplate="%{text}",
+                               hovertemplate="layer %{y}, " + knob + " %{x}: alpha %{z:.3f}<extra></extra>"))
+    fig.update_layout(title="Dense alpha per layer (mean over dense seeds)", template="plotly_white", height=460,
+                      xaxis_title=f"{knob_words(knob).unit} (hot at left)", yaxis_title="layer (model order)")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig

@@ -15,7 +15,8 @@ import pandas as pd
 
 from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
 from analysis.classify import regime_counts
-from analysis.plots import all_figures
+from analysis.plots import all_figures, dense_alpha_figure, layer_alpha_figure
+from analysis.spectra import dense_by_temperature, has_spectra, layer_alphas, rank_correlations, spectra_lines
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
 from contract.config import StudyConfig
 
@@ -27,7 +28,7 @@ TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", 
 
 def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Path, *, title: str,
                  pruned_layers: str = "",
-                 potential: pd.DataFrame | None = None) -> Path:
+                 potential: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None) -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
@@ -39,6 +40,8 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
             `layers_of`); "" leaves the section out (studies from before it was recorded).
         potential: `analysis.prunability.prune_potential` of the study's per-seed cells: a
             plot and a table; None leaves them out.
+        per_seed: the study's per-seed cells; with the dense spectra (metrics.spectra) the report
+            shows alpha against temperature, alpha per layer and how far they predict the map.
     """
     figures = all_figures(cells, potential)
     parts = []
@@ -70,6 +73,7 @@ td.words{{text-align:left;max-width:46em}} pre{{background:#f8f8f8;padding:1em;w
 <p><b>Cells per regime.</b> {counts}</p>
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
 {_potential_html(potential)}
+{_spectra_html(per_seed, cells)}
 <h2>The study checks its own advice</h2>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
@@ -139,6 +143,24 @@ def _potential_html(potential: pd.DataFrame | None) -> str:
             "does), mean &plusmn; standard error over dense seeds. Noisy sets add Gaussian noise in units of "
             "each input feature's std (Liebenwein et al. 2021: the potential shrinks off-distribution).</p>"
             + table.to_html(escape=False, border=0))
+
+
+def _spectra_html(per_seed: pd.DataFrame | None, cells: pd.DataFrame) -> str:
+    # The dense models' spectra: alpha against temperature, per layer, and their rank correlations with the map.
+    if per_seed is None or not has_spectra(per_seed):
+        return ""
+    knob = str(cells["knob"].iloc[0])
+    figures = [dense_alpha_figure(dense_by_temperature(per_seed), knob)]
+    layers = layer_alphas(per_seed)
+    if not layers.empty:
+        figures.append(layer_alpha_figure(layers, knob))
+    plots = "".join(f'<div class="figure">{f.to_html(full_html=False, include_plotlyjs=False, default_width="100%")}'
+                    "</div>" for f in figures)
+    text = "\n".join(spectra_lines(rank_correlations(per_seed, cells)))
+    return ("<h2>Dense spectra</h2><p>Heavy-tailed self-regularisation read from the weights alone: per prunable "
+            "layer the Hill estimate of the tail exponent alpha of the eigenvalues of W<sup>T</sup>W (x_min at "
+            "the histogram's peak, as AlphaPruning), averaged over layers; no data and no retraining needed. "
+            f"Whether it tracks the measured map:</p>{plots}<pre>{html.escape(text)}</pre>")
 
 
 def _layers_html(pruned_layers: str) -> str:

@@ -198,6 +198,9 @@ class PruningSection(Section):
     include_fc: bool = False
     exclude: list[str] = Field(default_factory=list)  # fnmatch patterns of module names left dense
     seed: int = 0
+    # method "alpha" (AlphaPruning): layer sparsities spread over [(1 - eps) S, (1 + eps) S] by
+    # each layer's heavy-tail exponent; 0 is uniform; AlphaPruning's default 0.3.
+    alpha_eps: Annotated[float, Field(ge=0, lt=1)] = 0.3
 
     @field_validator("densities")
     @classmethod
@@ -233,6 +236,9 @@ class MetricsSection(Section):
     beyond_accuracy: bool = False
     noise_levels: list[Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: [0.5, 1.0])
     cka_eps: Annotated[float, Field(ge=0)] = 0.005
+    # Heavy-tailed spectra of the prunable layers (HT-SR; `trainables.method.spectra`): the dense
+    # model's once per trial, the pruned model's (before retraining) per cell; no data needed.
+    spectra: bool = True
     # A cell is called Regime I or II only when its mc is beyond mc_threshold by more than this
     # many standard errors (over dense seeds; with one seed, over copies); otherwise I? or II?.
     confidence: Annotated[float, Field(ge=0)] = 2.0

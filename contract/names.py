@@ -26,7 +26,7 @@ from typing import Literal
 MODELS = ("preresnet", "vgg", "cnn1d", "mlp", "lenet300", "lenet5", "conv2", "conv4", "conv6")
 DATASETS = ("cifar10", "cifar100", "mnist1d", "digits", "synthetic", "npz", "imagefolder")
 FILE_DATASETS = ("npz", "imagefolder")  # the user's own files (trainables.data.files)
-PRUNING_METHODS = ("uniform", "global", "lamp", "random")
+PRUNING_METHODS = ("uniform", "global", "lamp", "random", "alpha")
 BN_STATS = ("paper", "exact")  # BatchNorm re-estimation at each LMC point (DESIGN.md 2.4)
 AUGMENTATIONS = ("none", "crop_flip", "shift")
 # The config's types for these fields, made from the tuples above.

@@ -96,6 +96,18 @@ class CellRow:
             epochs, as test_acc, 0-1 (NaN without a validation split).
         val_acc_std: population std of that over copies, 0-1.
         dense_val_acc: validation accuracy of the dense model before pruning, 0-1.
+        dense_alpha: metrics.spectra: the dense model's heavy-tail exponent alpha of W^T W,
+            mean over the prunable layers (Hill estimator, x_min at the peak as AlphaPruning;
+            `trainables.method.spectra`); smaller is better trained. NaN when off.
+        dense_alpha_hat: mean over layers of alpha x log10 of the largest eigenvalue.
+        dense_log_spectral_norm: mean over layers of log10 of the largest eigenvalue of W^T W.
+        dense_stable_rank: mean over layers of sum(eigenvalues) / largest.
+        pruned_alpha, pruned_alpha_hat, pruned_log_spectral_norm, pruned_stable_rank: the same of
+            the pruned model before retraining (its zero eigenvalues left out of the fit).
+        spectra_layers: the per-layer values, JSON text {"dense": {layer: {alpha, alpha_hat,
+            log_spectral_norm, stable_rank}}, "pruned": {...}} ("" when off).
+        seconds_spectra: the spectra of this cell's pruned model, plus the dense model's on the
+            trial's first row, seconds.
         per_copy: flat per-copy and per-pair values: test_acc_copy{k} (0-1), lmc_pair{i}_{j},
             cka_pair{i}_{j}.
         robust: metrics.beyond_accuracy: test accuracy (0-1) on each perturbed test set, mean
@@ -151,6 +163,16 @@ class CellRow:
     val_acc: float = NAN
     val_acc_std: float = NAN
     dense_val_acc: float = NAN
+    dense_alpha: float = NAN
+    dense_alpha_hat: float = NAN
+    dense_log_spectral_norm: float = NAN
+    dense_stable_rank: float = NAN
+    pruned_alpha: float = NAN
+    pruned_alpha_hat: float = NAN
+    pruned_log_spectral_norm: float = NAN
+    pruned_stable_rank: float = NAN
+    spectra_layers: str = ""
+    seconds_spectra: float = 0.0
     per_copy: dict[str, float] = field(default_factory=dict)
     robust: dict[str, float] = field(default_factory=dict)
 

@@ -24,6 +24,7 @@ from analysis.compare import compare, comparison_html, comparison_lines
 from analysis.prunability import DEFAULT_MARGIN_POINTS
 from analysis.report import write_pngs
 from analysis.search import rule_for
+from analysis.spectra import spectra_lines
 from analysis.validate import validation_lines
 from contract.knobs import hot_to_cold, knob_words
 from study import checks, follow, storage
@@ -235,12 +236,15 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     validate = sub.add_parser("validate", help="check the study's advice against its own accuracies",
                               description="For every confidently advised cell, whether the neighbour in the "
                                           "advised direction prunes better: the agreement rate, its 95 % interval, "
-                                          "the rate of random directions and a p-value; and select's regret and "
-                                          "gain at each density, with standard errors.")
+                                          "the rate of random directions and a p-value; select's regret and "
+                                          "gain at each density, with standard errors; and how far the dense "
+                                          "models' spectra predict the map.")
     common(validate)
     validate.add_argument("--json", action="store_true", help="print the answer as JSON")
     validate.add_argument("--by", choices=CRITERIA, help="only this criterion's regrets (default: every criterion "
                                                           "the study can answer by, side by side)")
+    validate.add_argument("--predict-from", metavar="OTHER", help="another study (with metrics.spectra) to fit a "
+                          "one-threshold prediction of Regime I from a dense spectral metric on, scored on this one")
     for name, helptext in (("advise", "the regime of one cell and which way to move the temperature"),
                            ("select", "the model to prune at a density: the Regime-II cell with the best CKA"),
                            ("recommend-rho", "the SAM rho to train with before pruning to a density")):
@@ -303,12 +307,16 @@ def _compare(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
-    answer = opened.validate(by=args.by)
+    other = open_study(args.predict_from) if args.predict_from else None
+    answer = opened.validate(by=args.by, predict_from=other)
     _say_missing(opened.study)
     if args.json:
         print(json.dumps(_jsonable(answer), indent=2))
         return 0
     for line in validation_lines(answer["advice"], answer["select"], knob=str(opened.cells["knob"].iloc[0])):
+        print(line)
+    spectra = answer["spectra"]
+    for line in spectra_lines(spectra["correlations"], spectra["predictions"], trained_on=spectra["trained_on"]):
         print(line)
     return 0
 

@@ -159,7 +159,30 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
             raise ConfigError([f"{where}: data.root: {err}"]) from None
         _check_intrinsic_dim(config, where)
         _check_validation(config, where)
+        _check_alpha(config, where)
     return config
+
+
+def _check_alpha(config: StudyConfig, where: str) -> None:
+    # AlphaPruning spreads the target over layers by their alphas: with one layer there is nothing to spread.
+    if config.pruning.method != "alpha":
+        return
+    from trainables.cell.calibrate import planning_data
+    from trainables.method.pruning import prunable_weights
+    from trainables.models.catalog import build_model
+
+    data, _ = planning_data(config)
+    m = config.model
+    model = build_model(m.name, input_shape=data.input_shape, num_classes=data.num_classes, depth=m.depth,
+                        width=m.width, kwargs=m.kwargs)
+    try:
+        layers = prunable_weights(model, include_fc=config.pruning.include_fc, exclude=tuple(config.pruning.exclude))
+    except ValueError as err:
+        raise ConfigError([f"{where}: {err}"]) from None
+    if len(layers) < 2:
+        raise ConfigError([f"{where}: pruning.method: alpha spreads the target density over the prunable layers by "
+                           f"their heavy-tail exponents, and {m.name} has {len(layers)} prunable layer here; use "
+                           "uniform, or prune more layers (pruning.include_fc, pruning.exclude)"])
 
 
 def _check_milestones(raw: dict, config: StudyConfig, where: str) -> None:

@@ -76,7 +76,12 @@ def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
     path = tiny_study[1].path
     assert main(["validate", path, "--json", "--confidence", "0"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"advice", "select", "missing_cells"} and list(answer["select"]) == ["regime"]  # no val split
+    assert set(answer) == {"advice", "select", "missing_cells", "spectra"} and list(answer["select"]) == ["regime"]
+    # metrics.spectra is on by default: one correlation row per density and dense metric; two temperatures
+    # are too few for a rank correlation.
+    assert {(r["density"], r["metric"]) for r in answer["spectra"]["correlations"]} == {
+        (d, m) for d in (0.1, 0.5) for m in ("alpha", "alpha_hat", "stable_rank", "log_spectral_norm")}
+    assert all(r["n"] == 2 and r["rho_test_acc"] is None for r in answer["spectra"]["correlations"])
     assert answer["missing_cells"] == 0
     assert len(answer["select"]["regime"]) == 2
     assert answer["advice"]["advised"] == len(answer["advice"]["cells"])
@@ -85,6 +90,9 @@ def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
     assert main(["report", path, "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "The study checks its own advice" in page and "hatched in the regime map" in page
+    assert "Dense spectra" in page and "Dense alpha per layer" in page
+    assert main(["validate", path, "--predict-from", path]) == 0  # fitted and scored on one study: runs
+    assert "dense spectra against the map" in capsys.readouterr().out
 
 
 def test_answering_by_validation_accuracy_without_a_split_is_one_line(tiny_study, capsys):

@@ -244,3 +244,20 @@ def test_a_long_list_of_bad_entries_is_twenty_lines_and_a_count(tmp_path):
         load_config(path)
     assert len(err.value.problems) == 21 and err.value.problems[-1] == f"{path}: ... and 80 more problems (fix " \
                                                                        "these first)"
+
+
+def test_alpha_pruning_is_refused_in_one_line_where_it_cannot_spread_or_eps_is_out_of_range():
+    tiny = ROOT / "configs" / "tiny.yaml"
+    # The MLP's prunable layers are its two hidden linears, modules "1" and "4": excluding "1" leaves one.
+    one_layer = parse_overrides(["model.name=mlp", "pruning.method=alpha", 'pruning.exclude=["1"]'])
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny, one_layer)
+    assert err.value.problems == [f"{tiny}: pruning.method: alpha spreads the target density over the prunable "
+                                  "layers by their heavy-tail exponents, and mlp has 1 prunable layer here; use "
+                                  "uniform, or prune more layers (pruning.include_fc, pruning.exclude)"]
+    for eps in ("1", "-0.1"):
+        with pytest.raises(ConfigError) as err:
+            load_config(tiny, parse_overrides(["pruning.method=alpha", f"pruning.alpha_eps={eps}"]))
+        assert len(err.value.problems) == 1 and "pruning.alpha_eps" in err.value.problems[0]
+    config = load_config(tiny, parse_overrides(["model.name=mlp", "pruning.method=alpha"]))
+    assert config.pruning.method == "alpha" and config.pruning.alpha_eps == 0.3  # AlphaPruning's default

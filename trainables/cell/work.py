@@ -7,6 +7,7 @@ it per density; each run returns the cell's `CellRow`.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -21,7 +22,9 @@ from trainables.data.dataset import Dataset
 from trainables.method import beyond
 from trainables.method.controls import scratch_seeds, scratch_start
 from trainables.method.landscape import measure_copies
-from trainables.method.pruning import density_of, prune, pruned_layers
+from trainables.method.pruning import density_of, prunable_weights, prune, pruned_layers
+from trainables.method.spectra import METRICS as SPECTRAL_METRICS
+from trainables.method.spectra import layer_means, model_spectra
 from trainables.method.retrain import RetrainedCopy, retrain_copies
 from trainables.run.settings import SGDRun
 
@@ -47,13 +50,14 @@ class CellWork:
     stacked: bool
     retraining: SGDRun
     robust: "Robustness | None"
+    _dense_spectra: dict | None = None  # the dense model's, computed at the first cell
 
     def run(self, row: CellRow, model: torch.nn.Module, *, diverged: bool) -> CellRow:
         """Return `row` (the cell's identity) filled with the cell's results; a diverged dense model fills nothing."""
         spec, data, started = self.spec, self.data, time.perf_counter()
         exclude = tuple(spec.pruning.exclude)
         pruned, masks = prune(model, density=row.density, method=spec.pruning.method, seed=spec.pruning.seed,
-                              include_fc=spec.pruning.include_fc, exclude=exclude)
+                              include_fc=spec.pruning.include_fc, exclude=exclude, alpha_eps=spec.pruning.alpha_eps)
         row = row.with_values({"density_actual": density_of(masks), "seconds_prune": time.perf_counter() - started,
                                "pruned_layers": pruned_layers(model, include_fc=spec.pruning.include_fc,
                                                               exclude=exclude), "data_stats": stats_text(data)})
@@ -62,6 +66,8 @@ class CellWork:
                                                                    image=data.x_test.dim() == 4), math.nan))
         if diverged:
             return row
+        if spec.metrics.spectra:
+            row = row.with_values(self.spectra(model, pruned))
         seeds = [1000 * self.dense_seed + k + 1 for k in range(spec.retrain.copies)]
         copies = retrain_copies(pruned, masks, data, run=self.retraining, seeds=seeds,
                                 last_epochs=spec.retrain.last_epochs, stacked=self.stacked)
@@ -71,6 +77,25 @@ class CellWork:
         if spec.controls.scratch:
             row = row.with_values(self.scratch(masks, test_acc=row.test_acc))
         return row
+
+    def spectra(self, dense: torch.nn.Module, pruned: torch.nn.Module) -> dict:
+        """Return the dense and the pruned model's spectral metrics (layer means and per layer) and their seconds.
+
+        The dense model's are computed once, at the trial's first cell, and charged to it.
+        """
+        started = time.perf_counter()
+        p = self.spec.pruning
+        layers = lambda m: prunable_weights(m, include_fc=p.include_fc, exclude=tuple(p.exclude))  # noqa: E731
+        first = self._dense_spectra is None
+        if first:
+            self._dense_spectra = model_spectra(layers(dense))
+        pruned_spectra = model_spectra(layers(pruned), pruned=True)
+        values = {f"dense_{k}": v for k, v in layer_means(self._dense_spectra).items()}
+        values |= {f"pruned_{k}": v for k, v in layer_means(pruned_spectra).items()}
+        keep = lambda spectra: {name: {k: s[k] for k in SPECTRAL_METRICS} for name, s in spectra.items()}  # noqa: E731
+        values["spectra_layers"] = json.dumps({"dense": keep(self._dense_spectra), "pruned": keep(pruned_spectra)})
+        values["seconds_spectra"] = time.perf_counter() - started
+        return values
 
     def measure(self, copies: list[RetrainedCopy]) -> dict:
         """Return test accuracy per copy and over copies, then the landscape metrics between copies.

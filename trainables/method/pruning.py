@@ -14,12 +14,15 @@ from __future__ import annotations
 import copy
 import fnmatch
 
+import numpy as np
 import torch
 from torch import nn
 
 from contract.names import PRUNING_METHODS
+from trainables.method.spectra import layer_spectrum
 
 Masks = dict[str, torch.Tensor]
+ALPHA_EPS = 0.3  # AlphaPruning's default epsilon (its main.py)
 
 
 def prunable_weights(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()
@@ -60,7 +63,7 @@ def _layer_name(model: nn.Module, weight_name: str) -> str:
 
 
 def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *, seed: int = 0,
-                    include_fc: bool = False, exclude: tuple[str, ...] = ()) -> Masks:
+                    include_fc: bool = False, exclude: tuple[str, ...] = (), alpha_eps: float = ALPHA_EPS) -> Masks:
     """Return boolean keep-masks (True = kept) keyed by parameter name, at `density` of the prunable weights.
 
     Args:
@@ -68,9 +71,12 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
         density: fraction of prunable weights to keep, in (0, 1].
         method: "uniform" (every layer keeps round(density * numel) of its largest |w|, at least
             one), "global" (one |w| threshold over all prunable layers), "lamp" (LAMP scores of Lee
-            et al. 2021, each layer keeps at least its largest weight) or "random" (per layer, the
-            same counts as uniform, chosen by `seed`; a control).
+            et al. 2021, each layer keeps at least its largest weight), "alpha" (AlphaPruning's
+            layer densities from each layer's heavy-tail exponent, `alpha_densities`, then the
+            largest |w| in each layer) or "random" (per layer, the same counts as uniform, chosen
+            by `seed`; a control).
         seed: seeds the "random" method only.
+        alpha_eps: the "alpha" method's spread of layer sparsities around the target (0: uniform).
         include_fc: also prune the final linear layer.
         exclude: fnmatch patterns of module names left dense.
 
@@ -81,8 +87,13 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
         raise ValueError(f"density must be in (0, 1], got {density}")
     weights = {name: w.detach() for name, w in prunable_weights(model, include_fc=include_fc,
                                                                   exclude=exclude).items()}
-    if method == "uniform":
-        return {name: _keep_top(w.abs().flatten(), _layer_count(density, w.numel())).view_as(w)
+    if method in ("uniform", "alpha"):
+        layer_density = dict.fromkeys(weights, density)
+        if method == "alpha":
+            alphas = [layer_spectrum(w)["alpha"] for w in weights.values()]
+            layer_density = dict(zip(weights, alpha_densities(alphas, [w.numel() for w in weights.values()], density,
+                                                              eps=alpha_eps), strict=True))
+        return {name: _keep_top(w.abs().flatten(), _layer_count(layer_density[name], w.numel())).view_as(w)
                 for name, w in weights.items()}
     if method == "random":
         gen = torch.Generator().manual_seed(seed)
@@ -104,6 +115,40 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
         masks[name] = keep[start:start + w.numel()].view_as(w)
         start += w.numel()
     return masks
+
+
+def alpha_densities(alphas: list[float], numels: list[int], density: float, *, eps: float = ALPHA_EPS) -> list[float]:
+    """Return per-layer densities by AlphaPruning's allocation (its `ww_sparsity`; DESIGN.md 7.2).
+
+    Layer sparsities are alpha mapped linearly onto [(1 - eps) S, (1 + eps) S], S = 1 - density
+    the target sparsity (the layer with the largest alpha, the least well trained, is pruned
+    most), then scaled so that the weights pruned over all layers are S of them. A layer the
+    scaling would prune entirely (or, at eps near 1, leave more than whole) is held at one weight
+    kept (or every weight), and the others are scaled again to keep the total: every layer keeps
+    at least one weight. eps 0, or equal alphas, gives every layer `density` (uniform). A NaN
+    alpha (a layer too small to fit) is read as the layers' mean.
+    """
+    a = np.asarray(alphas, dtype=np.float64)
+    n = np.asarray(numels, dtype=np.float64)
+    a = np.where(np.isfinite(a), a, np.nanmean(a) if np.isfinite(a).any() else 0.0)
+    spread = a.max() - a.min()
+    shape = (1 - eps) + 2 * eps * ((a - a.min()) / spread if spread > 0 else np.full_like(a, 0.5))
+    low, high = 1 / n, np.ones_like(n)  # densities: at least one weight, at most all
+    target = density * n.sum()
+    fixed = np.zeros(a.size, dtype=bool)
+    dens = np.full_like(a, density)
+    for _ in range(a.size + 1):  # each pass fixes at least one more layer at a bound, or ends
+        free = ~fixed
+        budget = target - (dens[fixed] * n[fixed]).sum()
+        # the free layers' sparsities keep their shape: 1 - d = c * shape, with sum(d * n) = budget
+        c = ((n[free]).sum() - budget) / (n[free] * shape[free]).sum()
+        dens[free] = 1 - c * shape[free]
+        out = free & ((dens < low) | (dens > high))
+        if not out.any():
+            break
+        dens[out] = np.clip(dens[out], low[out], high[out])
+        fixed |= out
+    return [float(d) for d in np.clip(dens, low, high)]
 
 
 def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
@@ -145,7 +190,8 @@ def _keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def prune(model: nn.Module, *, density: float, method: str, seed: int = 0, include_fc: bool = False,
-          exclude: tuple[str, ...] = ()) -> tuple[nn.Module, Masks]:
+          exclude: tuple[str, ...] = (), alpha_eps: float = ALPHA_EPS) -> tuple[nn.Module, Masks]:
     """Return a pruned copy of `model` (masked weights zero) and its keep-masks; `model` is unchanged."""
-    masks = magnitude_masks(model, density, method, seed=seed, include_fc=include_fc, exclude=exclude)
+    masks = magnitude_masks(model, density, method, seed=seed, include_fc=include_fc, exclude=exclude,
+                            alpha_eps=alpha_eps)
     return apply_masks(copy.deepcopy(model), masks), masks

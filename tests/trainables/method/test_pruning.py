@@ -6,6 +6,7 @@ from torch import nn
 
 from trainables.data import load_dataset
 from trainables.method.pruning import (
+    alpha_densities,
     apply_masks,
     density_of,
     lamp_scores,
@@ -14,6 +15,7 @@ from trainables.method.pruning import (
     pruned_layers,
 )
 from trainables.method.retrain import retrain_copies
+from trainables.method.spectra import layer_spectrum
 from trainables.models import build_model, preresnet
 from trainables.run.engine import train
 from trainables.run.runtime import seed_everything
@@ -157,3 +159,41 @@ def test_exclusions_by_module_name_and_the_classifier_found_by_structure():
 def test_the_papers_preresnet20_default_prunes_21_convs_and_leaves_fc_dense(resnet):
     layers = pruned_layers(resnet).split(", ")
     assert len(layers) == 21 and not any(entry.startswith("fc ") for entry in layers)
+
+
+def test_alpha_densities_on_hand_worked_layers():
+    # alphas 2, 3, 4 map onto sparsity shapes 0.8, 1.0, 1.2 (eps 0.2). Equal layers of 100 at density 0.5:
+    # c = (300 - 150) / (100 x 3.0) = 0.5, sparsities 0.4, 0.5, 0.6, densities 0.6, 0.5, 0.4.
+    assert alpha_densities([2, 3, 4], [100, 100, 100], 0.5, eps=0.2) == pytest.approx([0.6, 0.5, 0.4])
+    # Layers of 100, 300, 600: c = (1000 - 500) / (80 + 300 + 720) = 5 / 11, so sparsities 4/11, 5/11, 6/11.
+    assert alpha_densities([2, 3, 4], [100, 300, 600], 0.5, eps=0.2) == pytest.approx([7 / 11, 6 / 11, 5 / 11])
+    # Density 0.02 with eps 0.3: the small high-alpha layer would lose more than all of its 10 weights
+    # (sparsity 1.3 x 989.8 / 713 = 1.80): it keeps one (density 0.1) and the other keeps 20.2 - 1 of 1000.
+    assert alpha_densities([2, 6], [1000, 10], 0.02, eps=0.3) == pytest.approx([0.0192, 0.1])
+    # eps 0, or equal alphas: every layer at the target.
+    assert alpha_densities([2, 3, 4], [100, 300, 600], 0.3, eps=0.0) == pytest.approx([0.3, 0.3, 0.3])
+    assert alpha_densities([3, 3], [100, 300], 0.3, eps=0.3) == pytest.approx([0.3, 0.3])
+
+
+@pytest.mark.parametrize("density", [0.02, 0.05, 0.2, 0.8])
+def test_alpha_pruning_keeps_the_target_and_prunes_the_heavier_alpha_layers_more(resnet, density):
+    masks = magnitude_masks(resnet, density, "alpha", alpha_eps=0.3)
+    weights = dict(resnet.named_parameters())
+    total = sum(m.numel() for m in masks.values())
+    # Per-layer counts are rounded (as uniform's), so the realised density is the target within half a weight a layer.
+    assert abs(density_of(masks) - density) <= len(masks) / (2 * total) + 1e-12
+    assert all(int(m.sum()) >= 1 for m in masks.values())
+    alphas = {name: layer_spectrum(weights[name])["alpha"] for name in masks}
+    kept = {name: int(m.sum()) / m.numel() for name, m in masks.items()}
+    low, high = min(alphas, key=alphas.get), max(alphas, key=alphas.get)
+    assert kept[high] < density < kept[low]  # the largest alpha (least well trained) keeps the fewest
+    for name, mask in masks.items():  # magnitude inside each layer
+        w = weights[name].detach().abs()
+        if 0 < int(mask.sum()) < w.numel():
+            assert w[mask].min() >= w[~mask].max(), name
+
+
+def test_alpha_pruning_with_eps_zero_is_uniform(resnet):
+    for density in (0.03, 0.4):
+        alpha, uniform = magnitude_masks(resnet, density, "alpha", alpha_eps=0.0), magnitude_masks(resnet, density)
+        assert all(torch.equal(alpha[name], uniform[name]) for name in uniform)
