@@ -1,8 +1,11 @@
 """Several studies side by side: prunability per temperature and where Regime I ends per density.
 
-Made for a sweep of one controlled factor, such as the data's dimension (`data.intrinsic_dim`):
-run one study per value, then `regimes compare` them. Each study is labelled by its name and,
-when it projected its inputs, by k and the fraction of variance the k components kept.
+Made for a sweep of one controlled factor, such as the data's dimension (`data.intrinsic_dim`),
+the pruning method or the retraining budget: run one study per value, then `regimes compare`
+them. Test accuracy per density is shown side by side, and every study after the first is
+checked against the first (`analysis.agreement`: the map, the ranking, the answers). Each study
+is labelled by its name and, when it projected its inputs, by k and the fraction of variance the
+k components kept.
 Pure functions of classified studies; `comparison_html` draws the same two tables.
 """
 
@@ -15,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.agreement import agreement, agreement_lines
 from analysis.classified import ClassifiedStudy
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from contract.knobs import hot_to_cold, knob_words
@@ -79,7 +83,9 @@ def compare(studies: list[ClassifiedStudy], *, margin_points: float = DEFAULT_MA
         boundary.append(hottest_regime_one(study.cells).assign(study=label))
     return {"labels": labels, "knob": knobs.pop(), "margin_points": margin_points,
             "prunability": pd.concat(prunability, ignore_index=True),
-            "boundary": pd.concat(boundary, ignore_index=True), "accuracy": pd.concat(accuracy, ignore_index=True)}
+            "boundary": pd.concat(boundary, ignore_index=True), "accuracy": pd.concat(accuracy, ignore_index=True),
+            "agreement": [(label, agreement(studies[0], study)) for label, study in zip(labels[1:], studies[1:],
+                                                                                          strict=True)]}
 
 
 def _method(study: ClassifiedStudy) -> str:
@@ -106,7 +112,9 @@ def comparison_lines(result: dict) -> list[str]:
             + table.to_string().splitlines()
             + ["", f"I/II boundary: the hottest {knob} whose cell is Regime I at each density (point estimate; "
                "?: an uncertain call; none: no Regime-I cell)"]
-            + bounds.to_string().splitlines() + accuracy_lines(result))
+            + bounds.to_string().splitlines() + accuracy_lines(result)
+            + [line for label, agreed in result.get("agreement", [])
+               for line in ["", *agreement_lines(agreed, reference=labels[0], other=label, knob=knob)]])
 
 
 def accuracy_lines(result: dict) -> list[str]:

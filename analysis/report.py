@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
 from analysis.classify import regime_counts
+from analysis.cost import LABELS, PARTS, compute_split
 from analysis.plots import all_figures, dense_alpha_figure, layer_alpha_figure
 from analysis.spectra import dense_by_temperature, has_spectra, layer_alphas, rank_correlations, spectra_lines
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
@@ -74,6 +75,7 @@ td.words{{text-align:left;max-width:46em}} pre{{background:#f8f8f8;padding:1em;w
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
 {_potential_html(potential)}
 {_spectra_html(per_seed, cells)}
+{_cost_html(per_seed, config)}
 <h2>The study checks its own advice</h2>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>
@@ -161,6 +163,23 @@ def _spectra_html(per_seed: pd.DataFrame | None, cells: pd.DataFrame) -> str:
             "layer the Hill estimate of the tail exponent alpha of the eigenvalues of W<sup>T</sup>W (x_min at "
             "the histogram's peak, as AlphaPruning), averaged over layers; no data and no retraining needed. "
             f"Whether it tracks the measured map:</p>{plots}<pre>{html.escape(text)}</pre>")
+
+
+def _cost_html(per_seed: pd.DataFrame | None, config: StudyConfig | None) -> str:
+    # Where the study's compute went (analysis.cost), from the rows' timings.
+    if per_seed is None or per_seed.empty:
+        return ""
+    split = compute_split(per_seed, cpu=config.resources.cpu if config else 1.0,
+                          gpu=config.resources.gpu if config else 0.0,
+                          full_epochs=config.retrain.epochs if config else None)
+    gpu = split["total"]["gpu_s"] > 0
+    rows = "".join(f"<tr><td style='text-align:left'>{LABELS[p]}</td><td>{split[p]['cpu_s']:,.0f}</td>"
+                   + (f"<td>{split[p]['gpu_s']:,.0f}</td>" if gpu else "") + f"<td>{split[p]['share']:.1%}</td></tr>"
+                   for p in (*PARTS, "total") if p == "total" or split[p]["seconds"] > 0)
+    head = "<tr><th>part</th><th>CPU-seconds</th>" + ("<th>GPU-seconds</th>" if gpu else "") + "<th>share</th></tr>"
+    return ("<h2>Compute</h2><p>What the trials spent their slots on, from every row's timings (seconds on a slot "
+            "times the threads it holds; Ray's start-up and idle slots are not in the rows).</p>"
+            f"<table>{head}{rows}</table>")
 
 
 def _layers_html(pruned_layers: str) -> str:

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from analysis import StudyReadError, read_study
+from analysis.cost import cost_line, study_compute
 from study import checks, lock, storage
 from study.config import is_uri
 
@@ -29,6 +30,8 @@ def status(args: argparse.Namespace) -> int:
     done, total = len(study.cells), len(study.cells) + study.missing if study.config is not None else \
         int(trials.densities_total.sum())
     print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
+    if len(study.cells):
+        print(cost_line(study_compute(study)))
     return 0
 
 

@@ -91,6 +91,7 @@ def test_validate_and_the_report_on_a_real_study(tiny_study, tmp_path, capsys):
     page = (tmp_path / "r.html").read_text()
     assert "The study checks its own advice" in page and "hatched in the regime map" in page
     assert "Dense spectra" in page and "Dense alpha per layer" in page
+    assert "<h2>Compute</h2>" in page and "full retraining" in page
     assert main(["validate", path, "--predict-from", path]) == 0  # fitted and scored on one study: runs
     assert "dense spectra against the map" in capsys.readouterr().out
 
