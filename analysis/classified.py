@@ -9,6 +9,7 @@ saved in every trial's config, so a study is read back with the rule it was plan
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +17,15 @@ import pandas as pd
 
 import plotly.graph_objects as go
 
+from contract.screen import SCREEN_FOLDER
+
 from analysis.advice import advise, recommend_rho, require_criterion, select_model
 from analysis.classify import aggregate, classify
 from analysis.load import Study, StudyReadError, read_study
 from analysis.plots import regime_map as draw_regime_map
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from analysis.report import layers_of, write_report
+from analysis.screen import with_screen
 from analysis.spectra import DENSE_METRICS, has_spectra, predict_regime_one, rank_correlations
 from analysis.validate import criteria_regrets, select_regrets, validate_advice
 
@@ -97,17 +101,37 @@ class ClassifiedStudy:
         return {"advice": validate_advice(self.cells), "select": regrets, "missing_cells": self.study.missing,
                 "spectra": spectra}
 
+    @functools.cached_property
+    def screen(self) -> "Study | None":
+        """Return a screened study's screen (`STUDY/screen`, the short-budget grid) as read, or None."""
+        config = self.study.config
+        folder = Path(self.study.path) / SCREEN_FOLDER
+        if config is None or config.study.screen_epochs is None or not folder.is_dir():
+            return None
+        try:
+            return read_study(folder)
+        except StudyReadError:
+            return None
+
+    def _map_cells(self) -> pd.DataFrame:
+        # The full-budget cells, and a screened study's cells the screen ruled out, drawn as "out".
+        if self.screen is None or self.screen.cells.empty:
+            return self.cells
+        return with_screen(self.cells, classify(aggregate(self.screen.cells), mc_threshold=self.mc_threshold,
+                                                cka_eps=self.cka_eps, confidence=self.confidence))
+
     def regime_map(self) -> go.Figure:
-        """Return the phase diagram of regimes (temperature x density), uncertain calls marked."""
-        return draw_regime_map(self.cells)
+        """Return the phase diagram of regimes (temperature x density), uncertain calls marked, screened-out faded."""
+        return draw_regime_map(self._map_cells())
 
     def report(self, out: str | Path | None = None, *, margin_points: float = DEFAULT_MARGIN_POINTS) -> Path:
         """Write the HTML report (default: STUDY/report.html, for a local study) and return its path."""
         out = Path(out) if out is not None else Path(self.study.path) / "report.html"
+        screen_rows = self.screen.cells if self.screen is not None else None
         return write_report(self.cells, self.study.config, out, title=self.name,
                             pruned_layers=layers_of(self.study.cells),
                             potential=prune_potential(self.study.cells, margin_points=margin_points),
-                            per_seed=self.study.cells)
+                            per_seed=self.study.cells, map_cells=self._map_cells(), screen_rows=screen_rows)
 
 
 def open_study(path, *, mc_threshold: float | None = None, cka_eps: float | None = None,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from contract.cells import finished_cells
 from contract.config import StudyConfig
-from contract.results import owed_trials, read_result_lines, repair_folders
+from contract.results import owed_cells, read_result_lines, repair_folders
 from contract.saved import read_saved_config
 from contract.row import row_fields
 
@@ -98,7 +98,9 @@ def read_study(path: str | Path) -> Study:
     densities = list(config.pruning.densities) if config is not None else []
     cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id"])
     cells = cells.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="first", ignore_index=True)
-    table = _trial_table(trial_rows, cells, len(densities))
+    # A screened study's trials owe only the densities its screen kept (contract.screen).
+    owes = owed_cells(config, path) if config is not None and config.study.screen_epochs and "://" not in path else {}
+    table = _trial_table(trial_rows, cells, {trial: len(d) for trial, d in owes.items()}, len(densities))
     done = {(r.temperature, r.dense_seed): r.complete for r in table.itertuples()} if len(table) else {}
     cells["complete"] = [bool(done.get((r.temperature, r.dense_seed), False)) for r in cells.itertuples()]
     if skipped:
@@ -116,7 +118,7 @@ def _seconds(rows: pd.DataFrame) -> float:
     return float(rows["seconds"].sum() + (rows["seconds_dense"].sum() if "seconds_dense" in rows else 0.0))
 
 
-def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, total: int) -> pd.DataFrame:
+def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, totals: dict, every: int) -> pd.DataFrame:
     # One row per (temperature, dense seed): its Tune trial and any repair of it, merged; the
     # first trial's id and status, the failures and seconds of all.
     if not trial_rows:
@@ -126,6 +128,7 @@ def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, total: int) -> pd.
     merged = []
     for (temperature, seed), group in trials.groupby(["temperature", "dense_seed"], sort=True):
         done = int(counts.get((temperature, seed), 0)) if len(cells) else 0
+        total = totals.get((float(temperature), int(seed)), every)
         merged.append({"trial_id": group["trial_id"].iloc[0], "temperature": temperature, "dense_seed": seed,
                        "densities_done": done, "densities_total": total, "complete": bool(total) and done >= total,
                        "status": group["status"].iloc[0] + (f" +{len(group) - 1} repair" if len(group) > 1 else ""),
@@ -138,7 +141,7 @@ def _missing(config: StudyConfig | None, path: str, cells: pd.DataFrame) -> int:
     if config is None or "://" in path:
         return 0
     have = {(float(r.temperature), int(r.dense_seed), float(r.density)) for r in cells.itertuples()}
-    return sum((t, s, float(d)) not in have for t, s in owed_trials(config, path) for d in config.pruning.densities)
+    return sum((t, s, d) not in have for (t, s), owes in owed_cells(config, path).items() for d in owes)
 
 
 @dataclass

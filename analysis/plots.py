@@ -15,7 +15,7 @@ from contract.knobs import hot_to_cold, knob_words
 # Uncertain calls (mc within `confidence` standard errors of the threshold) have their own pale
 # colours: a cell is never drawn as a call it did not make.
 REGIME_COLORS = {"I": "#d62728", "I?": "#f2a7a7", "II?": "#c6d4e1", "II-A": "#1f77b4", "II-B": "#2ca02c",
-                 "n/a": "#bbbbbb"}
+                 "n/a": "#bbbbbb", "out": "#f3f3f3"}
 HEATMAPS = {
     "test_err": ("Test error of the pruned model", "test error", lambda c: 1 - c["test_acc"], "test_acc_se",
                  "Viridis"),
@@ -131,7 +131,8 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
 
 
 _LEGEND = {"I": "I: barrier (train hotter)", "I?": "I?: barrier within noise", "II?": "II?: no barrier within noise",
-           "II-A": "II-A: train colder", "II-B": "II-B: keep", "n/a": "n/a: diverged"}
+           "II-A": "II-A: train colder", "II-B": "II-B: keep", "n/a": "n/a: diverged",
+           "out": "out: ruled out by the screen (short budget only)"}
 
 
 def _cell_hover(cells: pd.DataFrame, temperature: str, density: str) -> str:

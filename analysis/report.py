@@ -29,7 +29,8 @@ TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", 
 
 def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Path, *, title: str,
                  pruned_layers: str = "",
-                 potential: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None) -> Path:
+                 potential: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None,
+                 map_cells: pd.DataFrame | None = None, screen_rows: pd.DataFrame | None = None) -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
@@ -43,8 +44,13 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
             plot and a table; None leaves them out.
         per_seed: the study's per-seed cells; with the dense spectra (metrics.spectra) the report
             shows alpha against temperature, alpha per layer and how far they predict the map.
+        map_cells: the cells the regime map draws (a screened study's with its screened-out cells,
+            `analysis.screen.with_screen`); None: `cells`.
+        screen_rows: a screened study's screen rows (per seed), counted in the compute.
     """
     figures = all_figures(cells, potential)
+    if map_cells is not None:
+        figures["regimes"] = all_figures(map_cells)["regimes"]
     parts = []
     for i, fig in enumerate(figures.values()):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
@@ -75,7 +81,7 @@ td.words{{text-align:left;max-width:46em}} pre{{background:#f8f8f8;padding:1em;w
 {''.join(f'<div class="figure">{p}</div>' for p in parts)}
 {_potential_html(potential)}
 {_spectra_html(per_seed, cells)}
-{_cost_html(per_seed, config)}
+{_cost_html(per_seed if screen_rows is None else pd.concat([per_seed, screen_rows], ignore_index=True), config)}
 <h2>The study checks its own advice</h2>
 <pre>{html.escape(chr(10).join(checked))}</pre>
 <h2>Cells</h2>

@@ -67,6 +67,12 @@ class StudySection(Section):
     search_seed: int = 0
     max_trials: Optional[PositiveInt] = None
     target_densities: Optional[list[Density]] = None
+    # A screened grid (`study.screen`): every cell first retrained for screen_epochs, then only
+    # the cells the screen cannot rule out at the full retrain.epochs; None: no screen.
+    screen_epochs: Optional[PositiveInt] = None
+    # The criterion the screen rules out by (`analysis.advice.CRITERIA`); None: val when the study
+    # has a validation split, else regime.
+    criterion: Optional[Literal["regime", "val", "regime+val"]] = None
 
     @field_validator("temperatures", mode="before")
     @classmethod
@@ -315,6 +321,29 @@ class StudyConfig(Section):
     faults: FaultsSection = FaultsSection()
     tracking: TrackingSection = TrackingSection()
 
+    def _screen_settings(self) -> None:
+        study = self.study
+        if study.criterion in ("val", "regime+val") and not self.data.validation:
+            raise ValueError(f"study.criterion: {study.criterion} reads validation accuracy and data.validation is 0; "
+                             "set data.validation (e.g. 0.1), or use regime")
+        if study.screen_epochs is None:
+            return
+        if study.screen_epochs >= self.retrain.epochs:
+            raise ValueError(f"study.screen_epochs: {study.screen_epochs} is not shorter than the full retraining "
+                             f"budget (retrain.epochs = {self.retrain.epochs}); a screen must be cheaper: use fewer "
+                             "epochs, or remove it")
+        if not (self.metrics.lmc and self.metrics.cka):
+            raise ValueError("study.screen_epochs: the screen tells the regimes apart by mc and CKA; set metrics.lmc "
+                             "and metrics.cka to true, or remove the screen")
+        if study.search != "grid":
+            raise ValueError(f"study.screen_epochs: a screen runs over the whole grid and study.search is "
+                             f"{study.search}; use one or the other")
+
+    @property
+    def criterion(self) -> str:
+        """Return the criterion the study answers its screen by: study.criterion, else val with a split, else regime."""
+        return self.study.criterion or ("val" if self.data.validation else "regime")
+
     @property
     def targets(self) -> list[float]:
         """Return the densities a search answers for (fractions kept): study.target_densities, else every density."""
@@ -354,6 +383,7 @@ class StudyConfig(Section):
         if study.search == "optuna" and not self.data.validation:
             raise ValueError("study.search: optuna maximises validation accuracy and data.validation is 0; set "
                              "data.validation (e.g. 0.1), or search with random or regimes")
+        self._screen_settings()
         if study.search != "grid":
             extra = [d for d in study.target_densities or [] if d not in self.pruning.densities]
             if extra:

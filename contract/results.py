@@ -131,12 +131,24 @@ def owed_trials(config: StudyConfig, study: str | Path) -> list[tuple[float, int
     return list(dict.fromkeys(trials))
 
 
+def owed_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int], list[float]]:
+    """Return, per owed trial, the densities it owes: every density, or for a screened study those its screen kept.
+
+    A screened study owes nothing before its screen has finished and recorded what it kept
+    (`contract.screen`).
+    """
+    if config.study.screen_epochs is not None:
+        return {(float(t), int(s)): [float(d) for d in densities]
+                for t, s, densities in read_manifest(study).get("owes", [])}
+    return {trial: [float(d) for d in config.pruning.densities] for trial in owed_trials(config, study)}
+
+
 def missing_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int], list[float]]:
     """Return, per owed trial with a cell no trial folder reports, the densities it still owes (in order)."""
     reported = reported_cells(study)
     missing = {}
-    for temperature, seed in owed_trials(config, study):
-        densities = [float(d) for d in config.pruning.densities if (temperature, seed, float(d)) not in reported]
+    for (temperature, seed), owes in owed_cells(config, study).items():
+        densities = [d for d in owes if (temperature, seed, d) not in reported]
         if densities:
             missing[(temperature, seed)] = densities
     return missing

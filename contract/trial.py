@@ -26,6 +26,9 @@ class TrialInput(BaseModel):
             None (another knob, object storage, or a study launched before the shared run).
         densities: the densities this trial computes, or None for every density of the study;
             a repair (`contract.results`) computes only the cells its study still owes.
+        dense_cache: a folder where the trial finds its dense model if another stage of the
+            study trained it, and leaves it otherwise (a screened study, `contract.screen`); None:
+            no cache.
     """
 
     # Tune may add bookkeeping keys to a trial's config; they are not ours to refuse.
@@ -37,6 +40,7 @@ class TrialInput(BaseModel):
     code_version: str = "unknown"
     dense_prefix: Optional[str] = None
     densities: Optional[list[float]] = None
+    dense_cache: Optional[str] = None
 
 
 def param_space_keys() -> list[str]:

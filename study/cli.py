@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 
 from analysis import AdviceError, StudyReadError, open_study, read_study
 from analysis.advice import CRITERIA, NoAnswer
@@ -23,10 +22,10 @@ from analysis.classify import regime_counts
 from analysis.compare import compare, comparison_html, comparison_lines
 from analysis.prunability import DEFAULT_MARGIN_POINTS
 from analysis.report import write_pngs
+from analysis.screen import owes_for
 from analysis.search import rule_for
 from analysis.spectra import spectra_lines
 from analysis.validate import validation_lines
-from contract.knobs import hot_to_cold, knob_words
 from study import checks, follow, storage
 from study.config import ConfigError, StudyError, is_uri, load_config, parse_overrides
 from study.lock import StudyLocked
@@ -41,8 +40,6 @@ EXIT_STATUSES = ("exit status: 0 done (a question answered); 1 a run left unfini
                  "the study holds no cell that answers the question (the reason on stderr, or as JSON on stdout "
                  "under --json); 141 the reader of the output left (| head)")
 NO_ANSWER = 3
-TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "val_acc", "lmc",
-                 "cka", "seconds"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,11 +143,13 @@ def _run(args: argparse.Namespace) -> int:
 
     path = study_path(config)
     searching = config.study.search != "grid"
+    if config.study.screen_epochs is not None:
+        return _run_screened(config, args)
     rule = rule_for(config, by=args.by) if config.study.search == "regimes" else None  # random, optuna: baselines
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
-    _print_cells(path)
+    follow.print_cells(path)
     if searching and outcome.cells_done:
-        _print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
+        follow.print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
     if outcome.stuck:
         print(f"unfinished search: {outcome.cells_done} cells so far; {outcome.stuck}", file=sys.stderr)
         return 1
@@ -166,26 +165,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_recommendations(path: str, densities: list[float], *, finished: bool, by: str) -> None:
-    # What a search found: per target density, select's answer (by criterion `by`) on the temperatures it trained.
-    opened = open_study(path)
-    cells = opened.cells
-    knob = str(cells["knob"].iloc[0])
-    trained = sorted(cells["temperature"].unique())
-    so_far = "" if finished else " so far (unfinished: the answers may change)"
-    print(f"search trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
-    for density in densities:
-        try:
-            answer = opened.select(density=density, by=by)
-        except AdviceError as err:
-            if by == "val":
-                print(f"density {density:g}: {err}")
-                continue
-            print(f"density {density:g}: no Regime-II cell among the temperatures trained: every one has a barrier "
-                  f"there; {knob_words(knob).hotter} than {hot_to_cold(knob, trained)[0]:g}")
-            continue
-        print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}, by {by}), "
-              f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
+def _run_screened(config, args: argparse.Namespace) -> int:
+    # A screened study (study.screen): the screen's grid at the short budget, then the full budget where it matters.
+    from study.screen import run_screened  # imports Ray, as run_study
+
+    screen, full = run_screened(config, owes_rule=owes_for(config), read_cells=lambda p: read_study(p).cells,
+                                address=args.address, verbose=args.verbose)
+    if not screen.complete:
+        print(f"unfinished screen: {screen.cells_done}/{screen.cells_total} cells; run the same command again to "
+              f"resume ({screen.errored_trials} trials errored)", file=sys.stderr)
+        return 1
+    follow.print_cells(full.path)
+    if full.cells_done:
+        follow.print_recommendations(full.path, config.targets, finished=full.complete, by=config.criterion,
+                                     what="full budget")
+    if not full.complete:
+        print(f"unfinished: {full.cells_done}/{full.cells_total} full-budget cells; run the same command again to "
+              f"resume ({full.errored_trials} trials errored)", file=sys.stderr)
+        return 1
+    print(f"study complete: {full.path}", file=sys.stderr)
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -202,17 +201,6 @@ def _plan(args: argparse.Namespace) -> int:
     for line in plan_lines(config, resources=resources):
         print(line)
     return 0
-
-
-def _print_cells(path: str) -> None:
-    cells = read_study(path).cells
-    if cells.empty:
-        print("no cells reported yet")
-        return
-    shown = [c for c in TABLE_COLUMNS if c in cells.columns and not (c == "val_acc" and cells[c].isna().all())]
-    table = cells[shown].sort_values(["temperature", "dense_seed", "density"])
-    with pd.option_context("display.max_rows", 500, "display.width", 160, "display.float_format", "{:.4f}".format):
-        print(table.to_string(index=False))
 
 
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:

@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis import StudyReadError, read_study
+import pandas as pd
+
+from analysis import AdviceError, StudyReadError, open_study, read_study
 from analysis.cost import cost_line, study_compute
 from study import checks, lock, storage
+from contract.knobs import hot_to_cold, knob_words
 from study.config import is_uri
+
+TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "val_acc", "lmc",
+                 "cka", "seconds"]
 
 
 def status(args: argparse.Namespace) -> int:
@@ -29,9 +35,9 @@ def status(args: argparse.Namespace) -> int:
                                                                "seconds": "{:.1f}".format}))
     done, total = len(study.cells), len(study.cells) + study.missing if study.config is not None else \
         int(trials.densities_total.sum())
-    print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
     if len(study.cells):
         print(cost_line(study_compute(study)))
+    print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
     return 0
 
 
@@ -66,3 +72,37 @@ def ls(args: argparse.Namespace) -> int:
     if not found:
         print(f"no studies under {args.root}")
     return 0
+
+
+def print_cells(path: str) -> None:
+    """Print the study's per-seed cells, the table `regimes run` ends with."""
+    cells = read_study(path).cells
+    if cells.empty:
+        print("no cells reported yet")
+        return
+    shown = [c for c in TABLE_COLUMNS if c in cells.columns and not (c == "val_acc" and cells[c].isna().all())]
+    table = cells[shown].sort_values(["temperature", "dense_seed", "density"])
+    with pd.option_context("display.max_rows", 500, "display.width", 160, "display.float_format", "{:.4f}".format):
+        print(table.to_string(index=False))
+
+
+def print_recommendations(path: str, densities: list[float], *, finished: bool, by: str, what: str = "search") -> None:
+    """Print what a search (or a screened study's full stage) found: per target density, select's answer by `by`."""
+    opened = open_study(path)
+    cells = opened.cells
+    knob = str(cells["knob"].iloc[0])
+    trained = sorted(cells["temperature"].unique())
+    so_far = "" if finished else " so far (unfinished: the answers may change)"
+    print(f"{what} trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
+    for density in densities:
+        try:
+            answer = opened.select(density=density, by=by)
+        except AdviceError as err:
+            if by == "val":
+                print(f"density {density:g}: {err}")
+                continue
+            print(f"density {density:g}: no Regime-II cell among the temperatures trained: every one has a barrier "
+                  f"there; {knob_words(knob).hotter} than {hot_to_cold(knob, trained)[0]:g}")
+            continue
+        print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}, by {by}), "
+              f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")

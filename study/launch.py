@@ -21,9 +21,10 @@ import ray
 from ray import tune
 
 from contract.cells import count_finished
-from contract.results import (REPAIR_PREFIX, missing_cells, next_repair_name, owed_trials, read_result_lines,
-                              repair_folders, reported_cells, trial_folders)
+from contract.results import (MANIFEST_FILE, REPAIR_PREFIX, missing_cells, next_repair_name, owed_cells,
+                              read_result_lines, repair_folders, reported_cells, trial_folders)
 from contract.row import RULE_KEYS, rule_keys
+from contract.screen import DENSE_CACHE, SCREEN_FOLDER
 from contract.trial import param_space_keys
 from study import lock, owed
 from study.baselines import baseline_rule
@@ -62,22 +63,24 @@ class Outcome:
         return self.cells_done >= self.cells_total and not self.search_unfinished
 
 
-def _base_space(config: StudyConfig, version: str) -> dict:
-    # What every trial receives besides its point: the resolved config, the code, the shared dense folder.
+def _base_space(config: StudyConfig, version: str, dense_cache: str | None = None) -> dict:
+    # What every trial receives besides its point: the resolved config, the code, the shared dense
+    # folder, and a screened study's dense cache (contract.screen).
     path = study_path(config)
     shared = f"{path}/dense_prefix" if config.study.knob == "epochs" and not is_uri(path) else None
-    return {"study_config": config.model_dump(mode="json"), "code_version": version, "dense_prefix": shared}
+    return {"study_config": config.model_dump(mode="json"), "code_version": version, "dense_prefix": shared,
+            "dense_cache": dense_cache}
 
 
-def build_param_space(config: StudyConfig, version: str = "unknown") -> dict:
+def build_param_space(config: StudyConfig, version: str = "unknown", dense_cache: str | None = None) -> dict:
     """Return Tune's param_space: the resolved config for every trial, a grid over temperature x dense seed.
 
     For the epochs knob on a local (or shared) file system, "dense_prefix" names the folder in
     which the trials of one dense seed share one dense run (`trainables.run.dense_prefix`). A search
     (study.search: regimes, random, optuna) leaves temperature and dense_seed to its searcher.
     """
-    space = _base_space(config, version)
-    if config.study.search == "grid":
+    space = _base_space(config, version, dense_cache)
+    if config.study.search == "grid" and config.study.screen_epochs is None:
         space.update(temperature=tune.grid_search(list(config.study.temperatures)),
                      dense_seed=tune.grid_search(list(config.study.dense_seeds)))
     unknown = set(space) - set(param_space_keys())
@@ -129,7 +132,8 @@ def check_storage(config: StudyConfig) -> None:
 
 
 def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0,
-              out: TextIO | None = None, rule: Rule | None = None) -> Outcome:
+              out: TextIO | None = None, rule: Rule | None = None, points: list[dict] | None = None,
+              dense_cache: str | None = None) -> Outcome:
     """Run (or resume) the study described by `config` and return how far it got.
 
     An existing study directory with the same config is resumed: finished densities are not
@@ -144,6 +148,9 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         rule: for study.search: regimes, the rule that picks temperatures
             (`analysis.search.rule_for(config)`); `regimes run` passes it. The random and optuna
             searches build their own (`study.baselines`).
+        points: the trials to run instead of the grid, {"temperature", "dense_seed", "densities"}
+            each (a screened study's full stage, `study.screen`).
+        dense_cache: the folder where trials find and leave their dense models (`contract.screen`).
 
     Raises:
         StudyError: config mismatch with an existing study, resources the cluster lacks, or a
@@ -164,20 +171,20 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
                              "or pass --fresh to start over in a new directory (nothing is deleted)")
         if snapshot is None and saved is not None:
             save_config(path, config)  # the snapshot was deleted: the trials' own config is this command's
-        ours = {lock.LOCK_FILE, LOG_FILE}
+        ours = {lock.LOCK_FILE, LOG_FILE, SCREEN_FOLDER, DENSE_CACHE, MANIFEST_FILE}
         if saved is None and not is_uri(path) and any(p.name not in ours and not p.name.startswith(".")
                                                       for p in Path(path).iterdir()):
             raise _no_tune_state(path)
         out.write(f"study: {path}\n")
         if verbose:
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
-                               rule=rule)
+                               rule=rule, points=points, dense_cache=dense_cache)
         log = log_path(config, path)
         out.write(f"ray log: {log}\n")
         out.flush()
         with output_to(log):
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
-                               rule=rule)
+                               rule=rule, points=points, dense_cache=dense_cache)
 
 
 def _config_of_trials(path: str) -> dict | None:
@@ -208,7 +215,7 @@ def _no_tune_state(path: str) -> StudyError:
 
 
 def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | None, verbose: int,
-                out: TextIO, rule: Rule | None) -> Outcome:
+                out: TextIO, rule: Rule | None, points: list[dict] | None, dense_cache: str | None) -> Outcome:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
     if not verbose:
         # The progress line replaces Tune's output: its legacy reporter at verbose 0 prints nothing,
@@ -219,7 +226,8 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     check_resources(config)
     check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
-    progress = ProgressLine(cells_total(config), out=out, at_most=config.study.search != "grid")
+    total = cells_total(config) if points is None else sum(len(p["densities"]) for p in points)
+    progress = ProgressLine(total, out=out, at_most=config.study.search != "grid")
     local = not is_uri(path)
     lost = owed.tune_state_lost(path) if local and saved else None
     tuner = None
@@ -230,9 +238,11 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         lost = "no experiment_state-*.json"
     elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
         save_config(path, config)
-        tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version()),
+        chosen = tune_config(config, rule, manifest=path if local else None) if points is None else \
+            tune.TuneConfig(reuse_actors=True, search_alg=PointsSearcher(points), num_samples=len(points))
+        tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version(), dense_cache),
                            run_config=run_config(config, config.study.name, config.study.storage, progress, verbose),
-                           tune_config=tune_config(config, rule, manifest=path if local else None))
+                           tune_config=chosen)
     if lost is not None and not local:
         raise _no_tune_state(path)
     if lost is not None and owed.tune_state_lost(path) is None:
@@ -241,7 +251,8 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
                   f"repair experiments inside it ({REPAIR_PREFIX}1, ...)\n")
     grid = None
     if tuner is not None:
-        grid = _fit(tuner, path, slots=trial_slots(config) if config.study.search != "grid" else None)
+        searched = config.study.search != "grid" or points is not None
+        grid = _fit(tuner, path, slots=trial_slots(config) if searched else None)
         progress.finish()
     if not local:
         return _outcome(config, path, grid, rule)
@@ -321,11 +332,12 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
             raise StudyError(full)
         repair = _run_repair(config, path, missing, trainable, verbose=verbose, out=out)
         errored += sum(1 for result in repair if result.error is not None)
-    trials = owed_trials(config, path)
+    trials = owed_cells(config, path)
     reported = reported_cells(path)
-    done = sum((t, s, float(d)) in reported for t, s in trials for d in densities)
+    done = sum((t, s, d) in reported for (t, s), owes in trials.items() for d in owes)
+    total = sum(len(owes) for owes in trials.values())
     if config.study.search == "grid":
-        return Outcome(path, done, len(trials) * len(densities), errored)
+        return Outcome(path, done, total, errored)
     cells = _disk_cells(path) if grid is None else cell_rows(grid)
     more = _search_goes_on(config, grid, rule, cells)
     stuck = None
@@ -333,7 +345,7 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
         stuck = (f"the search's Tune state is lost ({owed.tune_state_lost(path)}), so it cannot choose further "
                  "temperatures; its trials so far are complete: read them with `regimes select`, or search "
                  "further in a new study (--fresh)")
-    return Outcome(path, done, len(trials) * len(densities), errored, search_unfinished=more, stuck=stuck)
+    return Outcome(path, done, total, errored, search_unfinished=more, stuck=stuck)
 
 
 def _run_repair(config: StudyConfig, path: str, missing: dict, trainable, *, verbose: int, out: TextIO):
@@ -344,7 +356,8 @@ def _run_repair(config: StudyConfig, path: str, missing: dict, trainable, *, ver
               f"no result file holds and Tune will not compute again, in {path}/{name}\n")
     out.flush()
     progress = ProgressLine(cells, out=out)
-    tuner = tune.Tuner(trainable, param_space=_base_space(config, code_version()),
+    cache = f"{path}/{DENSE_CACHE}" if config.study.screen_epochs is not None else None
+    tuner = tune.Tuner(trainable, param_space=_base_space(config, code_version(), cache),
                        run_config=run_config(config, name, path, progress, verbose),
                        tune_config=tune.TuneConfig(reuse_actors=True, search_alg=PointsSearcher(points),
                                                    num_samples=len(points)))

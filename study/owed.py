@@ -29,6 +29,12 @@ def record_trial(study: str | Path, temperature: float, dense_seed: int) -> None
         _write(study, {**manifest, "trials": trials})
 
 
+def record_owes(study: str | Path, owes: dict[tuple[float, int], list[float]]) -> None:
+    """Record what a screened study's full stage owes, decided once from its finished screen (`contract.screen`)."""
+    _write(study, {**read_manifest(study), "owes": [[float(t), int(s), [float(d) for d in densities]]
+                                                     for (t, s), densities in owes.items()]})
+
+
 def tune_state_lost(study: str | Path) -> str | None:
     """Return why the study's own Tune experiment state was given up, or None while it is in use."""
     return read_manifest(study).get("tune_state_lost")

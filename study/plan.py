@@ -15,7 +15,8 @@ import sys
 import time
 
 from study.config import StudyConfig
-from study.paths import trial_budget
+from study.paths import study_path, trial_budget
+from contract.screen import screen_config
 from trainables.cell.calibrate import calibrate, study_cost
 
 RAY_START_S = 2.5
@@ -65,8 +66,25 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"{cost['compute_s'] * share / 3600:,.2f} {device}-hours",
         f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
         "thread(s); another device or model size scales these numbers",
-    ] + ([f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
-          f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + notes
+    ] + _screen_lines(config, costs, cost, temperatures) + (
+        [f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
+         f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + notes
+
+
+def _screen_lines(config: StudyConfig, costs, grid: dict, temperatures: list[float]) -> list[str]:
+    # A screened study: the screen (dense + short retraining of every cell), then the full budget on
+    # the cells it keeps, which only the screen decides: from one temperature per target density
+    # (with every seed) to every cell.
+    if config.study.screen_epochs is None:
+        return []
+    screen = study_cost(screen_config(config, study_path(config)), costs, temperatures=temperatures)
+    per_cell = (grid["compute_s"] - grid["dense_steps"] * costs.dense_step_s) / grid["cells"]
+    least = len(config.targets) * len(config.study.dense_seeds)
+    low, high = screen["compute_s"] + least * per_cell, screen["compute_s"] + grid["cells"] * per_cell
+    return [f"  screened ({config.study.screen_epochs} of {config.retrain.epochs} retraining epochs first): the screen "
+            f"{screen['compute_s']:,.0f} s (dense training included), then {per_cell:,.1f} s per cell kept for the "
+            f"full budget: {low:,.0f} s (one temperature per target density) to {high:,.0f} s (every cell kept), "
+            f"against {grid['compute_s']:,.0f} s for the grid"]
 
 
 def makespan(durations: list[float], slots: int) -> float:

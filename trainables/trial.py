@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from ray import tune
@@ -24,7 +26,7 @@ from contract.row import CellRow, grid_keys
 from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
-from trainables.cell.state import TrialState, TrialStateDamaged
+from trainables.cell.state import TrialState, TrialStateDamaged, TrialStateError
 from trainables.cell.work import CellWork, Robustness
 from trainables.data.catalog import load_dataset
 from trainables.data.dataset import Dataset
@@ -63,10 +65,13 @@ def run_trial(config: dict) -> None:
     seconds_setup = time.perf_counter() - setup_started
     n_train = data.x_train.shape[0]
     if state is None:
+        state = cached_dense(given.dense_cache, temperature, dense_seed)
+    if state is None:
         shared = given.dense_prefix if spec.study.knob == "epochs" else None
         state = train_dense(model, data, dense_run(spec.study.knob, temperature, dense=spec.dense, data=spec.data,
                                                    n_train=n_train),
                             seed=dense_seed, shared=shared, stops=[int(t) for t in spec.study.temperatures])
+        cache_dense(given.dense_cache, temperature, dense_seed, state)
     else:
         model.load_state_dict(state.dense_state)
     cell = CellWork(spec, data, build=lambda: prepare(build(), data, device)[0], dense_seed=dense_seed,
@@ -87,6 +92,42 @@ def run_trial(config: dict) -> None:
         state.grid.update(grid_keys(row))
         _report(row, state)
         _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
+
+
+def _cache_folder(cache: str, temperature: float, dense_seed: int) -> Path:
+    return Path(cache) / f"{temperature:g}_seed{dense_seed}"
+
+
+def cached_dense(cache: str | None, temperature: float, dense_seed: int) -> TrialState | None:
+    """Return the dense model another stage of the study left in `cache` for this point, or None.
+
+    It comes without that stage's progress (no density finished here yet) and costs this trial
+    no dense training (its seconds and epochs are 0: the stage that trained it reported them).
+    """
+    folder = None if cache is None else _cache_folder(cache, temperature, dense_seed)
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        state = TrialState.load(folder)
+    except TrialStateError:  # a damaged cache entry: train the dense model again
+        return None
+    return TrialState(state.dense_state, state.dense_diverged, state.dense_test_acc, 0.0, 0.0, 0.0,
+                      dense_val_acc=state.dense_val_acc)
+
+
+def cache_dense(cache: str | None, temperature: float, dense_seed: int, state: TrialState) -> None:
+    """Leave the dense model of `state` in `cache` for the study's other stage (written aside, then renamed)."""
+    if cache is None:
+        return
+    folder = _cache_folder(cache, temperature, dense_seed)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staged-"))
+    TrialState(state.dense_state, state.dense_diverged, state.dense_test_acc, state.seconds_dense,
+               state.seconds_dense_wait, state.dense_epochs_trained, dense_val_acc=state.dense_val_acc).save(staged)
+    try:
+        staged.rename(folder)  # atomic; a folder already there (another trial's, the same model) is kept
+    except OSError:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def _load_data(spec: StudyConfig) -> tuple[Dataset, dict]:

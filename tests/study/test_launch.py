@@ -347,7 +347,7 @@ def test_status_ls_and_version_as_a_user_reads_them(clean_study, tmp_path, capsy
     assert [line.split()[:4] for line in table[1:3]] == [["2", "0", "1/2", "unfinished"],
                                                          ["4", "0", "1/2", "unfinished"]]
     # Where the compute went, from the rows' timings: the dense runs and the retraining at least.
-    assert table[-1].startswith("compute ") and "dense training" in table[-1] and "full retraining" in table[-1]
+    assert table[-2].startswith("compute ") and "dense training" in table[-2] and "full retraining" in table[-2]
     assert main(["ls", str(tmp_path)]) == 0
     assert capsys.readouterr().out == f"{'clean':<30} cells 2/4      unfinished\n"
     holder = {"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}

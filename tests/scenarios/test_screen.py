@@ -1,0 +1,75 @@
+"""A screened study end to end through `regimes run`: the screen, the decision, the full stage, Ctrl-C and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from analysis import open_study, read_study
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+# The tiny study with 3 dense seeds (standard errors to rule out by), 4 retraining epochs, a screen of 1.
+ARGS = ["--set", "study.dense_seeds=[0, 1, 2]", "--set", "retrain.epochs=4", "--set", "retrain.milestones=[3]",
+        "--set", "study.screen_epochs=1"]
+
+
+def _regimes(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=ENV, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_screened_study_interrupted_and_resumed_spends_the_full_budget_only_where_the_screen_kept_cells(tmp_path):
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *ARGS]
+    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
+                             cwd=tmp_path, env=ENV)
+    deadline = time.monotonic() + 180
+    for line in first.stderr:  # Ctrl-C during the screen, after its first cell
+        if line.startswith("cells 1/12") or time.monotonic() > deadline:
+            break
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)
+    assert first.returncode == 1
+    study = tmp_path / "tiny"
+    assert not (study / "regimes_manifest.json").exists()  # nothing decided before the screen has finished
+    again = _regimes(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    screen, full = read_study(study / "screen"), read_study(study)
+    assert len(screen.cells) == 12 and set(screen.cells["retrain_epochs"]) == {1}
+    owes = json.loads((study / "regimes_manifest.json").read_text())["owes"]
+    owed = {(t, s, d) for t, s, densities in owes for d in densities}
+    # The full stage computed exactly what the screen kept, each once, at the full budget, on the same
+    # dense models (read from the cache: no dense training of its own).
+    got = {(r.temperature, r.dense_seed, r.density) for r in full.cells.itertuples()}
+    assert got == owed and len(full.cells) == len(owed) and set(full.cells["retrain_epochs"]) == {4}
+    assert full.cells["seconds_dense"].sum() == 0
+    dense = screen.cells.groupby(["temperature", "dense_seed"])["dense_test_acc"].first()
+    for r in full.cells.itertuples():
+        assert r.dense_test_acc == dense[(r.temperature, r.dense_seed)]
+    assert f"screen done: {len(owed)} of its 12 cells kept" in again.stderr
+    # Every temperature the screen kept at a density is trained with every dense seed.
+    per_point = {(t, d) for t, _, d in owed}
+    assert len(owed) == 3 * len(per_point)
+    # Running it once more recomputes nothing and changes no decision.
+    third = _regimes(*args, cwd=tmp_path)
+    assert third.returncode == 0 and json.loads((study / "regimes_manifest.json").read_text())["owes"] == owes
+    assert len(read_study(study).cells) == len(owed)
+    status = _regimes("status", str(study), cwd=tmp_path).stdout.splitlines()
+    assert "screen retraining" in status[-2] and status[-1].startswith(f"cells {len(owed)}/{len(owed)}")
+    report = open_study(study).report(tmp_path / "r.html").read_text()
+    if len(per_point) < 4:  # cells the screen ruled out are drawn faded, with their own legend entry
+        assert "ruled out by the screen" in report
+
+
+def test_a_screen_not_shorter_than_the_full_budget_or_without_lmc_is_one_line_before_ray(tmp_path):
+    for extra, fragment in ((["--set", "study.screen_epochs=2"], "is not shorter than the full retraining budget"),
+                            (["--set", "study.screen_epochs=1", "--set", "metrics.cka=false"],
+                             "the screen tells the regimes apart by mc and CKA")):
+        result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *extra, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+        assert not any(tmp_path.iterdir())
