@@ -7,6 +7,14 @@ idle slots at the end (load imbalance, estimated by replaying the trials first-i
 
     python benchmarks/study_cost.py            # the demo study (minutes)
     python benchmarks/study_cost.py --smoke    # the tiny test study (seconds)
+    python benchmarks/study_cost.py --screen 1 # the demo's grid, then the same study screened at 1 retraining
+                                               # epoch, side by side: compute and select's answers
+
+With --screen E the grid and the screened study (`study.screen_epochs: E`) run one after the
+other in one temporary storage root; it prints each one's compute by part (`analysis.cost`),
+the screened study's retraining compute (screen and full stage) as a share of the grid's, and
+per target density and criterion whether the screened study's answer is the grid's within the
+grid's standard errors (`analysis.agreement`).
 """
 
 import argparse
@@ -14,7 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis import read_study
+from analysis import open_study, read_study
+from analysis.agreement import answer_agreement
+from analysis.cost import cost_line, study_compute
+from analysis.screen import owes_for
 from study.config import load_config, parse_overrides
 from study.launch import connect, run_study
 from study.plan import makespan as fifo_makespan
@@ -27,9 +38,12 @@ def main():
     parser.add_argument("--config", default=str(ROOT / "configs/demo.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="the tiny test study instead of the demo")
+    parser.add_argument("--screen", type=int, metavar="E", help="compare the grid with the study screened at E epochs")
     args = parser.parse_args()
     overrides = parse_overrides(args.overrides)
     config_path = ROOT / "configs/tiny.yaml" if args.smoke else args.config
+    if args.screen:
+        return screened_against_grid(config_path, overrides, args.screen)
     with tempfile.TemporaryDirectory() as storage:
         config = load_config(config_path, {**overrides, "study.storage": storage})
         started = time.perf_counter()
@@ -76,6 +90,49 @@ def main():
     metrics = (cells["seconds_lmc"] + cells["seconds_cka"]).mean()
     print(f"per cell: {per_cell:.2f} s, of which LMC + CKA {metrics:.2f} s ({metrics / per_cell:.1%}); "
           f"peak RSS of a trial process {cells['peak_rss_mb'].max():.0f} MiB")
+
+
+def screened_against_grid(config_path, overrides: dict, screen_epochs: int) -> None:
+    """Run the grid and the screened study side by side; print their compute and whether their answers agree."""
+    from study.screen import run_screened
+
+    with tempfile.TemporaryDirectory() as storage:
+        grid_config = load_config(config_path, {**overrides, "study.storage": storage})
+        screened = load_config(config_path, {**overrides, "study.storage": storage,
+                                             "study.screen_epochs": screen_epochs,
+                                             "study.name": f"{grid_config.study.name}_screened"})
+        connect(None)
+        timed = {}
+        started = time.perf_counter()
+        grid = run_study(grid_config)
+        timed["grid"] = time.perf_counter() - started
+        started = time.perf_counter()
+        _, full = run_screened(screened, owes_rule=owes_for(screened), read_cells=lambda p: read_study(p).cells)
+        timed["screened"] = time.perf_counter() - started
+        studies = {"grid": read_study(grid.path), "screened": read_study(full.path)}
+        splits = {name: study_compute(study) for name, study in studies.items()}
+        for name, split in splits.items():
+            print(f"{name:<9} wall {timed[name]:6.1f} s, {len(studies[name].cells)} full-budget cells; "
+                  f"{cost_line(split)}")
+        retrain = {n: s["screen"]["cpu_s"] + s["retrain"]["cpu_s"] for n, s in splits.items()}
+        ours, theirs = splits["screened"], splits["grid"]
+        print(f"retraining compute: screened {retrain['screened']:,.0f} CPU-s = "
+              f"{retrain['screened'] / retrain['grid']:.1%} of the grid's {retrain['grid']:,.0f} "
+              f"(screen {ours['screen']['cpu_s']:,.0f}, full stage {ours['retrain']['cpu_s']:,.0f}); "
+              f"all compute {ours['total']['cpu_s'] / theirs['total']['cpu_s']:.1%} of the grid's")
+        reference, other = open_study(grid.path).cells, open_study(full.path).cells
+        answers = [a for a in answer_agreement(reference, other) if a["density"] in screened.targets]
+        for a in answers:
+            if "why" in a:
+                print(f"density {a['density']:g} by {a['by']}: no answer in one of them ({a['why']})")
+                continue
+            print(f"density {a['density']:g} by {a['by']:<10} grid {a['reference']:g}, screened {a['other']:g}: "
+                  f"{'agree' if a['agree'] else 'DIFFER'} (the grid's test accuracy {a['loss']:+.4f} +- "
+                  f"{a['loss_se']:.4f} lower at the screened pick)")
+        agreed = sum(a["agree"] for a in answers)
+        print(f"screened at {screen_epochs} of {grid_config.retrain.epochs} retraining epochs: {agreed} of "
+              f"{len(answers)} answers agree with the grid's within its standard errors, at "
+              f"{retrain['screened'] / retrain['grid']:.1%} of its retraining compute")
 
 
 if __name__ == "__main__":

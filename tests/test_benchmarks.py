@@ -11,14 +11,16 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("script,expect", [
-    ("engine.py", "train, batch 16"),
-    ("metrics.py", "LMC, 3 points"),
-    ("lmc_subset.py", "mc, first 500"),
-    ("study_cost.py", "Ray per-trial overhead"),
+@pytest.mark.parametrize("script,extra,expect", [
+    ("engine.py", [], "train, batch 16"),
+    ("metrics.py", [], "LMC, 3 points"),
+    ("lmc_subset.py", [], "mc, first 500"),
+    ("study_cost.py", [], "Ray per-trial overhead"),
+    ("study_cost.py", ["--screen", "1"], "answers agree with the grid's within its standard errors, at"),
+    ("spectra.py", [], "largest relative difference from weightwatcher over the layers it reads"),
 ])
-def test_benchmark_smoke(script, expect, tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,
+def test_benchmark_smoke(script, extra, expect, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke", *extra], capture_output=True,
                             text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert expect in result.stdout
