@@ -156,6 +156,9 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         StudyError: config mismatch with an existing study, resources the cluster lacks, or a
             search without its rule.
     """
+    if config.study.screen_epochs is not None and points is None:
+        raise StudyError("study.screen_epochs: a screened study runs in two stages: run it with `regimes run`, or "
+                         "study.screen.run_screened")
     if config.study.search == "regimes" and rule is None:
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
                          "rule=analysis.search.rule_for(config)")

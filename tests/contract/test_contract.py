@@ -106,7 +106,28 @@ def test_a_trial_reads_what_the_launcher_writes():
     assert (given.study_config, given.temperature, given.dense_seed, given.dense_prefix) == (config, 0.1, 2, None)
     assert given.densities is None  # every density of the study
     assert param_space_keys() == ["study_config", "temperature", "dense_seed", "code_version", "dense_prefix",
-                                  "densities"]
+                                  "densities", "dense_cache"]
+    assert given.dense_cache is None  # no other stage shares its dense model
     repair = TrialInput.model_validate({"study_config": config.model_dump(mode="json"), "temperature": 0.1,
                                         "dense_seed": 2, "densities": [0.05, 0.4]})
     assert repair.densities == [0.05, 0.4]  # a repair computes only the cells its study owes
+
+
+def test_a_screens_config_is_the_grid_at_the_short_budget_stored_inside_the_study(tmp_path):
+    from contract.results import owed_cells
+    from contract.screen import screen_config
+
+    config = StudyConfig.model_validate({"study": {"screen_epochs": 2, "temperatures": [10, 20]},
+                                         "retrain": {"epochs": 8, "milestones": [4, 6], "last_epochs": 5},
+                                         "pruning": {"densities": [0.1, 0.5]}})
+    screen = screen_config(config, str(tmp_path / "s"))
+    # Milestones x 2/8: 4 -> 1, 6 -> 1.5, which rounds to 2, the end of a 2-epoch schedule: dropped.
+    assert (screen.retrain.epochs, screen.retrain.milestones, screen.retrain.last_epochs) == (2, [1], 2)
+    assert (screen.study.name, screen.study.storage, screen.study.screen_epochs) == ("screen", str(tmp_path / "s"), None)
+    assert screen.study.temperatures == config.study.temperatures and screen.dense == config.dense
+    # Before the screen has recorded its decision the full stage owes nothing; then what it recorded.
+    assert owed_cells(config, tmp_path) == {}
+    (tmp_path / "regimes_manifest.json").write_text('{"owes": [[10.0, 0, [0.5]], [20.0, 0, [0.1, 0.5]]]}')
+    assert owed_cells(config, tmp_path) == {(10.0, 0): [0.5], (20.0, 0): [0.1, 0.5]}
+    grid = StudyConfig.model_validate({"study": {"temperatures": [10, 20]}, "pruning": {"densities": [0.1, 0.5]}})
+    assert owed_cells(grid, tmp_path) == {(10.0, 0): [0.1, 0.5], (20.0, 0): [0.1, 0.5]}
