@@ -158,11 +158,15 @@ def _run(args: argparse.Namespace) -> int:
               f"({outcome.errored_trials} trials errored)", file=sys.stderr)
         return 1
     if not outcome.complete:
-        print(f"unfinished: {outcome.cells_done}/{outcome.cells_total} cells; run the same command again to "
-              f"resume ({outcome.errored_trials} trials errored)", file=sys.stderr)
-        return 1
+        return _unfinished(outcome, "unfinished", "cells")
     print(f"study complete: {path}", file=sys.stderr)
     return 0
+
+
+def _unfinished(outcome, what: str, cells: str) -> int:
+    print(f"{what}: {outcome.cells_done}/{outcome.cells_total} {cells}; run the same command again to resume "
+          f"({outcome.errored_trials} trials errored)", file=sys.stderr)
+    return 1
 
 
 def _run_screened(config, args: argparse.Namespace) -> int:
@@ -172,17 +176,13 @@ def _run_screened(config, args: argparse.Namespace) -> int:
     screen, full = run_screened(config, owes_rule=owes_for(config), read_cells=lambda p: read_study(p).cells,
                                 address=args.address, verbose=args.verbose)
     if not screen.complete:
-        print(f"unfinished screen: {screen.cells_done}/{screen.cells_total} cells; run the same command again to "
-              f"resume ({screen.errored_trials} trials errored)", file=sys.stderr)
-        return 1
+        return _unfinished(screen, "unfinished screen", "cells")
     follow.print_cells(full.path)
     if full.cells_done:
         follow.print_recommendations(full.path, config.targets, finished=full.complete, by=config.criterion,
                                      what="full budget")
     if not full.complete:
-        print(f"unfinished: {full.cells_done}/{full.cells_total} full-budget cells; run the same command again to "
-              f"resume ({full.errored_trials} trials errored)", file=sys.stderr)
-        return 1
+        return _unfinished(full, "unfinished", "full-budget cells")
     print(f"study complete: {full.path}", file=sys.stderr)
     return 0
 
