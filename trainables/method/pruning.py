@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from contract.config import PruningSection
 from contract.names import PRUNING_METHODS
 from trainables.method.spectra import layer_spectrum
 
 Masks = dict[str, torch.Tensor]
-ALPHA_EPS = 0.3  # AlphaPruning's default epsilon (its main.py)
+# AlphaPruning's default epsilon (its main.py), from the one place it is set: the config.
+ALPHA_EPS = PruningSection.model_fields["alpha_eps"].default
 
 
 def prunable_weights(model: nn.Module, *, include_fc: bool = False, exclude: tuple[str, ...] = ()
