@@ -137,10 +137,11 @@ def test_a_capped_search_trains_max_trials_temperatures(ray_cluster, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("search", ["regimes", "random", "optuna"])
 def test_an_interrupted_search_resumes_without_repeating_or_losing_a_trial(tmp_path, search):
-    # Slow trials (40 retraining epochs, 6 densities) so that SIGINT lands while the first trials run.
+    # Trials of 4 densities at 20 retraining epochs: SIGINT, sent at the first reported cell, lands
+    # while the first trials still have densities to go.
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", f"study.search={search}",
-            "--set", "study.temperatures=[1, 2, 3, 4]", "--set", "retrain.epochs=40",
-            "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]"]
+            "--set", "study.temperatures=[1, 2, 3, 4]", "--set", "retrain.epochs=20",
+            "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.4]"]
     if search != "regimes":  # a budget, so that the end-of-run answer follows an unfinished first run
         args += ["--set", "study.max_trials=3", "--set", "data.validation=0.2", "--by", "val"]
     first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
@@ -162,7 +163,7 @@ def test_an_interrupted_search_resumes_without_repeating_or_losing_a_trial(tmp_p
     temperatures = [t.config["temperature"] for t in analysis.trials]
     assert len(temperatures) == len(set(temperatures))  # one trial per temperature (one dense seed): no repeat
     for df in analysis.trial_dataframes.values():
-        assert sorted(df["density"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # each density reported exactly once
+        assert sorted(df["density"]) == [0.1, 0.2, 0.3, 0.4]  # each density reported exactly once
 
 
 @pytest.mark.slow
