@@ -17,11 +17,10 @@ import pandas as pd
 
 import plotly.graph_objects as go
 
-from contract.screen import SCREEN_FOLDER
 
 from analysis.advice import advise, recommend_rho, require_criterion, select_model
 from analysis.classify import aggregate, classify
-from analysis.load import Study, StudyReadError, read_study
+from analysis.load import Study, StudyReadError, read_screen, read_study
 from analysis.plots import regime_map as draw_regime_map
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from analysis.report import layers_of, write_report
@@ -104,14 +103,7 @@ class ClassifiedStudy:
     @functools.cached_property
     def screen(self) -> "Study | None":
         """Return a screened study's screen (`STUDY/screen`, the short-budget grid) as read, or None."""
-        config = self.study.config
-        folder = Path(self.study.path) / SCREEN_FOLDER
-        if config is None or config.study.screen_epochs is None or not folder.is_dir():
-            return None
-        try:
-            return read_study(folder)
-        except StudyReadError:
-            return None
+        return read_screen(self.study)
 
     def _map_cells(self) -> pd.DataFrame:
         # The full-budget cells, and a screened study's cells the screen ruled out, drawn as "out".

@@ -14,12 +14,9 @@ in any row: `benchmarks/study_cost.py` measures them.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 import pandas as pd
 
-from analysis.load import StudyReadError, read_study
-from contract.screen import SCREEN_FOLDER
+from analysis.load import read_screen
 
 PARTS = ("dense", "screen", "retrain", "lmc", "cka", "overhead")
 LABELS = {"dense": "dense training", "screen": "screen retraining", "retrain": "full retraining", "lmc": "LMC",
@@ -67,20 +64,15 @@ def cost_line(split: dict) -> str:
     return f"compute {total['cpu_s']:,.0f} CPU-s{gpu}: {parts}"
 
 
-def study_compute(study) -> dict:
-    """Return `compute_split` of a read study (`analysis.load.Study`), with its config's threads, GPU share, budget.
-
-    A screened study's screen (`STUDY/screen`) is counted with it: its dense training and its
-    short retraining.
-    """
-    config = study.config
-    rows = study.cells
-    folder = Path(study.path) / SCREEN_FOLDER
-    if config is not None and config.study.screen_epochs is not None and folder.is_dir():
-        try:
-            rows = pd.concat([rows, read_study(folder).cells], ignore_index=True)
-        except StudyReadError:
-            pass
+def config_split(rows: pd.DataFrame, config) -> dict:
+    """Return `compute_split` of `rows` with the threads, GPU share and full budget of `config` (None: defaults)."""
     return compute_split(rows, cpu=config.resources.cpu if config else 1.0,
                          gpu=config.resources.gpu if config else 0.0,
                          full_epochs=config.retrain.epochs if config else None)
+
+
+def study_compute(study) -> dict:
+    """Return `config_split` of a read study (`analysis.load.Study`), its screen counted with it (`STUDY/screen`)."""
+    screen = read_screen(study)
+    rows = study.cells if screen is None else pd.concat([study.cells, screen.cells], ignore_index=True)
+    return config_split(rows, study.config)

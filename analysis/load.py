@@ -16,6 +16,7 @@ import pandas as pd
 from contract.cells import finished_cells
 from contract.config import StudyConfig
 from contract.results import owed_cells, read_result_lines, repair_folders
+from contract.screen import SCREEN_FOLDER
 from contract.saved import read_saved_config
 from contract.row import row_fields
 
@@ -109,6 +110,18 @@ def read_study(path: str | Path) -> Study:
                        (", ..." if len(skipped) > 3 else ""))
     missing = _missing(config, path, cells)
     return Study(path, cells, table, config, dropped, skipped, damaged, missing)
+
+
+def read_screen(study: Study) -> Study | None:
+    """Return a screened study's screen (`STUDY/screen`, `contract.screen`) as read, or None (no screen, unreadable)."""
+    config = study.config
+    folder = Path(study.path) / SCREEN_FOLDER
+    if config is None or config.study.screen_epochs is None or not folder.is_dir():
+        return None
+    try:
+        return read_study(folder)
+    except StudyReadError:
+        return None
 
 
 def _seconds(rows: pd.DataFrame) -> float:

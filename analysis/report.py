@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
 from analysis.classify import regime_counts
-from analysis.cost import LABELS, PARTS, compute_split
+from analysis.cost import LABELS, PARTS, config_split
 from analysis.plots import all_figures, dense_alpha_figure, layer_alpha_figure
 from analysis.spectra import dense_by_temperature, has_spectra, layer_alphas, rank_correlations, spectra_lines
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
@@ -175,9 +175,7 @@ def _cost_html(per_seed: pd.DataFrame | None, config: StudyConfig | None) -> str
     # Where the study's compute went (analysis.cost), from the rows' timings.
     if per_seed is None or per_seed.empty:
         return ""
-    split = compute_split(per_seed, cpu=config.resources.cpu if config else 1.0,
-                          gpu=config.resources.gpu if config else 0.0,
-                          full_epochs=config.retrain.epochs if config else None)
+    split = config_split(per_seed, config)
     gpu = split["total"]["gpu_s"] > 0
     rows = "".join(f"<tr><td style='text-align:left'>{LABELS[p]}</td><td>{split[p]['cpu_s']:,.0f}</td>"
                    + (f"<td>{split[p]['gpu_s']:,.0f}</td>" if gpu else "") + f"<td>{split[p]['share']:.1%}</td></tr>"
