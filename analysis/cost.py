@@ -43,7 +43,7 @@ def compute_split(per_seed: pd.DataFrame, *, cpu: float = 1.0, gpu: float = 0.0,
     seconds = {"dense": col("seconds_dense"), "screen": screen, "retrain": retrain - screen,
                "lmc": col("seconds_lmc"), "cka": col("seconds_cka"),
                "overhead": col("seconds_setup") + col("seconds_dense_wait") + (col("seconds") - in_cell).clip(lower=0)}
-    cuda = per_seed["gpu_peak_mb"].notna() if "gpu_peak_mb" in per_seed.columns else zero.astype(bool)
+    cuda = _on_cuda(per_seed, zero)
     total = sum(float(s.sum()) for s in seconds.values())
     out = {}
     for part, s in seconds.items():
@@ -53,6 +53,18 @@ def compute_split(per_seed: pd.DataFrame, *, cpu: float = 1.0, gpu: float = 0.0,
     out["total"] = {"seconds": total, "cpu_s": total * cpu, "gpu_s": sum(out[p]["gpu_s"] for p in PARTS),
                     "share": 1.0 if total > 0 else math.nan}
     return out
+
+
+def _on_cuda(per_seed: pd.DataFrame, zero: pd.Series) -> pd.Series:
+    # The row's device says where it computed; rows from before it had one are on CUDA where a
+    # GPU memory peak was read.
+    cuda = zero.astype(bool)
+    if "gpu_peak_mb" in per_seed.columns:
+        cuda = per_seed["gpu_peak_mb"].notna()
+    if "device" in per_seed.columns:
+        device = per_seed["device"].fillna("").astype(str)
+        cuda = cuda.where(device == "", device.str.startswith("cuda"))
+    return cuda
 
 
 def cost_line(split: dict) -> str:

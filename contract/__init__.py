@@ -6,7 +6,8 @@ them, nor torch or Ray (tests/test_style.py checks both). Its modules:
 
 - `knobs`: the temperature-like knobs, their units, which way is hotter and the advice words;
 - `names`: the built-in model, dataset and pruning-method names and the plug-in entry points;
-- `config`: the typed study configuration, one frozen pydantic model per YAML section;
+- `config`: the typed study configuration, one frozen pydantic model per YAML section (`section`
+  their base, `resources` the per-trial resources, device and precision);
 - `row`: the result row of one cell (`CellRow`), its key patterns and `report_keys`;
 - `cells`: the one reader of a trial's reported rows ("the last report of a density wins").
 """

@@ -14,9 +14,11 @@ from __future__ import annotations
 import collections
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from contract.knobs import KnobName
+from contract.resources import ResourcesSection
+from contract.section import Section
 from contract.names import DATASETS, MODELS, BnStats, PruningMethod
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -34,12 +36,6 @@ def _listed_once(values: Optional[list], what: str) -> Optional[list]:
     if repeated:
         raise ValueError(f"{repeated[0]:g} is listed {counts[repeated[0]]} times; list each {what} once")
     return values
-
-
-class Section(BaseModel):
-    """Base of every section: frozen, strict types, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class StudySection(Section):
@@ -248,26 +244,6 @@ class MetricsSection(Section):
     # A cell is called Regime I or II only when its mc is beyond mc_threshold by more than this
     # many standard errors (over dense seeds; with one seed, over copies); otherwise I? or II?.
     confidence: Annotated[float, Field(ge=0)] = 2.0
-
-
-class ResourcesSection(Section):
-    """Per-trial resources and failure policy."""
-
-    cpu: Annotated[float, Field(gt=0)] = 1.0
-    gpu: Annotated[float, Field(ge=0)] = 0.0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    # Retrain the K copies, and evaluate the copies and the points of each LMC line, as one
-    # stacked model (grouped convolutions; DESIGN.md 6.1): the same batches and updates per copy,
-    # up to float rounding. It pays where one small model leaves the device idle (a GPU); on the
-    # 2-core development CPU, compute-bound at one thread per trial, it measured 0.96x (K = 2)
-    # to 1.1x (K = 3) per demo cell (benchmarks/copies.py). "auto": stacked on CUDA only.
-    stacked: Union[bool, Literal["auto"]] = "auto"
-    max_failures: Annotated[int, Field(ge=0)] = 2
-
-    @field_validator("cpu", "gpu", mode="before")
-    @classmethod
-    def _int_ok(cls, value):
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class ControlsSection(Section):

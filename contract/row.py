@@ -68,7 +68,10 @@ class CellRow:
         seconds_lmc_bn: BatchNorm re-estimation within seconds_lmc, seconds.
         seconds_cka: CKA of all pairs, seconds.
         peak_rss_mb: the trial process's peak resident memory so far, MiB.
-        gpu_peak_mb: peak CUDA memory allocated, MiB (NaN on CPU).
+        gpu_peak_mb: peak CUDA memory held by tensors since the trial started, MiB (NaN on CPU).
+        gpu_reserved_peak_mb: peak CUDA memory reserved by torch's caching allocator since the
+            trial started, MiB: what the card must hold for this trial (NaN on CPU).
+        device: the device the trial computed on ("cpu", "cuda:0"; "" in studies from before it).
         pruned_layers: the layers pruning acts on with their weight counts, "name (Type shape) numel, ...".
         data_stats: for the user's own files (npz, imagefolder), the per-channel mean and std of
             the training split that standardised them, "mean a b c; std d e f"; "" otherwise.
@@ -143,6 +146,8 @@ class CellRow:
     seconds_cka: float = NAN
     peak_rss_mb: float = NAN
     gpu_peak_mb: float = NAN
+    gpu_reserved_peak_mb: float = NAN
+    device: str = ""
     pruned_layers: str = ""
     data_stats: str = ""
     scratch_test_acc: float = NAN

@@ -33,7 +33,8 @@ from trainables.data.dataset import Dataset
 from trainables.data.dimension import reduce_dimension
 from trainables.data.split import hold_out_validation, take_subset
 from trainables.models.catalog import build_model
-from trainables.run.runtime import peak_memory_mb, prepare, resolve_device, seed_everything
+from trainables.run.runtime import (peak_memory_mb, prepare, reset_peak_memory, resolve_device, seed_everything,
+                                    use_deterministic)
 
 
 class InjectedFault(RuntimeError):
@@ -52,7 +53,9 @@ def run_trial(config: dict) -> None:
     spec, temperature, dense_seed = given.study_config, given.temperature, given.dense_seed
     state = _load_state(tune.get_checkpoint())
     setup_started = time.perf_counter()
-    device = resolve_device(spec.resources.device)
+    device = resolve_device(spec.resources.device, gpus=spec.resources.gpu)
+    use_deterministic(spec.resources.deterministic and device.type == "cuda")
+    reset_peak_memory(device)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     data, recorded = _load_data(spec)
 
@@ -69,14 +72,15 @@ def run_trial(config: dict) -> None:
     if state is None:
         shared = given.dense_prefix if spec.study.knob == "epochs" else None
         state = train_dense(model, data, dense_run(spec.study.knob, temperature, dense=spec.dense, data=spec.data,
-                                                   n_train=n_train),
+                                                   n_train=n_train, precision=spec.resources.precision),
                             seed=dense_seed, shared=shared, stops=[int(t) for t in spec.study.temperatures])
         cache_dense(given.dense_cache, temperature, dense_seed, state)
     else:
         model.load_state_dict(state.dense_state)
     cell = CellWork(spec, data, build=lambda: prepare(build(), data, device)[0], dense_seed=dense_seed,
                     stacked=_stacked(spec, model), retraining=retrain_run(retrain=spec.retrain, data=spec.data,
-                                                                          n_train=n_train),
+                                                                          n_train=n_train,
+                                                                          precision=spec.resources.precision),
                     robust=Robustness(data, model, noise_levels=spec.metrics.noise_levels,
                                       batch_size=spec.metrics.eval_batch_size)
                     if spec.metrics.beyond_accuracy and not state.dense_diverged else None)
@@ -87,7 +91,7 @@ def run_trial(config: dict) -> None:
                           {**recorded, "dense_val_acc": state.dense_val_acc})
         row = cell.run(row, model, diverged=state.dense_diverged)
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,
-                               **peak_memory_mb(device)})
+                               **peak_memory_mb(device), "device": str(device)})
         state.finished.append(density)
         state.grid.update(grid_keys(row))
         _report(row, state)

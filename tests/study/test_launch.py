@@ -105,7 +105,7 @@ def test_a_gpu_request_on_a_cluster_without_one_fails_clearly(ray_cluster, tmp_p
     if ray_cluster.cluster_resources().get("GPU", 0) > 0:
         pytest.skip("this cluster has a GPU")
     with pytest.raises(StudyError, match="resources.gpu: a trial asks for 1 GPU but the cluster has 0"):
-        run_study(_tiny(tmp_path, "gpu", **{"resources.gpu": 1}))
+        run_study(_tiny(tmp_path, "gpu", **{"resources.gpu": 1, "resources.device": "auto"}))
 
 
 def load_rows(path):

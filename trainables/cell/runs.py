@@ -17,15 +17,19 @@ from trainables.run.schedules import epoch_schedule, iteration_schedule
 from trainables.run.settings import SGDRun
 
 
-def dense_run(knob: str, temperature: float, *, dense: DenseSection, data: DataSection, n_train: int) -> SGDRun:
+def dense_run(knob: str, temperature: float, *, dense: DenseSection, data: DataSection, n_train: int,
+              precision: str = "auto") -> SGDRun:
     """Return the dense run that temperature `temperature` of `knob` stands for, on `n_train` examples.
+
+    `precision` is resources.precision (bf16 autocast on CUDA, `trainables.run.runtime.bf16_training`).
 
     Raises:
         ValueError: unknown knob.
     """
     if knob not in KNOBS:
         raise ValueError(f"unknown knob {knob!r}; use one of {', '.join(KNOBS)}")
-    sgd = {"momentum": dense.momentum, "weight_decay": dense.weight_decay, "augment": data.augment}
+    sgd = {"momentum": dense.momentum, "weight_decay": dense.weight_decay, "augment": data.augment,
+           "precision": precision}
     if knob == "batch_size":
         batch_size = int(temperature)
         schedule = iteration_schedule(dense.lr, total_steps=dense.iterations, gamma=dense.gamma,
@@ -40,10 +44,11 @@ def dense_run(knob: str, temperature: float, *, dense: DenseSection, data: DataS
     return SGDRun(schedule, steps, dense.batch_size, sam_rho=sam_rho, drop_last=False, **sgd)
 
 
-def retrain_run(*, retrain: RetrainSection, data: DataSection, n_train: int) -> SGDRun:
-    """Return the retraining run of every copy of a cell: the whole retraining schedule, plain SGD."""
+def retrain_run(*, retrain: RetrainSection, data: DataSection, n_train: int, precision: str = "auto") -> SGDRun:
+    """Return the retraining run of every copy of a cell: the whole retraining schedule, plain SGD, at `precision`."""
     schedule = epoch_schedule(retrain.lr, epochs=retrain.epochs, milestone_epochs=tuple(retrain.milestones),
                               gamma=retrain.gamma,
                               steps_per_epoch=steps_per_epoch(n_train, retrain.batch_size, drop_last=False))
     return SGDRun(schedule, schedule.total_steps, retrain.batch_size, momentum=retrain.momentum,
-                  weight_decay=retrain.weight_decay, sam_rho=0.0, drop_last=False, augment=data.augment)
+                  weight_decay=retrain.weight_decay, sam_rho=0.0, drop_last=False, augment=data.augment,
+                  precision=precision)

@@ -18,7 +18,7 @@ from torch import nn
 
 from contract.names import BN_STATS
 from trainables.run.engine import evaluate, evaluate_stacked
-from trainables.run.runtime import bn_momentum, full_precision, training_mode
+from trainables.run.runtime import bn_momentum, full_precision, synchronize, training_mode
 from trainables.run.stacked import repeat_input, stack_models, unstackable_reason
 
 
@@ -194,6 +194,7 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         started = time.perf_counter()
         line = stack_models(model_a, [interpolate_state(model_a, model_b, t) for t in ts])
         reestimate_bn_statistics(line, x, batch_size=bn_batch_size, stats=bn_stats, copies=points)
+        synchronize(x.device)  # the queued BatchNorm kernels belong to seconds_bn
         middle = time.perf_counter()
         errors = [e.error for e in evaluate_stacked(line, x, y, copies=points, batch_size=max(1, batch_size // points))]
         return {"t": ts, "train_err": errors, "mc": mode_connectivity(errors), "seconds_bn": middle - started,
@@ -204,6 +205,7 @@ def linear_mode_connectivity(model_a: nn.Module, model_b: nn.Module, data: tuple
         started = time.perf_counter()
         probe.load_state_dict(interpolate_state(model_a, model_b, t))
         reestimate_bn_statistics(probe, x, batch_size=bn_batch_size, stats=bn_stats)
+        synchronize(x.device)
         middle = time.perf_counter()
         errors.append(evaluate(probe, x, y, batch_size=batch_size).error)
         seconds_bn += middle - started

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainables.data.dataset import Dataset, iterate_batches, steps_per_epoch
-from trainables.run.runtime import autocast, bn_momentum, full_precision, training_mode
+from trainables.run.runtime import autocast, bf16_training, bn_momentum, full_precision, training_mode
 from trainables.run.settings import SGDRun
 from trainables.run.stacked import repeat_input, stack_inputs
 
@@ -95,6 +95,7 @@ def _train_loop(model: nn.Module, data: Dataset, run: SGDRun, *, seeds: list[int
                 start_epoch: int, optimizer_state: dict | None) -> list[TrainResult]:
     started = time.perf_counter()
     device, copies = data.x_train.device, len(seeds)
+    precision = "bf16" if bf16_training(device, run.precision) else "fp32"  # decided once, not per step
     params = [p for p in model.parameters() if p.requires_grad]
     schedule, steps = run.schedule, run.steps
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=run.momentum, weight_decay=run.weight_decay)
@@ -118,7 +119,7 @@ def _train_loop(model: nn.Module, data: Dataset, run: SGDRun, *, seeds: list[int
             batch = batches[0] if copies == 1 else (stack_inputs([b[0] for b in batches]),
                                                     torch.stack([b[1] for b in batches], dim=1))
             losses = _sgd_or_sam_step(model, optimizer, batch, copies=copies, sam_rho=run.sam_rho, masked=masked,
-                                      device=device)
+                                      device=device, precision=precision)
             loss_sum += losses.detach().float()
             n_batches += 1
             step += 1
@@ -171,15 +172,16 @@ def _masked_pairs(model: nn.Module, masks: Masks | None) -> list[tuple[torch.Ten
 
 
 def _sgd_or_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
-                     *, copies: int, sam_rho: float, masked: list, device: torch.device) -> torch.Tensor:
+                     *, copies: int, sam_rho: float, masked: list, device: torch.device,
+                     precision: str) -> torch.Tensor:
     # One optimizer step; returns the loss of each copy, shape (copies,).
     optimizer.zero_grad(set_to_none=True)
-    with autocast(device):
+    with autocast(device, precision):
         loss, losses = _loss(model, batch, copies)
     loss.backward()
     _apply_masks(masked, grads=True)
     if sam_rho > 0:
-        _sam_second_pass(model, batch, copies=copies, rho=sam_rho, device=device)
+        _sam_second_pass(model, batch, copies=copies, rho=sam_rho, device=device, precision=precision)
         _apply_masks(masked, grads=True)
     optimizer.step()
     _apply_masks(masked, grads=False)
@@ -198,7 +200,7 @@ def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], copies: in
 
 
 def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], *, copies: int, rho: float,
-                     device: torch.device) -> None:
+                     device: torch.device, precision: str) -> None:
     # Standard SAM (Foret et al. 2021): climb to w + rho * g / (||g|| + 1e-12) with the gradient
     # norm over all parameters (of each copy, when stacked), take the gradient there, come back
     # to w. The optimizer then steps with it.
@@ -215,7 +217,7 @@ def _sam_second_pass(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
         torch._foreach_add_(params, eps)
     for p in params:
         p.grad = None
-    with bn_momentum(model, 0.0), autocast(device):  # BN statistics from the first pass only
+    with bn_momentum(model, 0.0), autocast(device, precision):  # BN statistics from the first pass only
         loss, _ = _loss(model, batch, copies)
     loss.backward()
     with torch.no_grad():

@@ -27,6 +27,8 @@ class SGDRun:
         sam_rho: SAM radius; 0 is plain SGD.
         drop_last: skip the final partial batch of each epoch (the batch-size knob).
         augment: apply the dataset's augmentation.
+        precision: resources.precision: "auto", "bf16" or "fp32" autocast on CUDA
+            (`trainables.run.runtime.bf16_training`); the CPU trains in float32.
     """
 
     schedule: StepSchedule
@@ -37,6 +39,7 @@ class SGDRun:
     sam_rho: float = 0.0
     drop_last: bool = False
     augment: bool = True
+    precision: str = "auto"
 
     @property
     def epochs(self) -> float:
