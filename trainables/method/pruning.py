@@ -6,7 +6,8 @@ leaves dense; `include_fc=True` prunes it too, and `exclude` (fnmatch patterns o
 names, e.g. "stem.*") leaves chosen layers dense. Biases and BatchNorm parameters are never
 pruned. Density is counted over the prunable weights only.
 Ties in magnitude are broken by position (earlier layer, then lower flat index, is kept first),
-so masks are deterministic.
+and masks are computed on the CPU whatever the model's device, so the same weights give the same
+masks on every device and every run.
 """
 
 from __future__ import annotations
@@ -87,8 +88,16 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
     """
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
-    weights = {name: w.detach() for name, w in prunable_weights(model, include_fc=include_fc,
-                                                                  exclude=exclude).items()}
+    # Scores, sorts and LAMP's cumulative sums on the CPU: the same masks from the same weights on
+    # every device (CUDA's sort and float cumsum need not be deterministic).
+    named = prunable_weights(model, include_fc=include_fc, exclude=exclude)
+    weights = {name: w.detach().to("cpu") for name, w in named.items()}
+    masks = _cpu_masks(weights, density, method, seed=seed, alpha_eps=alpha_eps)
+    return {name: mask.to(named[name].device) for name, mask in masks.items()}
+
+
+def _cpu_masks(weights: dict[str, torch.Tensor], density: float, method: str, *, seed: int,
+               alpha_eps: float) -> Masks:
     if method in ("uniform", "alpha"):
         layer_density = dict.fromkeys(weights, density)
         if method == "alpha":
@@ -99,7 +108,7 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
                 for name, w in weights.items()}
     if method == "random":
         gen = torch.Generator().manual_seed(seed)
-        return {name: _keep_top(torch.rand(w.numel(), generator=gen).to(w.device),
+        return {name: _keep_top(torch.rand(w.numel(), generator=gen),
                                 _layer_count(density, w.numel())).view_as(w)
                 for name, w in weights.items()}
     if method == "global":

@@ -13,6 +13,18 @@ _VGG_CFG = {
 }
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over the spatial dimensions, (B, C, H, W) -> (B, C).
+
+    nn.AdaptiveAvgPool2d(1) computes the same, but its CUDA backward has no deterministic kernel
+    (it raises under torch.use_deterministic_algorithms); a mean's backward is a broadcast.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the per-channel mean of `x` over its height and width."""
+        return x.mean(dim=(2, 3))
+
+
 class PreActBlock(nn.Module):
     """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut.
 
@@ -58,7 +70,7 @@ class PreResNet(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.bn = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU(inplace=True)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAvgPool()
         self.fc = nn.Linear(channels, num_classes)
         _init_paper(self)
 
@@ -98,7 +110,7 @@ def vgg(depth: int = 16, num_classes: int = 10, width: int = 1) -> nn.Module:
         layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
                    nn.ReLU(inplace=True)]
         channels = out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+    layers += [GlobalAvgPool(), nn.Flatten(), nn.Linear(channels, num_classes)]  # indices as before: same keys
     model = nn.Sequential(*layers)
     _init_paper(model)
     return model

@@ -166,3 +166,54 @@ def test_synchronize_waits_on_cuda_only(monkeypatch):
     runtime.synchronize(torch.device("cpu"))
     runtime.synchronize(CUDA)
     assert waited == [CUDA]
+
+
+# Modules whose CUDA backward has no deterministic kernel: under torch.use_deterministic_algorithms
+# they raise (torch's list for use_deterministic_algorithms), so resources.deterministic would end
+# every trial of a model holding one.
+NONDETERMINISTIC_ON_CUDA = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveAvgPool3d, torch.nn.AvgPool3d,
+                            torch.nn.MaxPool3d, torch.nn.AdaptiveMaxPool2d, torch.nn.FractionalMaxPool2d,
+                            torch.nn.FractionalMaxPool3d, torch.nn.ReflectionPad1d, torch.nn.ReflectionPad2d,
+                            torch.nn.ReplicationPad3d, torch.nn.Upsample, torch.nn.EmbeddingBag)
+
+
+@pytest.mark.parametrize("name, shape", [("preresnet", (3, 32, 32)), ("vgg", (3, 32, 32)), ("cnn1d", (1, 40)),
+                                         ("mlp", (1, 40)), ("lenet300", (1, 28, 28)), ("lenet5", (1, 28, 28)),
+                                         ("conv2", (3, 32, 32)), ("conv4", (3, 32, 32)), ("conv6", (3, 32, 32))])
+def test_no_built_in_model_holds_a_layer_without_a_deterministic_cuda_backward(name, shape):
+    model = build_model(name, input_shape=shape, num_classes=10, depth=11 if name == "vgg" else 20)
+    held = sorted({type(m).__name__ for m in model.modules() if isinstance(m, NONDETERMINISTIC_ON_CUDA)})
+    assert not held, f"{name} holds {held}"
+
+
+def test_the_global_average_pool_is_the_adaptive_pool_it_replaced():
+    x = torch.randn(4, 8, 5, 7, dtype=torch.float64)
+    from trainables.models.networks import GlobalAvgPool
+
+    expected = torch.nn.AdaptiveAvgPool2d(1)(x).flatten(1)
+    assert torch.allclose(GlobalAvgPool()(x), expected, rtol=0, atol=1e-15)
+
+
+def test_deterministic_mode_is_set_and_unset_for_the_process(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        runtime.use_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # cuBLAS's condition for reproducible results
+    finally:
+        runtime.use_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+
+
+def test_a_trial_asks_for_deterministic_kernels_only_on_cuda(monkeypatch):
+    # On the CPU every kernel here is deterministic already; on CUDA resources.deterministic decides.
+    asked = []
+    monkeypatch.setattr(trial_module, "tune", _FakeTune([]))
+    monkeypatch.setattr(trial_module, "use_deterministic", asked.append)
+    spec = load_config(ROOT / "configs/tiny.yaml", {"pruning.densities": [0.5], "study.temperatures": [2],
+                                                    "resources.deterministic": True})
+    trial_module.run_trial({"study_config": spec.model_dump(), "temperature": 2.0, "dense_seed": 0})
+    assert asked == [False]
