@@ -1,7 +1,8 @@
 """`regimes plan`: what a study will cost before it runs, from a calibration of the engine here.
 
 Counts come from the config (trials, cells, steps, LMC points); seconds per unit from
-`trainables.cell.calibrate` on this machine's device with the trial's thread count; the wall time
+`trainables.cell.calibrate` on the device a trial would get here, with the trial's thread count,
+its stacked copies and, on a GPU shared by 1/resources.gpu trials, their packing; the wall time
 spreads the trials over the slots the cluster offers (CPUs / resources.cpu, and GPUs /
 resources.gpu, so fractional GPUs pack), plus Ray's start-up and per-trial overhead as
 measured by benchmarks/study_cost.py (about 2 s and 0.2 s a trial here).
@@ -29,11 +30,14 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
 
     have = resources or {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
     notes = []
-    if resources is None and config.resources.gpu and not have["GPU"]:
-        # Planning a GPU study on a machine without one: its cost on the device this machine has.
+    if config.resources.gpu and not torch.cuda.is_available():
+        # Planning a GPU study where torch sees no card: its cost on this machine's CPU, said in words.
         notes.append(f"resources.gpu: {config.resources.gpu:g} but no GPU here: the estimate is for this machine's "
-                     "CPU; run regimes plan on a GPU node (or with --address) for the GPU figures")
-        config = config.model_copy(update={"resources": config.resources.model_copy(update={"gpu": 0.0})})
+                     "CPU; it could not time the GPU's steps, stacked copies or trials sharing a card; run "
+                     "regimes plan on a GPU node for the GPU figures")
+        cpu_only = config.resources.model_copy(update={"gpu": 0.0, "device": "cpu"})
+        config = config.model_copy(update={"resources": cpu_only})
+        have = {**have, "GPU": 0.0}
     slots = int(have.get("CPU", 1) // config.resources.cpu)
     if config.resources.gpu:
         slots = min(slots, int(have.get("GPU", 0) // config.resources.gpu))
@@ -49,8 +53,11 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
     cost = study_cost(config, costs, temperatures=temperatures)
     wall = max(cost["compute_s"] / slots, makespan(cost["trial_s"], slots)) + RAY_START_S + \
         PER_TRIAL_S * cost["trials"]
-    device = "GPU" if config.resources.gpu else "CPU"
-    share = config.resources.gpu if config.resources.gpu else config.resources.cpu
+    device = "GPU" if costs.device == "cuda" else "CPU"  # what was timed
+    share = config.resources.gpu if device == "GPU" else config.resources.cpu
+    if costs.packed > 1:
+        notes.append(f"{costs.packed} trials share a GPU (resources.gpu {config.resources.gpu:g}): timed together, "
+                     f"each ran {costs.slowdown:.2f}x slower than alone; the figures include it")
     bound = "at most " if config.study.search != "grid" else ""
     return [
         f"plan for {config.study.name}: {bound}{len(temperatures)} temperatures x {len(config.study.dense_seeds)} "
@@ -65,7 +72,8 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"  compute {cost['compute_s']:,.0f} s on {slots} slots: wall about {clock(wall)}, "
         f"{cost['compute_s'] * share / 3600:,.2f} {device}-hours",
         f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
-        "thread(s); another device or model size scales these numbers",
+        f"thread(s){', copies and LMC points stacked' if costs.stacked else ''}; another device or model size "
+        "scales these numbers",
     ] + _screen_lines(config, costs, cost, temperatures) + (
         [f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
          f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + notes

@@ -33,6 +33,7 @@ from trainables.data.dataset import Dataset
 from trainables.data.dimension import reduce_dimension
 from trainables.data.split import hold_out_validation, take_subset
 from trainables.models.catalog import build_model
+from trainables.run.stacked import use_stacked
 from trainables.run.runtime import (peak_memory_mb, prepare, reset_peak_memory, resolve_device, seed_everything,
                                     use_deterministic)
 
@@ -77,10 +78,9 @@ def run_trial(config: dict) -> None:
         cache_dense(given.dense_cache, temperature, dense_seed, state)
     else:
         model.load_state_dict(state.dense_state)
+    retraining = retrain_run(retrain=spec.retrain, data=spec.data, n_train=n_train, precision=spec.resources.precision)
     cell = CellWork(spec, data, build=lambda: prepare(build(), data, device)[0], dense_seed=dense_seed,
-                    stacked=_stacked(spec, model), retraining=retrain_run(retrain=spec.retrain, data=spec.data,
-                                                                          n_train=n_train,
-                                                                          precision=spec.resources.precision),
+                    stacked=use_stacked(spec.resources.stacked, device), retraining=retraining,
                     robust=Robustness(data, model, noise_levels=spec.metrics.noise_levels,
                                       batch_size=spec.metrics.eval_batch_size)
                     if spec.metrics.beyond_accuracy and not state.dense_diverged else None)
@@ -161,13 +161,6 @@ def _one_off_costs(state: TrialState, seconds_setup: float) -> dict:
             "seconds_dense_wait": state.seconds_dense_wait if first else 0.0,
             "dense_epochs_trained": state.dense_epochs_trained if first else 0.0,
             "seconds_setup": seconds_setup if first else 0.0}
-
-
-def _stacked(spec: StudyConfig, model: torch.nn.Module) -> bool:
-    # resources.stacked "auto": stacked copies where they pay, on CUDA (benchmarks/copies.py).
-    if spec.resources.stacked == "auto":
-        return next(model.parameters()).device.type == "cuda"
-    return spec.resources.stacked
 
 
 def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:

@@ -62,6 +62,37 @@ def test_the_kuberay_rayjob_runs_a_study_on_gpu_workers_with_s3_credentials():
         "three-regime-pruning")
 
 
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8}
+
+
+def _stated(text: str, pattern: str) -> set[int]:
+    # The trial counts a comment states, in words or digits ("four trials share one GPU").
+    return {NUMBERS.get(w.lower(), None) or int(w) for w in re.findall(pattern, text, flags=re.IGNORECASE)}
+
+
+def _gpu_workers() -> dict[str, tuple[float, float]]:
+    # (CPUs, GPUs) Ray sees on a GPU worker of each deploy file.
+    aws = yaml.safe_load((DEPLOY / "aws-gpu-cluster.yaml").read_text())["available_node_types"]["gpu_worker"]
+    job = yaml.safe_load((DEPLOY / "kuberay-rayjob.yaml").read_text())
+    limits = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"][
+        "limits"]
+    return {"aws-gpu-cluster.yaml": (float(aws["resources"]["CPU"]), float(aws["resources"]["GPU"])),
+            "kuberay-rayjob.yaml": (float(limits["cpu"]), float(limits["nvidia.com/gpu"]))}
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("cifar10_*.yaml")))
+def test_the_deploy_workers_pack_as_many_trials_a_gpu_as_the_configs_and_deploy_files_say(config):
+    # Ray runs min(CPUs / resources.cpu, GPUs / resources.gpu) trials on a worker: with cpu 2 and
+    # 4-vCPU workers the "four trials share one GPU" of the configs was two.
+    loaded = load_config(ROOT / "configs" / config, check_paths=False)
+    said = _stated((ROOT / "configs" / config).read_text(), r"(\w+) trials share one GPU")
+    assert said, f"{config} does not say how many trials share a GPU"
+    for name, (cpus, gpus) in _gpu_workers().items():
+        packed = min(int(cpus // loaded.resources.cpu), int(gpus / loaded.resources.gpu + 1e-9))
+        assert {packed} == said, (config, name, packed, said)
+        assert _stated((DEPLOY / name).read_text(), r"run (\w+) trials a GPU") == said, name
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("aiohttp_cors") is None or importlib.util.find_spec("grpc") is None,
                     reason="the Ray job server is part of the dashboard, which needs ray[default] (not installed here)")

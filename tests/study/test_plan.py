@@ -56,7 +56,7 @@ def test_calibration_times_as_many_steps_as_a_quarter_of_its_budget_holds(monkey
 
     asked = []
 
-    def fake_steps(model, data, run, *, steps, masks=None):
+    def fake_steps(model, data, run, masks=None, copies=1, *, steps):
         asked.append(steps)
         return pace
 
@@ -65,3 +65,74 @@ def test_calibration_times_as_many_steps_as_a_quarter_of_its_budget_holds(monkey
     costs = calibrate.calibrate(config, steps=60, budget_s=40.0)
     assert asked == [5, timed, 5, timed]  # dense: warm-up, timed; retraining: warm-up, timed
     assert costs.dense_step_s == pace and costs.retrain_step_s == pace
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="tells what a machine without a GPU says")
+def test_a_gpu_config_planned_without_a_gpu_is_timed_on_the_cpu_and_says_what_it_could_not_time(capsys):
+    # Before: device cuda reached the calibration on a machine without CUDA and ended in a traceback.
+    assert main(["plan", str(ROOT / "configs/tiny.yaml"), "--set", "resources.device=cuda",
+                 "--set", "resources.gpu=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "CPU-hours" in lines[4] and "on this machine's CPU" in lines[5]
+    assert lines[-1] == ("resources.gpu: 1 but no GPU here: the estimate is for this machine's CPU; it could not "
+                         "time the GPU's steps, stacked copies or trials sharing a card; run regimes plan on a GPU "
+                         "node for the GPU figures")
+
+
+def _fake_gpu_calibration(monkeypatch, *, alone: float, together: float):
+    # A calibration that timed CUDA: 1 s a retraining copy-step alone, `together` when packed.
+    import trainables.cell.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "_calibrate", lambda spec, **k: UnitCosts(0.5, alone, 2.0, 512, device="cuda",
+                                                                              stacked=True))
+    asked = []
+    monkeypatch.setattr(calibrate, "packed_step_s", lambda spec, n, **k: asked.append(n) or together)
+    return calibrate, asked
+
+
+def test_on_cuda_a_fractional_gpu_is_timed_packed_and_every_unit_carries_the_slowdown(monkeypatch):
+    calibrate, asked = _fake_gpu_calibration(monkeypatch, alone=1.0, together=2.5)
+    config = load_config(ROOT / "configs/tiny.yaml", {"resources.gpu": 0.25, "resources.device": "auto"})
+    costs = calibrate.calibrate(config)
+    assert asked == [4]  # 1 / 0.25 trials share the card
+    assert (costs.packed, costs.slowdown) == (4, 2.5)
+    assert (costs.dense_step_s, costs.retrain_step_s, costs.lmc_point_s) == (1.25, 2.5, 5.0)
+    whole = calibrate.calibrate(load_config(ROOT / "configs/tiny.yaml", {"resources.gpu": 1, "resources.device":
+                                                                          "auto"}))
+    assert asked == [4] and (whole.packed, whole.retrain_step_s) == (1, 1.0)  # a card each: nothing shared
+
+
+def test_the_plan_labels_the_device_that_was_timed_and_prices_packed_trials_on_it(monkeypatch):
+    import torch
+
+    from study.plan import plan_lines
+
+    _fake_gpu_calibration(monkeypatch, alone=1.0, together=2.0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    config = load_config(ROOT / "configs/tiny.yaml", {"resources.gpu": 0.5, "resources.device": "auto"})
+    lines = plan_lines(config, resources={"CPU": 8.0, "GPU": 1.0})
+    # 2 trials on 1 / 0.5 = 2 slots. Units doubled by packing: a cell 32 steps x 2 s + 3 points x 4 s = 76 s;
+    # a trial 2 cells = 152 s; dense 32 steps x 1 s once: compute 336 s, x 0.5 GPU = 0.05 GPU-hours.
+    assert "compute 336 s on 2 slots" in lines[4] and "0.05 GPU-hours" in lines[4]
+    assert "on this machine's GPU" in lines[5] and "copies and LMC points stacked" in lines[5]
+    assert lines[-1] == ("2 trials share a GPU (resources.gpu 0.5): timed together, each ran 2.00x slower than "
+                         "alone; the figures include it")
+
+
+def test_packed_trials_are_timed_in_processes_that_overlap():
+    from trainables.cell.calibrate import packed_step_s
+
+    config = load_config(ROOT / "configs/tiny.yaml")
+    seconds = packed_step_s(config, 2, steps=5, budget_s=4.0)
+    assert 0 < seconds < 5.0
+
+
+def test_a_sam_rho_study_is_timed_at_its_largest_rho(monkeypatch):
+    import trainables.cell.calibrate as calibrate
+
+    rhos = []
+    monkeypatch.setattr(calibrate, "_time_steps", lambda model, data, run, masks=None, copies=1, *, steps:
+                        rhos.append(run.sam_rho) or 0.01)
+    config = load_config(ROOT / "configs/tiny.yaml", {"study.knob": "sam_rho", "study.temperatures": [0.0, 0.2, 0.5]})
+    calibrate.calibrate(config, steps=5)
+    assert rhos[:2] == [0.5, 0.5] and rhos[2:] == [0.0, 0.0]  # dense steps with SAM at 0.5; retraining plain SGD
