@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo bench lint clean-venv
+.PHONY: test test-fast demo bench gpu-check lint clean-venv
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/study_cost.py
 	$(BIN)/python benchmarks/copies.py
+
+# The GPU path on one GPU (a few minutes): engine img/s fp32 vs bf16, stacked copies, metrics GPU vs CPU,
+# determinism, four trials packed on one card with their memory peaks. Exits 2 without CUDA.
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check contract study trainables analysis

@@ -3,9 +3,11 @@
 (a) reference: per-sample torchvision transforms on PIL images through a DataLoader, `.item()`
     every step, NCHW, fp32 (how the public three-regime code and most CIFAR repos train);
 (b) ours: `trainables.run.engine.train`, data resident on the device, batched augmentation, one host
-    sync per epoch; on CUDA also channels_last and bfloat16 autocast.
+    sync per epoch; on CUDA also channels_last and bfloat16 autocast (resources.precision auto).
 Both train PreResNet-20 on CIFAR-shaped random data with the same SGD settings. The variants
-alternate within one process; the ratio b/a is reported per repeat as min / median / max.
+alternate within one process; the ratio b/a is reported per repeat as min / median / max. On CUDA
+it also prints ours in float32 (resources.precision fp32) and ours' own peak GPU memory, measured
+in a pass of ours alone.
 
     python benchmarks/engine.py            # batch 64 and 128, 3 repeats
     python benchmarks/engine.py --smoke    # seconds, for tests
@@ -63,10 +65,10 @@ def reference_train(model, loader, *, device, steps):
     return seen / (time.perf_counter() - started)
 
 
-def ours_train(model, data, *, batch_size, steps):
+def ours_train(model, data, *, batch_size, steps, precision="auto"):
     schedule = epoch_schedule(0.05, epochs=1, steps_per_epoch=steps, milestone_epochs=())
-    result = train(model, data, SGDRun(schedule, steps, batch_size, momentum=0.9, weight_decay=1e-4, drop_last=True),
-                   seed=0)
+    result = train(model, data, SGDRun(schedule, steps, batch_size, momentum=0.9, weight_decay=1e-4, drop_last=True,
+                                       precision=precision), seed=0)
     _sync(data.x_train.device)
     return steps * batch_size / result.seconds
 
@@ -130,8 +132,6 @@ def main():
         our_model, our_data = prepare(preresnet(), data, device)
         reference_train(ref_model, loader, device=device, steps=2)  # warm-up: allocator, workers
         ours_train(our_model, our_data, batch_size=batch_size, steps=2)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         refs, ours, ratios = [], [], []
         for _ in range(args.repeats):
             refs.append(reference_train(ref_model, loader, device=device, steps=args.steps))
@@ -140,8 +140,18 @@ def main():
         print(f"{f'train, batch {batch_size}':<24}{statistics.median(refs):>17.0f}{statistics.median(ours):>12.0f}"
               f"{min(ratios):>12.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}")
         if device.type == "cuda":
-            print(f"  GPU memory, ours: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB peak "
-                  f"(dataset resident: {our_data.x_train.numel() * 4 / 2**20:.0f} MiB)")
+            fp32 = [ours_train(our_model, our_data, batch_size=batch_size, steps=args.steps, precision="fp32")
+                    for _ in range(args.repeats)]
+            print(f"  ours in float32: {statistics.median(fp32):.0f} img/s (bf16 autocast: "
+                  f"{statistics.median(ours):.0f})")
+            del ref_model  # ours' own peak: the reference loop's tensors are not counted
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+            ours_train(our_model, our_data, batch_size=batch_size, steps=args.steps)
+            print(f"  GPU memory, ours: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB peak allocated, "
+                  f"{torch.cuda.max_memory_reserved(device) / 2**20:.0f} MiB reserved (dataset resident: "
+                  f"{our_data.x_train.numel() * 4 / 2**20:.0f} MiB, its test split the same tensor)")
+            ref_model = preresnet().to(device)
     eval_loader = torch.utils.data.DataLoader(PerSampleCIFAR(images, labels, test_tf), batch_size=500,
                                               num_workers=args.workers)
     refs, ours, ratios = [], [], []

@@ -12,6 +12,7 @@ the models train there; the spectra always run in float64 on the CPU.
 """
 
 import argparse
+import copy
 import logging
 import math
 import sys
@@ -56,7 +57,7 @@ def weightwatcher_details(model):
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return weightwatcher.WeightWatcher(model=model.cpu()).analyze()
+        return weightwatcher.WeightWatcher(model=copy.deepcopy(model).cpu()).analyze()  # the model stays put
 
 
 def compare(name: str, model) -> float:

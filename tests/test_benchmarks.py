@@ -1,6 +1,7 @@
 """Every benchmark script runs in its --smoke mode (they are documentation that must not rot)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -24,6 +25,27 @@ def test_benchmark_smoke(script, extra, expect, tmp_path):
                             text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert expect in result.stdout
+
+
+def test_the_gpu_check_runs_its_code_on_the_cpu_and_packs_trials_on_one_logical_gpu(tmp_path):
+    # Without CUDA the Makefile's gpu-check exits 2 naming what is missing; --smoke runs every check's
+    # code on the CPU, with one logical GPU for Ray: resources.gpu 0.25 runs several trials at once.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = str(ROOT / "benchmarks" / "gpu_check.py")
+    import torch
+
+    if not torch.cuda.is_available():
+        refused = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                                 env=env)
+        assert refused.returncode == 2 and "torch sees no CUDA device here" in refused.stderr
+    result = subprocess.run([sys.executable, script, "--smoke"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "inside full_precision (matmul, conv): ('ieee', 'ieee')" in out
+    assert "deterministic true : same weights bit for bit: yes" in out
+    packed = re.search(r"4 trials, at most (\d) running at once", out)
+    assert packed and int(packed.group(1)) >= 2, out[-1500:]
 
 
 def test_the_copies_benchmark_ends_with_the_speedup_line(tmp_path):

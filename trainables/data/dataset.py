@@ -64,9 +64,24 @@ class Dataset:
         return self.x_val is not None and len(self.x_val) > 0
 
     def to(self, device: torch.device | str) -> "Dataset":
-        """Return this dataset with every tensor moved to `device`."""
-        moved = {f: getattr(self, f).to(device) for f in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val")
-                 if getattr(self, f) is not None}
+        """Return this dataset with every tensor moved to `device`; a tensor two splits share moves once."""
+        return self.map_tensors(lambda t: t.to(device))
+
+    def map_tensors(self, fn) -> "Dataset":
+        """Return this dataset with `fn` applied to each split's tensors, once per distinct tensor.
+
+        A split that is another split's tensor (a benchmark testing on its training data) stays
+        shared, so moving it to a GPU does not hold it twice.
+        """
+        done: dict[int, torch.Tensor] = {}
+        moved = {}
+        for f in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
+            tensor = getattr(self, f)
+            if tensor is None:
+                continue
+            if id(tensor) not in done:
+                done[id(tensor)] = fn(tensor)
+            moved[f] = done[id(tensor)]
         return dataclasses.replace(self, **moved)
 
 

@@ -7,7 +7,6 @@ metrics call these helpers so that neither hard-codes a device, a dtype or a see
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import random
 import warnings
@@ -62,9 +61,7 @@ def prepare(model: nn.Module, data: Dataset, device: torch.device) -> tuple[nn.M
     data = data.to(device)
     if data.x_train.dim() == 4:
         model = model.to(memory_format=torch.channels_last)
-        images = [f for f in ("x_train", "x_test", "x_val") if getattr(data, f) is not None]
-        last = {f: getattr(data, f).contiguous(memory_format=torch.channels_last) for f in images}
-        data = dataclasses.replace(data, **last)
+        data = data.map_tensors(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
     return model, data
 
 

@@ -217,3 +217,17 @@ def test_a_trial_asks_for_deterministic_kernels_only_on_cuda(monkeypatch):
                                                     "resources.deterministic": True})
     trial_module.run_trial({"study_config": spec.model_dump(), "temperature": 2.0, "dense_seed": 0})
     assert asked == [False]
+
+
+def test_a_split_that_is_another_splits_tensor_is_held_once_after_prepare():
+    # benchmarks/engine.py tests on its training tensor: moved to a GPU (and to channels_last) it was
+    # held twice, and its "dataset resident" memory figure was half the truth.
+    from trainables.data import Dataset
+    from trainables.run.runtime import prepare
+
+    x, y = torch.randn(8, 3, 4, 4), torch.randint(0, 10, (8,))
+    _, data = prepare(torch.nn.Conv2d(3, 2, 3), Dataset(x, y, x, y, 10, "none"), torch.device("cpu"))
+    assert data.x_test is data.x_train and data.y_test is data.y_train
+    assert data.x_train.is_contiguous(memory_format=torch.channels_last)
+    moved = Dataset(x, y, x.clone(), y, 10, "none").map_tensors(lambda t: t.double())
+    assert moved.y_test is moved.y_train and moved.x_test is not moved.x_train  # distinct tensors stay distinct
