@@ -73,3 +73,20 @@ def test_hot_to_cold_follows_the_knob():
     assert hot_to_cold("batch_size", [512, 16]) == [16, 512]
     assert hot_to_cold("sam_rho", [0.1, 0.8]) == [0.8, 0.1]
     assert hot_to_cold("lr", [0.01, 0.1]) == [0.1, 0.01]
+
+
+def test_a_cell_exactly_at_the_threshold_is_regime_two():
+    # The rule: Regime I when mc < threshold, Regime II when mc >= threshold. -0.125 is exact in binary,
+    # so the cell sits on the threshold itself; the other cell of its density is clearly Regime I.
+    cells = _table([(10, 0.1, 0.80, -0.125, 0.97), (20, 0.1, 0.70, -0.5, 0.99)])
+    out = classify(cells, mc_threshold=-0.125, cka_eps=0.005, confidence=0)
+    assert list(out.regime) == ["II-B", "I"]
+
+
+def test_the_best_cka_is_taken_over_regime_two_cells_only():
+    # The Regime-I cell has the highest CKA of its density (0.999); the II-B test compares the Regime-II
+    # cells with the best Regime-II CKA (0.97): 0.968 is within 0.005 of it, so II-B. Taking the best over
+    # every cell would make both II-A (0.97 < 0.999 - 0.005).
+    cells = _table([(10, 0.1, 0.80, -0.01, 0.970), (20, 0.1, 0.82, -0.02, 0.968), (40, 0.1, 0.70, -0.5, 0.999)])
+    out = classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert list(out.regime) == ["II-B", "II-B", "I"]

@@ -44,3 +44,26 @@ def test_select_regrets_per_density_report_a_missing_regime_two():
     assert rows[0.05]["temperature"] == 10 and rows[0.05]["regret"] == pytest.approx(0.05)
     assert rows[0.05]["regret_se"] == pytest.approx(2 ** 0.5 * 0.01) and rows[0.05]["gain_over_coldest"] == \
         pytest.approx(-0.05)
+
+
+def _advised_table(rows):
+    # (lr, test_acc, regime) at one density; the lr knob: the largest lr is the hottest.
+    return pd.DataFrame([{"knob": "lr", "temperature": t, "density": 0.1, "test_acc": a, "regime": r}
+                         for t, a, r in rows])
+
+
+def test_a_regime_one_cell_at_the_hottest_temperature_has_no_hotter_neighbour():
+    # Regime I advises "hotter"; lr 0.2 is the hottest of the grid, so the cell is not advised at all.
+    # Wrapping the index around would judge it against the coldest, lr 0.05 (0.90 > 0.80: "agreed").
+    check = validate_advice(_advised_table([(0.2, 0.80, "I"), (0.1, 0.85, "II-B"), (0.05, 0.90, "II-B")]))
+    assert (check["advised"], check["agreed"]) == (0, 0)
+
+
+def test_random_directions_are_weighed_by_the_neighbours_each_cell_has():
+    # lr 0.4 (II-A, the hottest): only a colder neighbour, 0.75 > 0.70, so a random direction agrees
+    # surely (chance 1). lr 0.1 (I): hotter 0.75 > 0.72 agrees, colder 0.60 does not (chance 1/2).
+    # Both advised cells agree: random_rate (1 + 0.5) / 2 = 0.75, p = P(both agree) = 1 x 0.5 = 0.5.
+    check = validate_advice(_advised_table([(0.4, 0.70, "II-A"), (0.2, 0.75, "II-B"), (0.1, 0.72, "I"),
+                                            (0.05, 0.60, "II-B")]))
+    assert (check["advised"], check["agreed"]) == (2, 2)
+    assert check["random_rate"] == 0.75 and check["p_value"] == 0.5

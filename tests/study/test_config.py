@@ -88,6 +88,7 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
     ("study:\n  name: a\n  name: b\n", "at line 3, column 3: key 'name' is given twice in one section; keep one"),
     ("study:\n  temperatures: [" + ", ".join(str(t) for t in range(1, 10_002)) + "]\ndense:\n  epochs: 10001\n"
      "  milestones: [10000]\n", "10,001 temperatures x 1 dense seed = 10,001 trials, more than Tune can enumerate"),
+    ("study:\n  knob: lr\n  temperatures: [0, 0.1]\n", "learning rates must be > 0, got [0.0, 0.1]"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
     problems = _problems(tmp_path, text)

@@ -74,7 +74,8 @@ def magnitude_masks(model: nn.Module, density: float, method: str = "uniform", *
         density: fraction of prunable weights to keep, in (0, 1].
         method: "uniform" (every layer keeps round(density * numel) of its largest |w|, at least
             one), "global" (one |w| threshold over all prunable layers), "lamp" (LAMP scores of Lee
-            et al. 2021, each layer keeps at least its largest weight), "alpha" (AlphaPruning's
+            et al. 2021, each layer keeps at least its largest weight: at least one weight a layer
+            even where density x weights is fewer), "alpha" (AlphaPruning's
             layer densities from each layer's heavy-tail exponent, `alpha_densities`, then the
             largest |w| in each layer) or "random" (per layer, the same counts as uniform, chosen
             by `seed`; a control).
@@ -120,7 +121,10 @@ def _cpu_masks(weights: dict[str, torch.Tensor], density: float, method: str, *,
     else:
         raise ValueError(f"unknown pruning method {method!r}; use one of {', '.join(PRUNING_METHODS)}")
     total = sum(w.numel() for w in weights.values())
-    keep = _keep_top(torch.cat(list(scores.values())), max(1, round(density * total)))
+    # LAMP's promise, a weight in every layer, needs as many weights as layers: below that count
+    # (density x total < layers) it keeps one a layer, a density above the target.
+    least = len(weights) if method == "lamp" else 1
+    keep = _keep_top(torch.cat(list(scores.values())), max(least, round(density * total)))
     masks, start = {}, 0
     for name, w in weights.items():
         masks[name] = keep[start:start + w.numel()].view_as(w)

@@ -197,3 +197,12 @@ def test_alpha_pruning_with_eps_zero_is_uniform(resnet):
     for density in (0.03, 0.4):
         alpha, uniform = magnitude_masks(resnet, density, "alpha", alpha_eps=0.0), magnitude_masks(resnet, density)
         assert all(torch.equal(alpha[name], uniform[name]) for name in uniform)
+
+
+def test_lamp_keeps_a_weight_in_every_layer_even_when_the_density_keeps_fewer_weights_than_layers():
+    # 7 weights in 2 layers at density 0.1: round(0.7) = 1 weight, fewer than the 2 layers. LAMP's
+    # promise holds: each layer keeps its largest weight (3.0 and 10.0), 2 of 7 kept.
+    model = _two_layer([1.0, 2.0, 3.0], [10.0, 9.9, 9.8, 9.7])
+    masks = magnitude_masks(model, 0.1, "lamp")
+    assert masks["0.weight"].flatten().tolist() == [False, False, True]
+    assert masks["1.weight"].flatten().tolist() == [True, False, False, False]

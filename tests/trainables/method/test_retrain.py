@@ -150,3 +150,47 @@ def test_retrain_copies_stacked_and_sequential_agree_and_a_diverging_copy_marks_
     assert [r.diverged for r in results] == [False, True, False]
     healthy = unstack_models(stacked, pruned, 3)[0]
     assert all(torch.isfinite(v).all() for v in healthy.state_dict().values())
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_pruned_weights_are_exactly_zero_after_retraining(stacked):
+    # Momentum and weight decay would move a pruned weight off zero in one step if the masks were
+    # not applied to gradients and weights: checked on the retrained copies themselves, both paths.
+    pruned, masks, data = _setup("cnn1d")
+    schedule = epoch_schedule(0.05, epochs=2, steps_per_epoch=8, milestone_epochs=())
+    copies = retrain_copies(pruned, masks, data, run=SGDRun(schedule, 16, 64, momentum=0.9, weight_decay=1e-3),
+                            seeds=SEEDS[:2], last_epochs=1, stacked=stacked)
+    for retrained in copies:
+        params = dict(retrained.model.named_parameters())
+        for name, mask in masks.items():
+            assert torch.count_nonzero(params[name][~mask.bool()]) == 0, name
+            assert torch.count_nonzero(params[name][mask.bool()]) > 0, name  # the kept weights did train
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_test_accuracy_is_the_mean_over_exactly_the_last_epochs(monkeypatch, stacked):
+    # Each evaluation returns accuracy epoch / 10 for the epoch that just ended. Five epochs, the last
+    # two scored: (0.4 + 0.5) / 2 = 0.45; one epoch off either way gives 0.5 or 0.4.
+    import trainables.method.retrain as retrain
+    from trainables.run.engine import Evaluation, TrainResult
+
+    epoch = {"now": 0}
+
+    def fake_train(model, data, run, *, on_epoch, copies=1, **_):
+        for e in range(1, 6):
+            epoch["now"] = e
+            on_epoch(e, [0.0] * copies)
+        return [TrainResult() for _ in range(copies)]
+
+    accuracy = lambda: Evaluation(epoch["now"] / 10, 0.0)  # noqa: E731
+    monkeypatch.setattr(retrain, "train", lambda m, d, r, *, seed, masks, on_epoch: fake_train(m, d, r,
+                                                                                              on_epoch=on_epoch)[0])
+    monkeypatch.setattr(retrain, "train_stacked", lambda m, d, r, *, seeds, masks, on_epoch: fake_train(
+        m, d, r, on_epoch=on_epoch, copies=len(seeds)))
+    monkeypatch.setattr(retrain, "evaluate", lambda model, x, y: accuracy())
+    monkeypatch.setattr(retrain, "evaluate_stacked", lambda model, x, y, *, copies: [accuracy()] * copies)
+    pruned, masks, data = _setup("cnn1d")
+    schedule = epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=())
+    copies = retrain_copies(pruned, masks, data, run=SGDRun(schedule, 40, 64, momentum=0.9, weight_decay=0.0),
+                            seeds=SEEDS[:2], last_epochs=2, stacked=stacked)
+    assert [c.test_acc for c in copies] == [pytest.approx(0.45)] * 2
