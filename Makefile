@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo bench gpu-check lint clean-venv
+.PHONY: test test-fast demo bench gpu-check mutation lint clean-venv
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ bench: $(STAMP)
 # determinism, four trials packed on one card with their memory peaks. Exits 2 without CUDA.
 gpu-check: $(STAMP)
 	$(BIN)/python benchmarks/gpu_check.py
+
+# Mutants of the method's core against the fast tests that reach them (outside CI; about 40 minutes
+# here): the score per module, then docs/testing.md for every survivor. Starts afresh each time.
+mutation: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python benchmarks/mutation_score.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check contract study trainables analysis

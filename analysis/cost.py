@@ -7,8 +7,9 @@ into the screen's and the full budget's by the row's `retrain_epochs` against th
 besides retraining and the metrics (pruning, the spectra, the beyond-accuracy and scratch
 controls, reporting). Seconds are the trial's wall time on its slot; CPU-seconds multiply them by
 the threads a trial holds (`resources.cpu`), GPU-seconds by its GPU share (`resources.gpu`) on
-rows that ran on CUDA (those with a CUDA memory peak). Ray's own start-up and idle slots are not
-in any row: `benchmarks/study_cost.py` measures them.
+rows that ran on CUDA (by their `device`; in studies from before it was recorded, those with a
+CUDA memory peak). Ray's own start-up and idle slots are not in any row:
+`benchmarks/study_cost.py` measures them.
 """
 
 from __future__ import annotations

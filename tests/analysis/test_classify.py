@@ -90,3 +90,63 @@ def test_the_best_cka_is_taken_over_regime_two_cells_only():
     cells = _table([(10, 0.1, 0.80, -0.01, 0.970), (20, 0.1, 0.82, -0.02, 0.968), (40, 0.1, 0.70, -0.5, 0.999)])
     out = classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert list(out.regime) == ["II-B", "II-B", "I"]
+
+
+def test_a_cell_missing_any_of_its_three_metrics_or_diverged_gets_no_regime_even_when_uncertain_calls_are_made():
+    # Usable means ok with test accuracy, mc and CKA all present. A diverged cell below the threshold
+    # is not Regime I; with confidence 2 no unusable cell turns into "II?" either.
+    nan = float("nan")
+    cells = _table([(10, 0.1, nan, -0.01, 0.97), (20, 0.1, 0.8, nan, 0.97), (30, 0.1, 0.8, -0.01, nan),
+                    (40, 0.1, 0.8, -0.50, 0.90), (50, 0.1, 0.8, -0.01, 0.97)])
+    cells.loc[3, "status"] = "diverged"
+    for confidence in (0, 2):
+        out = classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=confidence)
+        assert list(out.regime[:4]) == ["n/a"] * 4, confidence
+    assert classify(cells, mc_threshold=-0.2, cka_eps=0.005, confidence=0).regime[4] == "II-B"
+
+
+def test_a_cka_exactly_eps_below_the_best_is_still_ii_b():
+    # Binary-exact values: best 0.75, eps 0.25, so 0.5 is exactly at the edge and II-B (>=); 0.4375 is II-A.
+    # With eps 0 the best cell itself is II-B.
+    cells = _table([(10, 0.1, 0.8, 0.0, 0.75), (20, 0.1, 0.8, 0.0, 0.5), (30, 0.1, 0.8, 0.0, 0.4375)])
+    assert list(classify(cells, mc_threshold=-0.2, cka_eps=0.25, confidence=0).regime) == ["II-B", "II-B", "II-A"]
+    assert list(classify(cells, mc_threshold=-0.2, cka_eps=0.0, confidence=0).regime) == ["II-B", "II-A", "II-A"]
+
+
+def test_the_thresholds_travel_with_the_classified_table():
+    out = classify(_table([(10, 0.1, 0.8, 0.0, 0.9)]), mc_threshold=-0.1, cka_eps=0.01, confidence=1.5)
+    assert out.attrs == {"mc_threshold": -0.1, "cka_eps": 0.01, "confidence": 1.5}
+
+
+def test_regime_counts_list_the_definite_regimes_always_and_uncertain_and_na_ones_when_present():
+    table = pd.DataFrame({"regime": ["I", "I?", "I?", "II?", "n/a"]})
+    assert regime_counts(table) == {"I": 1, "II-A": 0, "II-B": 0, "I?": 2, "II?": 1, "n/a": 1}
+    assert regime_counts(pd.DataFrame({"regime": ["II-B"]})) == {"I": 0, "II-A": 0, "II-B": 1}
+
+
+def test_aggregate_keeps_a_cell_whose_every_seed_diverged_and_a_single_seed_cell():
+    # (10, 0.1): both seeds diverged: kept, status diverged, 0 seeds (an int). (20, 0.1): one ok seed: ok.
+    nan = float("nan")
+    cells = pd.concat([_table([(10, 0.1, nan, nan, nan)]).assign(dense_seed=s, status="diverged") for s in (0, 1)]
+                      + [_table([(20, 0.1, 0.8, -0.1, 0.9)]).assign(dense_seed=0)])
+    out = aggregate(cells)
+    assert list(out.temperature) == [10, 20] and list(out.index) == [0, 1]
+    assert list(out.status) == ["diverged", "ok"] and list(out.n_seeds) == [0, 1]
+    assert out.n_seeds.dtype.kind == "i"
+
+
+def test_aggregate_without_a_status_column_or_without_mc_and_cka():
+    # Hand-made tables: without "status" every row counts; without lmc and cka there is no SE to compute.
+    cells = _table([(10, 0.1, 0.8, -0.1, 0.9)]).drop(columns="status")
+    assert aggregate(cells).n_seeds[0] == 1
+    bare = aggregate(_table([(10, 0.1, 0.8, -0.1, 0.9)]).drop(columns=["lmc", "cka"]))
+    assert bare.test_acc[0] == 0.8 and "lmc_se" not in bare.columns
+
+
+def test_aggregate_averages_the_perturbed_accuracies_of_the_copies_and_of_the_dense_model():
+    cells = pd.concat([_table([(10, 0.1, 0.8, -0.1, 0.9)]).assign(**{"dense_seed": s, "test_acc_noise0.5": a,
+                                                                      "dense_test_acc_noise0.5": a + 0.1})
+                       for s, a in ((0, 0.5), (1, 0.7))])
+    out = aggregate(cells)
+    assert out["test_acc_noise0.5"][0] == pytest.approx(0.6)
+    assert out["dense_test_acc_noise0.5"][0] == pytest.approx(0.7)
