@@ -40,7 +40,7 @@ def main() -> int:
     if not table:
         print("no mutmut results under mutants/: run make mutation first", file=sys.stderr)
         return 2
-    print(f"| module | mutants | killed | survived | not checked | score |\n|---|---|---|---|---|---|")
+    print("| module | mutants | killed | survived | not checked | score |\n|---|---|---|---|---|---|")
     total = Counter()
     for module, counts in table.items():
         total += counts
