@@ -10,7 +10,6 @@ changed, to be killed by a test or explained in docs/testing.md.
 
 import argparse
 import json
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -47,12 +46,14 @@ def main() -> int:
         print(_row(module, counts))
     print(_row("**all**", total))
     if args.survivors:
-        listed = subprocess.run([sys.executable, "-m", "mutmut", "results"], capture_output=True, text=True, cwd=ROOT)
-        for name in [line.split(":")[0].strip() for line in listed.stdout.splitlines() if "survived" in line]:
-            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True,
-                                  cwd=ROOT).stdout
-            print(f"\n{name}\n" + "\n".join(line for line in diff.splitlines()
-                                            if line[:1] in "+-" and line[:3] not in ("+++", "---")))
+        from mutmut.__main__ import find_mutant, get_diff_for_mutant  # mutmut's own `show`, in one process
+
+        for meta in sorted(mutants.rglob("*.py.meta")):
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            for name in [n for n, c in codes.items() if status_by_exit_code[c] in ("survived", "no tests")]:
+                diff = get_diff_for_mutant(name, path=find_mutant(name).path)
+                print(f"\n{name}\n" + "\n".join(line for line in diff.splitlines()
+                                                if line[:1] in "+-" and line[:3] not in ("+++", "---")))
     return 0
 
 

@@ -127,8 +127,9 @@ def test_regime_counts_list_the_definite_regimes_always_and_uncertain_and_na_one
 def test_aggregate_keeps_a_cell_whose_every_seed_diverged_and_a_single_seed_cell():
     # (10, 0.1): both seeds diverged: kept, status diverged, 0 seeds (an int). (20, 0.1): one ok seed: ok.
     nan = float("nan")
-    cells = pd.concat([_table([(10, 0.1, nan, nan, nan)]).assign(dense_seed=s, status="diverged") for s in (0, 1)]
-                      + [_table([(20, 0.1, 0.8, -0.1, 0.9)]).assign(dense_seed=0)])
+    cells = pd.concat([_table([(20, 0.1, 0.8, -0.1, 0.9)]).assign(dense_seed=0)]  # listed first: sorted after
+                      + [_table([(10, 0.1, nan, nan, nan)]).assign(dense_seed=s, status="diverged") for s in (0, 1)],
+                      ignore_index=True)
     out = aggregate(cells)
     assert list(out.temperature) == [10, 20] and list(out.index) == [0, 1]
     assert list(out.status) == ["diverged", "ok"] and list(out.n_seeds) == [0, 1]

@@ -86,3 +86,49 @@ def test_advice_on_a_cell_without_a_standard_error_says_what_it_takes():
     cells = _cells([(10, 0.80, -0.30, float("nan"), 0.90)], confidence=2)
     answer = advise(cells, density=0.05, temperature=10)
     assert answer["regime"] == "I?" and answer["advice"].startswith("within noise: mc -0.300 has no standard error")
+
+
+def test_three_copies_make_one_independent_pair_and_two_copies_give_an_accuracy_se():
+    # K = 3: three pairs but floor(3 / 2) = 1 disjoint pair, so mc's SE is the pairs' std over sqrt(1).
+    from analysis.uncertainty import within_seed_se
+
+    row = pd.Series({"n_copies": 3, "test_acc_copy0": 0.75, "test_acc_copy1": 0.875, "test_acc_copy2": 1.0,
+                     "lmc_pair0_1": -0.25, "lmc_pair0_2": 0.0, "lmc_pair1_2": 0.25,
+                     "cka_pair0_1": 0.5, "cka_pair0_2": 0.5, "cka_pair1_2": 0.5})
+    se = within_seed_se(row)
+    assert se["lmc_se"] == pytest.approx(0.25)  # std of -0.25, 0, 0.25 is 0.25; / sqrt(1)
+    assert se["test_acc_se"] == pytest.approx(0.125 / math.sqrt(3))  # std 0.125 over sqrt(3)
+    two = within_seed_se(pd.Series({"n_copies": 2, "test_acc_copy0": 0.75, "test_acc_copy1": 1.0}))
+    assert two["test_acc_se"] == pytest.approx(0.125)  # |a - b| / sqrt(2), / sqrt(2)
+    # Pairs whose number of copies is unknown: no independent pair, no SE (not a division by zero).
+    unknown = within_seed_se(pd.Series({"lmc_pair0_1": -0.25, "lmc_pair0_2": 0.0}))
+    assert math.isnan(unknown["lmc_se"]) and math.isnan(unknown["cka_se"])
+
+
+def test_two_dense_seeds_are_enough_for_a_seed_based_se():
+    cells = aggregate(pd.DataFrame(_seed_rows([(0.75, -0.25, 0.5), (1.0, 0.25, 0.75)])))
+    row = cells.iloc[0]
+    assert row.se_basis == "seeds"
+    assert (row.test_acc_se, row.lmc_se, row.cka_se) == pytest.approx((0.125, 0.25, 0.125))  # |a - b| / 2
+
+
+def test_mc_calls_at_the_threshold_and_at_the_edge_of_the_confidence_band():
+    from analysis.uncertainty import mc_call
+
+    assert mc_call(-0.125, math.nan, mc_threshold=-0.125, confidence=0) == "II"  # at the threshold: Regime II
+    # Binary-exact edge: |-0.25 - (-0.125)| = 0.125 = 2 x 0.0625 is within the band: uncertain.
+    assert mc_call(-0.25, 0.0625, mc_threshold=-0.125, confidence=2) == "I?"
+    assert mc_call(-0.3125, 0.0625, mc_threshold=-0.125, confidence=2) == "I"
+    # A confidence below 1 is still a band: 0.05 from the threshold within 0.5 x 0.2.
+    assert mc_call(-0.15, 0.2, mc_threshold=-0.1, confidence=0.5) == "I?"
+
+
+def test_indistinguishable_values_at_confidence_zero_below_one_and_at_the_edge():
+    from analysis.uncertainty import indistinguishable
+
+    assert indistinguishable(0.5, 0.1, 0.5, 0.1, confidence=0)  # equal values
+    assert not indistinguishable(0.5, math.nan, 0.6, math.nan, confidence=0)  # unequal, SEs unknown
+    assert indistinguishable(0.5, 0.1, 0.55, 0.1, confidence=0.5)  # 0.05 <= 0.5 x 0.1414
+    # Binary-exact edge: sqrt(0.375^2 + 0.5^2) = 0.625 = |0 - 0.625|: within one SE of the difference.
+    assert indistinguishable(0.0, 0.375, 0.625, 0.5, confidence=1)
+    assert not indistinguishable(0.0, 0.375, 0.6875, 0.5, confidence=1)

@@ -3,6 +3,8 @@
 import errno
 import json
 
+import pytest
+
 from contract.config import StudyConfig
 from contract.results import (MANIFEST_FILE, missing_cells, next_repair_name, owed_trials, read_manifest,
                               reported_cells)
@@ -95,3 +97,57 @@ def test_a_study_whose_own_experiment_holds_nothing_is_read_from_its_repairs(tmp
     assert sorted(zip(study.cells.temperature, study.cells.density)) == [(2.0, 0.1), (2.0, 0.5), (4.0, 0.1),
                                                                         (4.0, 0.5)]
     assert study.tune_state.startswith("Tune could not read the experiment state") and study.missing == 0
+
+
+def test_result_lines_skip_blank_lines_and_number_the_bad_ones_from_one(tmp_path):
+    from contract.results import read_result_lines
+
+    (tmp_path / "result.json").write_bytes(b'{"density": 0.1}\n\n[1, 2]\n{"density": 0.5}\nnot json\n')
+    rows, bad = read_result_lines(tmp_path)
+    assert rows == [{"density": 0.1}, {"density": 0.5}] and bad == [3, 5]
+
+
+def test_a_manifest_that_is_not_a_mapping_reads_as_empty(tmp_path):
+    (tmp_path / MANIFEST_FILE).write_text("[[8.0, 0]]")
+    assert read_manifest(tmp_path) == {}
+
+
+def test_a_trial_folder_with_unreadable_params_does_not_hide_the_ones_after_it(tmp_path):
+    config = _config(search="regimes")
+    (tmp_path / "run_trial_a_00000").mkdir()
+    (tmp_path / "run_trial_a_00000" / "params.json").write_text("{not json")
+    _trial(tmp_path, "run_trial_a_00001", 8.0, 1, [0.1])
+    assert owed_trials(config, tmp_path) == [(8.0, 1)]
+
+
+def test_the_manifest_keeps_every_searched_trial_and_a_screen_s_owed_cells(tmp_path):
+    # Written into a study folder that does not exist yet (its parents neither), read back by what owes.
+    from contract.results import owed_cells
+    from study import owed
+
+    study = tmp_path / "storage" / "study"
+    owed.record_trial(study, 2, 0)
+    owed.record_trial(study, 8, 1)
+    assert read_manifest(study)["trials"] == [[2.0, 0], [8.0, 1]]
+    owed.record_owes(study, {(2.0, 0): [0.1], (8.0, 1): [0.1, 0.5]})
+    screened = StudyConfig.model_validate({"study": {"temperatures": [2, 8], "dense_seeds": [0, 1],
+                                                     "screen_epochs": 2},
+                                           "pruning": {"densities": [0.1, 0.5]}, "retrain": {"epochs": 8}})
+    assert owed_cells(screened, study) == {(2.0, 0): [0.1], (8.0, 1): [0.1, 0.5]}
+    assert read_manifest(study)["trials"] == [[2.0, 0], [8.0, 1]]  # recording the owes kept the trials
+
+
+def test_free_space_is_read_where_the_study_will_be_and_the_disk_is_full_below_the_least(tmp_path, monkeypatch):
+    from study import owed
+
+    assert owed.free_bytes(tmp_path / "not" / "yet") > 0  # its nearest existing parent's file system
+    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": owed.MIN_FREE_BYTES})())
+    assert owed.full_disk(tmp_path) is None  # exactly the least is enough
+
+
+@pytest.mark.parametrize("free, text", [(512, "512 bytes"), (1023, "1023 bytes"), (1024, "1.0 KB"),
+                                        (1024 * 1023, "1023.0 KB"), (3 << 30, "3.0 GB"), (5 << 40, "5120.0 GB")])
+def test_free_space_is_said_in_the_largest_unit_below_1024(free, text):
+    from study.owed import _size
+
+    assert _size(free) == text
