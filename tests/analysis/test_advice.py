@@ -165,3 +165,87 @@ def test_a_refusal_counts_the_sure_and_the_uncertain_barriers():
     assert str(err.value) == ("no Regime-II cell at density 0.02: 1 cell in Regime I and 1 called I? (a barrier "
                               "within noise of the threshold); add dense seeds (or copies) to call them, or use a "
                               "larger learning rate than the grid's hottest (lr 0.1)")
+
+
+def test_advise_answers_whole_for_each_call():
+    # lr knob, threshold -0.2, confidence 2. (temperature, density, test_acc, test_acc SE, mc, mc SE, cka)
+    cells = _with_se([(0.4, 0.1, 0.70, 0.01, -0.60, 0.01, 0.90),   # I: train hotter
+                      (0.2, 0.1, 0.80, 0.01, -0.25, 0.05, 0.95),   # within 2 SE of -0.2: I?
+                      (0.1, 0.1, 0.85, 0.01, 0.00, 0.01, 0.99),    # II-B
+                      (0.05, 0.1, 0.82, 0.01, 0.00, 0.01, 0.90)],  # II-A (0.90 < 0.99 - 0.005)
+                     confidence=2)
+    base = {"knob": "lr", "density": 0.1, "cka_se": 0.001, "confidence": 2.0, "mc_threshold": -0.2, "cka_eps": 0.005}
+    assert advise(cells, density=0.1, temperature=0.4) == {
+        **base, "temperature": 0.4, "regime": "I", "direction": "hotter", "advice": "use a larger learning rate",
+        "test_acc": 0.70, "lmc": -0.60, "cka": 0.90, "test_acc_se": 0.01, "lmc_se": 0.01}
+    assert advise(cells, density=0.1, temperature=0.05) == {
+        **base, "temperature": 0.05, "regime": "II-A", "direction": "colder", "advice": "use a smaller learning rate",
+        "test_acc": 0.82, "lmc": 0.0, "cka": 0.90, "test_acc_se": 0.01, "lmc_se": 0.01}
+    assert advise(cells, density=0.1, temperature=0.1)["direction"] == "keep"
+    unsure = advise(cells, density=0.1, temperature=0.2)
+    assert (unsure["regime"], unsure["direction"]) == ("I?", "unclear")
+    assert unsure["advice"] == ("within noise: mc -0.250 +- 0.050 is within 2 standard errors of the threshold -0.2; "
+                                "add dense seeds (or copies) before moving the temperature")
+
+
+def test_advise_on_a_cell_without_a_regime_says_its_status():
+    cells = _with_se([(0.1, 0.1, 0.85, 0.01, 0.0, 0.01, 0.99), (0.2, 0.1, 0.80, 0.01, 0.0, 0.01, 0.95)])
+    cells.loc[1, ["status", "regime"]] = ["diverged", "n/a"]
+    with pytest.raises(AdviceError) as err:
+        advise(cells, density=0.1, temperature=0.2)
+    assert str(err.value) == ("the cell at density 0.1, lr 0.2 has no regime (status diverged); its training "
+                              "diverged or LMC/CKA were off")
+
+
+def test_select_answers_whole():
+    cells = _with_se([(0.01, 0.1, 0.80, 0.01, 0.0, 0.01, 0.95), (0.05, 0.1, 0.90, 0.01, 0.0, 0.01, 0.96),
+                      (0.1, 0.1, 0.81, 0.01, 0.0, 0.01, 0.99)])
+    cells["val_acc"] = [0.79, 0.88, 0.82]
+    answer = select_model(cells, density=0.1)
+    assert answer.pop("indistinguishable_from") == [] and answer.pop("caveats")
+    assert answer == pytest.approx({
+        "knob": "lr", "density": 0.1, "by": "regime", "temperature": 0.1, "regime": "II-B", "best_test_acc": 0.90,
+        "regret": 0.09, "regret_se": 0.01 * 2 ** 0.5, "coldest_temperature": 0.01, "coldest_test_acc": 0.80,
+        "gain_over_coldest": 0.01, "gain_se": 0.01 * 2 ** 0.5, "val_acc": 0.82,
+        "test_acc": 0.81, "lmc": 0.0, "cka": 0.99, "test_acc_se": 0.01, "lmc_se": 0.01, "cka_se": 0.001,
+        "confidence": 0.0, "mc_threshold": -0.2, "cka_eps": 0.005})
+
+
+def test_select_counts_an_uncertain_cell_by_its_point_call_and_a_plain_table_by_its_regime():
+    # mc -0.15 +- 0.05 is II? (within 2 SE of -0.2) with the point call II-B (best CKA): it is a candidate.
+    cells = _with_se([(0.1, 0.1, 0.85, 0.01, -0.15, 0.05, 0.99), (0.05, 0.1, 0.80, 0.01, 0.0, 0.01, 0.95)],
+                     confidence=2)
+    assert list(cells.regime) == ["II?", "II-A"] and select_model(cells, density=0.1)["temperature"] == 0.1
+    plain = cells.drop(columns="regime_point")  # a table without point calls is read by its regimes
+    assert select_model(plain, density=0.1)["temperature"] == 0.05
+    one = _with_se([(0.1, 0.2, 0.85, 0.01, 0.0, 0.01, 0.99)])  # a density with one cell
+    assert select_model(one, density=0.2)["temperature"] == 0.1
+
+
+def test_the_caveats_at_their_edges():
+    # Binary-exact numbers, confidence 0 (so k = 2). The hottest of two temperatures is an edge; one alone is not.
+    two = _with_se([(0.5, 0.1, 0.5, 0.0625, 0.0, 0.01, 0.99), (0.25, 0.1, 0.75, 0.0625, 0.0, 0.01, 0.5)])
+    answer = select_model(two, density=0.1)  # the best CKA, lr 0.5, is chosen; lr 0.25 has the best accuracy
+    # regret 0.25 with SE sqrt(2) x 0.0625 = 0.088: 2.8 SE, a better model missed
+    assert answer["caveats"][0].startswith("lr 0.5 is the hottest of the grid")
+    assert "missed a better model" in answer["caveats"][1]
+    alone = _with_se([(0.5, 0.1, 0.5, 0.0625, 0.0, 0.01, 0.99)])
+    assert select_model(alone, density=0.1)["caveats"] == []  # its own best and coldest: nothing to say
+    # SEs 3/32 and 4/32: the SE of the difference is exactly 5/32 = 0.15625, and the regret exactly twice it.
+    exact = _with_se([(0.5, 0.1, 0.5, 0.09375, 0.0, 0.01, 0.99), (0.25, 0.1, 0.8125, 0.125, 0.0, 0.01, 0.5)])
+    notes = select_model(exact, density=0.1)["caveats"]
+    assert not any("missed a better model" in n for n in notes)  # 0.3125 is not beyond 2 x 0.15625
+    zero = _with_se([(0.5, 0.1, 0.5, 0.0, 0.0, 0.01, 0.99), (0.25, 0.1, 0.75, 0.0, 0.0, 0.01, 0.5)])
+    assert not any("missed" in n for n in select_model(zero, density=0.1)["caveats"])  # SE 0: nothing is beyond it
+
+
+def test_the_gain_over_the_coldest_at_its_edge_and_the_baseline_of_a_rho_grid_without_zero():
+    # gain 0.3125 with SE exactly 0.15625 (SEs 3/32 and 4/32): exactly 2 SE is still within noise; the coldest
+    # rho is 0.1, not plain SGD.
+    cells = _with_se([(0.1, 0.1, 0.5, 0.09375, 0.0, 0.01, 0.5), (0.5, 0.1, 0.8125, 0.125, 0.0, 0.01, 0.99)],
+                     knob="sam_rho")
+    notes = select_model(cells, density=0.1)["caveats"]
+    assert "no better than the coldest model (sam_rho 0.1) within noise: gain +0.3125 +- 0.1562" in notes
+    se = 0.1
+    coldest = _with_se([(0.1, 0.1, 0.5, se, 0.0, 0.01, 0.99), (0.5, 0.1, 0.75, se, 0.0, 0.01, 0.5)], knob="sam_rho")
+    assert not any("no better than" in n for n in select_model(coldest, density=0.1)["caveats"])  # it is the coldest

@@ -116,7 +116,8 @@ def test_the_validation_text_by_hand():
         "select at each density, by criterion (test-accuracy regret against the grid's best, gain over the coldest "
         "model, +- standard errors):",
         "  density 0.05:",
-        "    val        lr 0.1 (II-B), regret +0.0200 +- 0.0300, gain +0.1000 +- 0.0100; indistinguishable from 0.05, 0.2",
+        "    val        lr 0.1 (II-B), regret +0.0200 +- 0.0300, gain +0.1000 +- 0.0100; indistinguishable from "
+        "0.05, 0.2",
         "    regime     no Regime-II cell at density 0.05",
         "  density 0.5:",
         "    val        lr 0.2 (II-B), regret +0.0400 +- 0.0400, gain +0.1000 +- 0.0100",

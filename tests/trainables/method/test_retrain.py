@@ -194,3 +194,76 @@ def test_test_accuracy_is_the_mean_over_exactly_the_last_epochs(monkeypatch, sta
     copies = retrain_copies(pruned, masks, data, run=SGDRun(schedule, 40, 64, momentum=0.9, weight_decay=0.0),
                             seeds=SEEDS[:2], last_epochs=2, stacked=stacked)
     assert [c.test_acc for c in copies] == [pytest.approx(0.45)] * 2
+
+
+def _fake_engine(monkeypatch, *, diverged: list[bool], scored_epochs: int = 5):
+    # train / train_stacked that call on_epoch for `scored_epochs` epochs with accuracy epoch / 10 and
+    # report copy k diverged per `diverged`; returns the list of paths taken.
+    import trainables.method.retrain as retrain
+    from trainables.run.engine import Evaluation, TrainResult
+
+    epoch, paths = {"now": 0}, []
+
+    def run(on_epoch, copies):
+        for e in range(1, scored_epochs + 1):
+            epoch["now"] = e
+            on_epoch(e, [0.0] * copies)
+
+    def fake_train(model, data, run_, *, seed, masks, on_epoch):
+        paths.append("sequential")
+        run(on_epoch, 1)
+        return TrainResult(diverged=diverged[(paths.count("sequential") - 1) % len(diverged)])
+
+    def fake_stacked(model, data, run_, *, seeds, masks, on_epoch):
+        paths.append("stacked")
+        run(on_epoch, len(seeds))
+        return [TrainResult(diverged=d) for d in diverged]
+
+    monkeypatch.setattr(retrain, "train", fake_train)
+    monkeypatch.setattr(retrain, "train_stacked", fake_stacked)
+    monkeypatch.setattr(retrain, "evaluate", lambda model, x, y: Evaluation(epoch["now"] / 10, 0.0))
+    monkeypatch.setattr(retrain, "evaluate_stacked",
+                        lambda model, x, y, *, copies: [Evaluation(epoch["now"] / 10, 0.0)] * copies)
+    return paths
+
+
+@pytest.mark.parametrize("stacked", [True, False, None])
+def test_a_diverged_copy_scores_nan_and_the_path_follows_stacked(monkeypatch, stacked):
+    # None: the default, which stacks. Copy 1 diverged: NaN; copy 0 keeps (0.4 + 0.5) / 2.
+    import math
+
+    paths = _fake_engine(monkeypatch, diverged=[False, True])
+    pruned, masks, data = _setup("cnn1d")
+    run = SGDRun(epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=()), 40, 64, momentum=0.9,
+                 weight_decay=0.0)
+    kwargs = {} if stacked is None else {"stacked": stacked}
+    copies = retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:2], last_epochs=2, **kwargs)
+    assert copies[0].test_acc == pytest.approx(0.45) and math.isnan(copies[1].test_acc)
+    assert paths == (["sequential", "sequential"] if stacked is False else ["stacked"])
+
+
+def test_a_copy_that_diverged_before_its_scored_epochs_scores_nan(monkeypatch):
+    import math
+
+    _fake_engine(monkeypatch, diverged=[True], scored_epochs=1)  # stopped at epoch 1 of 5: nothing scored
+    pruned, masks, data = _setup("cnn1d")
+    run = SGDRun(epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=()), 40, 64, momentum=0.9,
+                 weight_decay=0.0)
+    [copy_] = retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:1], last_epochs=2, stacked=False)
+    assert math.isnan(copy_.test_acc) and math.isnan(copy_.val_acc)
+
+
+def test_a_model_without_a_stacked_form_is_retrained_one_copy_after_another_with_a_warning(monkeypatch):
+    paths = _fake_engine(monkeypatch, diverged=[False, False])
+    pruned, masks, data = _setup("cnn1d")
+    pruned.norm = torch.nn.LayerNorm(4).double()  # a layer with parameters and no stacked form
+    run = SGDRun(epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=()), 40, 64, momentum=0.9,
+                 weight_decay=0.0)
+    with pytest.warns(UserWarning, match="retraining the copies one after another: layer norm is a LayerNorm"):
+        retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:2], last_epochs=2, stacked=True)
+    assert paths == ["sequential", "sequential"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for one after another: nothing to warn about
+        retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:2], last_epochs=2, stacked=False)
