@@ -254,3 +254,53 @@ def test_a_copy_with_constant_outputs_gives_nan_cka_not_a_crashed_trial():
                          lmc_subset=200, cka=True, cka_examples=300, batch_size=100, bn_batch_size=64,
                          bn_stats="paper")
     assert math.isnan(row["cka_pair0_1"]) and math.isnan(row["cka"]) and math.isnan(row["cka_std"])
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_measure_copies_whole_on_copies_worked_out_by_hand(stacked):
+    # Copies a and a (the same weights) and b: pair (0, 1) has mc 0 and CKA 1 exactly; the row's means
+    # and population stds are over the three pairs, and train_err is the mean over the copies of their
+    # error on the first lmc_subset examples (evaluated one model at a time here, independently).
+    from trainables.method.landscape import measure_copies
+
+    model_a, model_b, data = _two_trained_copies()
+    models = [model_a, copy.deepcopy(model_a), model_b]
+    x, y = data.x_train, data.y_train
+    row = measure_copies(models, (x, y), stacked=stacked, lmc=True, lmc_points=3, lmc_subset=200, cka=True,
+                         cka_examples=300, batch_size=100, bn_batch_size=64, bn_stats="paper")
+    errors = [evaluate(m, x[:200], y[:200]).error for m in models]
+    assert row["train_err"] == pytest.approx(sum(errors) / 3, abs=1e-6)
+    assert row["lmc_pair0_1"] == pytest.approx(0.0, abs=1e-6) and row["cka_pair0_1"] == pytest.approx(1.0, abs=1e-6)
+    lmcs = [row["lmc_pair0_1"], row["lmc_pair0_2"], row["lmc_pair1_2"]]
+    ckas = [row["cka_pair0_1"], row["cka_pair0_2"], row["cka_pair1_2"]]
+    for metric, values in (("lmc", lmcs), ("cka", ckas)):
+        mean = sum(values) / 3
+        assert row[metric] == pytest.approx(mean, abs=1e-9)
+        assert row[f"{metric}_std"] == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in values) / 3), abs=1e-9)
+    assert ckas[1] < 1 - 1e-4  # b is not a: the std is not zero by construction
+    assert 0 <= row["seconds_lmc_bn"] <= row["seconds_lmc"] and row["seconds_cka"] >= 0
+
+
+def test_a_metric_switched_off_is_nan_and_costs_nothing():
+    from trainables.method.landscape import measure_copies
+
+    model_a, model_b, data = _two_trained_copies()
+    row = measure_copies([model_a, model_b], (data.x_train, data.y_train), stacked=False, lmc=True, lmc_points=3,
+                         lmc_subset=200, cka=False, cka_examples=300, batch_size=100, bn_batch_size=64,
+                         bn_stats="paper")
+    assert math.isnan(row["cka"]) and math.isnan(row["cka_std"]) and "cka_pair0_1" not in row
+    assert math.isfinite(row["lmc"])
+
+
+def test_lmc_times_are_the_sums_over_its_points(monkeypatch):
+    # A clock that advances 1 s per read: per point, BN re-estimation is read-to-read 1 s and evaluation 1 s.
+    from trainables.method import landscape
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(landscape, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(ticks))}))
+    model_a, model_b, data = _two_trained_copies()
+    for stacked, bn_s, eval_s in ((False, 3.0, 3.0), (True, 1.0, 1.0)):  # 3 points one by one, or one stacked line
+        curve = landscape.linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), points=3,
+                                                   subset=200, batch_size=100, bn_batch_size=64, bn_stats="paper",
+                                                   stacked=stacked)
+        assert (curve["seconds_bn"], curve["seconds_eval"]) == (bn_s, eval_s), stacked
