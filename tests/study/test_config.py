@@ -89,6 +89,14 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
     ("study:\n  temperatures: [" + ", ".join(str(t) for t in range(1, 10_002)) + "]\ndense:\n  epochs: 10001\n"
      "  milestones: [10000]\n", "10,001 temperatures x 1 dense seed = 10,001 trials, more than Tune can enumerate"),
     ("study:\n  knob: lr\n  temperatures: [0, 0.1]\n", "learning rates must be > 0, got [0.0, 0.1]"),
+    ("study:\n  criterion: regime+val\n", "study.criterion: regime+val reads validation accuracy and data.validation "
+     "is 0; set data.validation (e.g. 0.1), or use regime"),
+    ("study:\n  screen_epochs: 8\nretrain:\n  epochs: 8\n", "study.screen_epochs: 8 is not shorter than the full "
+     "retraining budget (retrain.epochs = 8); a screen must be cheaper: use fewer epochs, or remove it"),
+    ("study:\n  screen_epochs: 2\nretrain:\n  epochs: 8\nmetrics:\n  cka: false\n", "study.screen_epochs: the "
+     "screen tells the regimes apart by mc and CKA; set metrics.lmc and metrics.cka to true, or remove the screen"),
+    ("study:\n  screen_epochs: 2\n  search: random\n  max_trials: 2\nretrain:\n  epochs: 8\n",
+     "study.screen_epochs: a screen runs over the whole grid and study.search is random; use one or the other"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
     problems = _problems(tmp_path, text)
@@ -262,3 +270,15 @@ def test_alpha_pruning_is_refused_in_one_line_where_it_cannot_spread_or_eps_is_o
         assert len(err.value.problems) == 1 and "pruning.alpha_eps" in err.value.problems[0]
     config = load_config(tiny, parse_overrides(["model.name=mlp", "pruning.method=alpha"]))
     assert config.pruning.method == "alpha" and config.pruning.alpha_eps == 0.3  # AlphaPruning's default
+
+
+def test_answering_by_validation_needs_a_split_and_is_accepted_with_one():
+    from contract.config import StudyConfig
+
+    with pytest.raises(ValueError, match="study.criterion: val reads validation accuracy"):
+        StudyConfig.model_validate({"study": {"criterion": "val"}})
+    for criterion in ("val", "regime+val"):
+        config = StudyConfig.model_validate({"study": {"criterion": criterion}, "data": {"validation": 0.1}})
+        assert config.criterion == criterion
+    screened = StudyConfig.model_validate({"study": {"screen_epochs": 7}, "retrain": {"epochs": 8}})
+    assert screened.study.screen_epochs == 7

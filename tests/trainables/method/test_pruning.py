@@ -206,3 +206,31 @@ def test_lamp_keeps_a_weight_in_every_layer_even_when_the_density_keeps_fewer_we
     masks = magnitude_masks(model, 0.1, "lamp")
     assert masks["0.weight"].flatten().tolist() == [False, False, True]
     assert masks["1.weight"].flatten().tolist() == [True, False, False, False]
+
+
+def test_alpha_densities_by_hand_with_a_small_spread_and_a_layer_without_an_alpha():
+    # Three layers of 100 weights, density 0.5 (S = 0.5), eps 0.3. alphas 2.0, NaN (read as the mean, 2.25) and
+    # 2.5: normalised 0, 0.5, 1; shape 0.7, 1.0, 1.3; c = (300 - 150) / (100 x 3.0) = 0.5; densities 1 - c x shape.
+    import math
+
+    from trainables.method.pruning import alpha_densities
+
+    got = alpha_densities([2.0, math.nan, 2.5], [100, 100, 100], 0.5, eps=0.3)
+    assert got == pytest.approx([0.65, 0.5, 0.35])
+
+
+def test_prune_passes_its_options_through_and_leaves_the_model_alone(resnet):
+    from trainables.method.pruning import prune, pruned_layers
+
+    before = {k: v.clone() for k, v in resnet.state_dict().items()}
+    pruned, masks = prune(resnet, density=0.2, method="random", seed=3, include_fc=True, exclude=("conv1",))
+    assert all(torch.equal(v, resnet.state_dict()[k]) for k, v in before.items())  # a pruned copy, not the model
+    expected = magnitude_masks(resnet, 0.2, "random", seed=3, include_fc=True, exclude=("conv1",))
+    assert masks.keys() == expected.keys() and all(torch.equal(masks[k], expected[k]) for k in masks)
+    assert "fc.weight" in masks and "conv1.weight" not in masks
+    listed = pruned_layers(resnet, include_fc=True, exclude=("conv1",))
+    assert "fc (Linear" in listed and not listed.startswith("conv1 (")
+    assert pruned_layers(resnet).startswith("conv1 (Conv2d")  # the defaults: the stem pruned, the classifier not
+    _, spread = prune(resnet, density=0.2, method="alpha", alpha_eps=0.0)  # eps 0: uniform's masks
+    uniform = magnitude_masks(resnet, 0.2, "uniform")
+    assert all(torch.equal(spread[k], uniform[k]) for k in uniform)
