@@ -249,3 +249,52 @@ def test_the_gain_over_the_coldest_at_its_edge_and_the_baseline_of_a_rho_grid_wi
     se = 0.1
     coldest = _with_se([(0.1, 0.1, 0.5, se, 0.0, 0.01, 0.99), (0.5, 0.1, 0.75, se, 0.0, 0.01, 0.5)], knob="sam_rho")
     assert not any("no better than" in n for n in select_model(coldest, density=0.1)["caveats"])  # it is the coldest
+
+
+def test_recommend_rho_between_the_upper_two_of_three_densities_interpolates_every_column_and_keeps_by():
+    # Densities 0.01, 0.04, 0.16; 0.08 is the log-midpoint of the upper two. Every column is the mean of its
+    # two neighbours there, standard errors and validation accuracy included; answered by validation.
+    rows = []
+    for density, acc, val in ((0.01, 0.5, 0.5), (0.04, 0.80, 0.70), (0.16, 0.90, 0.90)):
+        for rho, shift in ((0.1, 0.0), (0.5, 0.02)):
+            rows.append({"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc + shift,
+                         "val_acc": val + shift, "lmc": 0.0, "cka": 0.99 - shift, "test_acc_se": 0.02,
+                         "val_acc_se": 0.04, "lmc_se": 0.01, "cka_se": 0.001, "status": "ok"})
+    cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    answer = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=0, by="val")
+    assert (answer["by"], answer["temperature"], answer["interpolated_between"]) == ("val", 0.5, [0.04, 0.16])
+    assert answer["test_acc"] == pytest.approx(0.87) and answer["val_acc"] == pytest.approx(0.82)
+    assert (answer["test_acc_se"], answer["lmc_se"], answer["cka_se"]) == pytest.approx((0.02, 0.01, 0.001))
+    with pytest.raises(AdviceError) as err:
+        recommend_rho(cells, density=0.2, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert str(err.value) == ("density 0.2 is outside the study's densities 0.01-0.16; extrapolation is not "
+                              "offered")
+    with pytest.raises(AdviceError) as err:
+        recommend_rho(EPOCHS, density=0.05, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert str(err.value) == "recommend-rho needs a SAM-rho study; this one varies epochs"
+
+
+def test_the_refusals_word_for_word():
+    from analysis.advice import NoAnswer
+
+    every = _with_se([(0.01, 0.02, 0.5, 0.01, -0.5, 0.01, 0.9), (0.1, 0.02, 0.5, 0.01, -0.6, 0.01, 0.9)])
+    with pytest.raises(NoAnswer) as err:
+        select_model(every, density=0.02)
+    assert str(err.value) == ("no Regime-II cell at density 0.02: every model has a barrier (Regime I) there; use a "
+                              "larger learning rate than the grid's hottest (lr 0.1), or prune to a higher density")
+    unsure = _with_se([(0.01, 0.02, 0.5, 0.01, -0.25, 0.05, 0.9), (0.1, 0.02, 0.5, 0.01, -0.22, 0.05, 0.9)],
+                      confidence=2)
+    with pytest.raises(NoAnswer) as err:
+        select_model(unsure, density=0.02)
+    assert str(err.value).startswith("no Regime-II cell at density 0.02: 0 cells in Regime I and 2 called I?")
+    with pytest.raises(AdviceError) as err:
+        select_model(_with_validation(), density=0.05, by="test")
+    assert str(err.value) == "unknown criterion 'test'; answer by one of regime, val, regime+val"
+    with pytest.raises(AdviceError) as err:
+        select_model(EPOCHS, density=0.05, by="val")
+    assert str(err.value).endswith("run the study with data.validation (e.g. 0.1)")
+
+
+def test_a_hand_made_table_without_a_confidence_reads_as_confidence_zero():
+    answer = select_model(EPOCHS.drop(columns="confidence"), density=0.05)
+    assert answer["confidence"] == 0.0
