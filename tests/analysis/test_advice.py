@@ -298,3 +298,58 @@ def test_the_refusals_word_for_word():
 def test_a_hand_made_table_without_a_confidence_reads_as_confidence_zero():
     answer = select_model(EPOCHS.drop(columns="confidence"), density=0.05)
     assert answer["confidence"] == 0.0
+
+
+def test_advise_on_an_uncertain_regime_two_cell_without_a_standard_error_and_on_a_table_without_status():
+    cells = _with_se([(0.1, 0.1, 0.85, 0.01, -0.15, float("nan"), 0.99), (0.2, 0.1, 0.80, 0.01, 0.0, 0.01, 0.95)],
+                     confidence=2)
+    answer = advise(cells, density=0.1, temperature=0.1)
+    assert (answer["regime"], answer["direction"]) == ("II?", "unclear")
+    assert answer["advice"] == ("within noise: mc -0.150 has no standard error (that takes 2 dense seeds, or 4 copies "
+                                "of one); add dense seeds before moving the temperature")
+    bare = cells.drop(columns="status")
+    bare.loc[1, "regime"] = "n/a"
+    with pytest.raises(AdviceError, match=r"has no regime \(status n/a\)"):
+        advise(bare, density=0.1, temperature=0.2)
+
+
+def test_select_by_validation_when_every_cell_diverged_and_an_epochs_refusal_names_the_fewest_epochs():
+    from analysis.advice import NoAnswer
+
+    diverged = _with_validation().assign(val_acc=[float("nan"), float("nan"), 0.9], test_acc=[0.8, 0.8, float("nan")])
+    with pytest.raises(NoAnswer) as err:
+        select_model(diverged, density=0.05, by="val")
+    assert str(err.value) == "no cell with a validation accuracy at density 0.05: every one diverged"
+    barriers = _cells([(20, 0.02, 0.5, -0.4, 0.9), (60, 0.02, 0.5, -0.5, 0.9)])
+    with pytest.raises(NoAnswer, match=r"train fewer epochs than the grid's hottest \(epochs 20\)"):
+        select_model(barriers, density=0.02)
+
+
+def test_without_a_confidence_no_other_cell_is_called_indistinguishable_and_the_coldest_edge_of_two():
+    answer = select_model(EPOCHS.drop(columns="confidence"), density=0.05)
+    assert answer["indistinguishable_from"] == []
+    two = _cells([(20, 0.3, 0.80, 0.0, 0.90), (60, 0.3, 0.82, 0.0, 0.99)])
+    notes = select_model(two, density=0.3)["caveats"]
+    assert notes[0].startswith("epochs 60 is the coldest of the grid: a colder model may do better (train more epochs")
+
+
+def test_the_coldest_pick_is_not_called_worse_than_itself():
+    se = 0.01
+    cells = _with_se([(0.01, 0.1, 0.80, se, 0.0, 0.01, 0.99), (0.1, 0.1, 0.81, se, 0.0, 0.01, 0.90)])
+    notes = select_model(cells, density=0.1)["caveats"]
+    assert not any(n.startswith(("worse than", "no better than")) for n in notes), notes
+
+
+def test_recommend_rho_on_the_grid_keeps_the_criterion_and_interpolated_standard_errors_decide_ties():
+    rows = []
+    for density, acc in ((0.04, 0.80), (0.16, 0.90)):
+        for rho, shift in ((0.1, 0.0), (0.5, 0.02)):
+            rows.append({"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc + shift,
+                         "val_acc": acc + shift, "lmc": 0.0, "cka": 0.99 - shift, "test_acc_se": 0.01,
+                         "val_acc_se": 0.001, "lmc_se": 0.01, "cka_se": 0.001, "status": "ok"})
+    cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=2)
+    on_grid = recommend_rho(cells, density=0.04, mc_threshold=-0.2, cka_eps=0.005, confidence=2, by="val")
+    assert (on_grid["by"], on_grid["temperature"]) == ("val", 0.5)
+    mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=2, by="val")
+    # val 0.87 vs 0.85 with SEs 0.001 interpolated: 0.02 is far beyond 2 x 0.0014, so nothing is tied
+    assert (mid["knob"], mid["temperature"], mid["indistinguishable_from"]) == ("sam_rho", 0.5, [])

@@ -102,9 +102,9 @@ def test_a_study_whose_own_experiment_holds_nothing_is_read_from_its_repairs(tmp
 def test_result_lines_skip_blank_lines_and_number_the_bad_ones_from_one(tmp_path):
     from contract.results import read_result_lines
 
-    (tmp_path / "result.json").write_bytes(b'{"density": 0.1}\n\n[1, 2]\n{"density": 0.5}\nnot json\n')
+    (tmp_path / "result.json").write_bytes(b'{"density": 0.1}\n\n[1, 2]\nnot json\n{"density": 0.5}\n')
     rows, bad = read_result_lines(tmp_path)
-    assert rows == [{"density": 0.1}, {"density": 0.5}] and bad == [3, 5]
+    assert rows == [{"density": 0.1}, {"density": 0.5}] and bad == [3, 4]
 
 
 def test_a_manifest_that_is_not_a_mapping_reads_as_empty(tmp_path):

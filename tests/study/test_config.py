@@ -95,6 +95,12 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
      "retraining budget (retrain.epochs = 8); a screen must be cheaper: use fewer epochs, or remove it"),
     ("study:\n  screen_epochs: 2\nretrain:\n  epochs: 8\nmetrics:\n  cka: false\n", "study.screen_epochs: the "
      "screen tells the regimes apart by mc and CKA; set metrics.lmc and metrics.cka to true, or remove the screen"),
+    ("study:\n  target_densities: [0.1]\n", "study.target_densities: only a search chooses trials; set study.search: "
+     "regimes, random or optuna, or remove it"),
+    ("study:\n  search: regimes\nmetrics:\n  lmc: false\n", "study.search: regimes reads mc and CKA; set metrics.lmc "
+     "and metrics.cka to true"),
+    ("study:\n  search: optuna\n", "study.search: optuna maximises validation accuracy and data.validation is 0; set "
+     "data.validation (e.g. 0.1), or search with random or regimes"),
     ("study:\n  screen_epochs: 2\n  search: random\n  max_trials: 2\nretrain:\n  epochs: 8\n",
      "study.screen_epochs: a screen runs over the whole grid and study.search is random; use one or the other"),
 ])
@@ -282,3 +288,11 @@ def test_answering_by_validation_needs_a_split_and_is_accepted_with_one():
         assert config.criterion == criterion
     screened = StudyConfig.model_validate({"study": {"screen_epochs": 7}, "retrain": {"epochs": 8}})
     assert screened.study.screen_epochs == 7
+
+
+def test_a_search_with_what_it_needs_is_accepted():
+    from contract.config import StudyConfig
+
+    tpe = StudyConfig.model_validate({"study": {"search": "optuna", "target_densities": [0.05]},
+                                      "data": {"validation": 0.1}, "pruning": {"densities": [0.05, 0.5]}})
+    assert tpe.targets == [0.05]
