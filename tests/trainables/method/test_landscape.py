@@ -304,3 +304,61 @@ def test_lmc_times_are_the_sums_over_its_points(monkeypatch):
                                                    subset=200, batch_size=100, bn_batch_size=64, bn_stats="paper",
                                                    stacked=stacked)
         assert (curve["seconds_bn"], curve["seconds_eval"]) == (bn_s, eval_s), stacked
+
+
+def test_exact_bn_statistics_count_every_position_of_a_signal_whose_length_is_not_its_channels():
+    # 4 channels over 8 positions (not 4): the pooled mean and unbiased variance of the 50 x 8 values per
+    # channel, in batches of 16 (the last one of 2); the statistics are accumulated in float32, so to 1e-6.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.BatchNorm1d(4)).double()
+    x = torch.randn(50, 1, 10, dtype=torch.float64)
+    reestimate_bn_statistics(model, x, batch_size=16, stats="exact")
+    with torch.no_grad():
+        pre = model[0](x).permute(1, 0, 2).flatten(1)  # (channels, 400)
+    assert torch.allclose(model[1].running_mean, pre.mean(1), rtol=0, atol=1e-6)
+    assert torch.allclose(model[1].running_var, pre.var(1, unbiased=True), rtol=1e-6, atol=0)
+
+
+def test_lmc_defaults_and_its_refusal():
+    model_a, model_b, data = _two_trained_copies()
+    curve = linear_mode_connectivity(model_a, model_b, (data.x_train[:300], data.y_train[:300]), bn_batch_size=64,
+                                     bn_stats="paper")
+    assert len(curve["t"]) == 11  # the paper's 11 points, on every example given
+    explicit = linear_mode_connectivity(model_a, model_b, (data.x_train[:300], data.y_train[:300]), points=11,
+                                        subset=300, bn_batch_size=64, bn_stats="paper")
+    assert curve["train_err"] == pytest.approx(explicit["train_err"], abs=1e-6)
+    with pytest.raises(ValueError) as err:
+        linear_mode_connectivity(model_a, model_b, (data.x_train, data.y_train), points=1, bn_batch_size=64,
+                                 bn_stats="paper")
+    assert str(err.value) == "LMC needs at least 2 points, got 1"
+    with pytest.raises(ValueError) as err:
+        linear_cka(torch.zeros(3, 2), torch.zeros(4, 2))
+    assert str(err.value) == "CKA needs the same examples in both: 3 vs 4 rows"
+
+
+def test_measure_copies_times_its_metrics_by_the_clock(monkeypatch):
+    # A clock that advances 1 s per read. One after another, each LMC point reads it 3 times (start, after
+    # BatchNorm, after evaluation): 3 pairs x 3 points: seconds_lmc = 1 + 27 = 28, of which BatchNorm 9; the
+    # CKA block reads it only at its start and end: 1 s.
+    from trainables.method import landscape
+
+    model_a, model_b, data = _two_trained_copies()
+    models = [model_a, copy.deepcopy(model_a), model_b]
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(landscape, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(ticks))}))
+    row = landscape.measure_copies(models, (data.x_train, data.y_train), stacked=False, lmc=True, lmc_points=3,
+                                   lmc_subset=200, cka=True, cka_examples=300, batch_size=100, bn_batch_size=64,
+                                   bn_stats="paper")
+    assert (row["seconds_lmc"], row["seconds_lmc_bn"], row["seconds_cka"]) == (28, 9, 1)
+
+
+def test_a_model_without_a_stacked_form_is_measured_one_copy_at_a_time():
+    from trainables.method.landscape import measure_copies
+
+    model_a, model_b, data = _two_trained_copies()
+    for model in (model_a, model_b):
+        model.scale = torch.nn.Parameter(torch.ones(1))  # a parameter outside any stackable layer (unused)
+    row = measure_copies([model_a, model_b], (data.x_train, data.y_train), stacked=True, lmc=True, lmc_points=3,
+                         lmc_subset=200, cka=True, cka_examples=300, batch_size=100, bn_batch_size=64,
+                         bn_stats="paper")
+    assert math.isfinite(row["lmc"]) and math.isfinite(row["cka"])

@@ -231,6 +231,9 @@ def test_prune_passes_its_options_through_and_leaves_the_model_alone(resnet):
     listed = pruned_layers(resnet, include_fc=True, exclude=("conv1",))
     assert "fc (Linear" in listed and not listed.startswith("conv1 (")
     assert pruned_layers(resnet).startswith("conv1 (Conv2d")  # the defaults: the stem pruned, the classifier not
+    _, default = prune(resnet, density=0.2, method="random")  # the defaults: seed 0, the classifier left dense
+    assert "fc.weight" not in default
+    assert all(torch.equal(default[k], v) for k, v in magnitude_masks(resnet, 0.2, "random", seed=0).items())
     _, spread = prune(resnet, density=0.2, method="alpha", alpha_eps=0.0)  # eps 0: uniform's masks
     uniform = magnitude_masks(resnet, 0.2, "uniform")
     assert all(torch.equal(spread[k], uniform[k]) for k in uniform)

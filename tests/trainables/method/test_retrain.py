@@ -245,8 +245,11 @@ def test_a_diverged_copy_scores_nan_and_the_path_follows_stacked(monkeypatch, st
 def test_a_copy_that_diverged_before_its_scored_epochs_scores_nan(monkeypatch):
     import math
 
+    import dataclasses
+
     _fake_engine(monkeypatch, diverged=[True], scored_epochs=1)  # stopped at epoch 1 of 5: nothing scored
     pruned, masks, data = _setup("cnn1d")
+    data = dataclasses.replace(data, x_val=data.x_test, y_val=data.y_test)  # with a validation split
     run = SGDRun(epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=()), 40, 64, momentum=0.9,
                  weight_decay=0.0)
     [copy_] = retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:1], last_epochs=2, stacked=False)
@@ -267,3 +270,16 @@ def test_a_model_without_a_stacked_form_is_retrained_one_copy_after_another_with
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # asked for one after another: nothing to warn about
         retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:2], last_epochs=2, stacked=False)
+
+
+def test_a_diverged_copy_with_scored_epochs_has_nan_validation_accuracy_too(monkeypatch):
+    import dataclasses
+    import math
+
+    _fake_engine(monkeypatch, diverged=[False, True])
+    pruned, masks, data = _setup("cnn1d")
+    data = dataclasses.replace(data, x_val=data.x_test, y_val=data.y_test)
+    run = SGDRun(epoch_schedule(0.05, epochs=5, steps_per_epoch=8, milestone_epochs=()), 40, 64, momentum=0.9,
+                 weight_decay=0.0)
+    ok, bad = retrain_copies(pruned, masks, data, run=run, seeds=SEEDS[:2], last_epochs=2, stacked=False)
+    assert ok.val_acc == pytest.approx(0.45) and math.isnan(bad.val_acc) and math.isnan(bad.test_acc)
