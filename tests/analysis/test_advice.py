@@ -353,3 +353,13 @@ def test_recommend_rho_on_the_grid_keeps_the_criterion_and_interpolated_standard
     mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=2, by="val")
     # val 0.87 vs 0.85 with SEs 0.001 interpolated: 0.02 is far beyond 2 x 0.0014, so nothing is tied
     assert (mid["knob"], mid["temperature"], mid["indistinguishable_from"]) == ("sam_rho", 0.5, [])
+
+
+def test_recommend_rho_interpolates_a_one_seed_study_whose_mc_has_no_standard_error():
+    # One dense seed, two copies: no SE for mc (one pair). The interpolated cells must not be dropped for it.
+    rows = [{"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc, "lmc": 0.0, "cka": cka,
+             "test_acc_se": 0.01, "lmc_se": float("nan"), "cka_se": float("nan"), "status": "ok"}
+            for density, acc in ((0.04, 0.80), (0.16, 0.90)) for rho, cka in ((0.1, 0.99), (0.5, 0.95))]
+    cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    answer = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert (answer["temperature"], answer["interpolated_between"]) == (0.1, [0.04, 0.16])

@@ -362,3 +362,23 @@ def test_a_model_without_a_stacked_form_is_measured_one_copy_at_a_time():
                          lmc_subset=200, cka=True, cka_examples=300, batch_size=100, bn_batch_size=64,
                          bn_stats="paper")
     assert math.isfinite(row["lmc"]) and math.isfinite(row["cka"])
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+@pytest.mark.parametrize("bn_stats", ["paper", "exact"])
+def test_each_lmc_point_is_the_interpolated_model_with_the_requested_batchnorm_statistics(stacked, bn_stats):
+    # The midpoint's training error equals that of the interpolated model re-estimated by hand the same way,
+    # on 300 examples in batches of 64 (five batches: the two ways of pooling differ).
+    model_a, model_b, data = _two_trained_copies()
+    x, y = data.x_train[:300], data.y_train[:300]
+    curve = linear_mode_connectivity(model_a, model_b, (x, y), points=3, batch_size=100, bn_batch_size=64,
+                                     bn_stats=bn_stats, stacked=stacked)
+    mid = copy.deepcopy(model_a)
+    mid.load_state_dict(interpolate_state(model_a, model_b, 0.5))
+    reestimate_bn_statistics(mid, x, batch_size=64, stats=bn_stats)
+    assert curve["train_err"][1] == pytest.approx(evaluate(mid, x, y).error, abs=1 / 300 + 1e-9)  # one example
+    other = "exact" if bn_stats == "paper" else "paper"
+    moved = copy.deepcopy(model_a)
+    moved.load_state_dict(interpolate_state(model_a, model_b, 0.5))
+    reestimate_bn_statistics(moved, x, batch_size=64, stats=other)
+    assert not torch.allclose(moved[1].running_var, mid[1].running_var, rtol=1e-6)  # the two ways do differ here
