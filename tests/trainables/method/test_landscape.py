@@ -382,3 +382,22 @@ def test_each_lmc_point_is_the_interpolated_model_with_the_requested_batchnorm_s
     moved.load_state_dict(interpolate_state(model_a, model_b, 0.5))
     reestimate_bn_statistics(moved, x, batch_size=64, stats=other)
     assert not torch.allclose(moved[1].running_var, mid[1].running_var, rtol=1e-6)  # the two ways do differ here
+
+
+def test_exact_statistics_of_a_later_batchnorm_pool_its_inputs_computed_with_batch_statistics_before_it():
+    # Conv-BN-ReLU-Conv-BN in float64, 50 signals in batches of 16. The second BN's input in batch b is what
+    # the network computes in train mode: the first BN normalises by batch b's own statistics.
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 3), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
+                                torch.nn.Conv1d(4, 3, 3), torch.nn.BatchNorm1d(3)).double()
+    x = torch.randn(50, 1, 10, dtype=torch.float64)
+    with torch.no_grad():
+        seen = [model[3](F.relu(F.batch_norm(model[0](b), None, None, model[1].weight, model[1].bias, training=True,
+                                             eps=model[1].eps)))
+                for b in x.split(16)]
+    pooled = torch.cat(seen).permute(1, 0, 2).flatten(1)
+    reestimate_bn_statistics(model, x, batch_size=16, stats="exact")
+    assert torch.allclose(model[4].running_mean, pooled.mean(1), rtol=0, atol=1e-6)
+    assert torch.allclose(model[4].running_var, pooled.var(1, unbiased=True), rtol=1e-6, atol=0)
