@@ -278,6 +278,9 @@ def test_measure_copies_whole_on_copies_worked_out_by_hand(stacked):
         assert row[metric] == pytest.approx(mean, abs=1e-9)
         assert row[f"{metric}_std"] == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in values) / 3), abs=1e-9)
     assert ckas[1] < 1 - 1e-4  # b is not a: the std is not zero by construction
+    alone = linear_mode_connectivity(models[0], models[2], (x, y), points=3, subset=200, batch_size=100,
+                                     bn_batch_size=64, bn_stats="paper", stacked=False)
+    assert row["lmc_pair0_2"] == pytest.approx(alone["mc"], abs=1e-6)  # on the LMC subset, not every example
     assert 0 <= row["seconds_lmc_bn"] <= row["seconds_lmc"] and row["seconds_cka"] >= 0
 
 

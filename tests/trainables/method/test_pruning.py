@@ -237,3 +237,26 @@ def test_prune_passes_its_options_through_and_leaves_the_model_alone(resnet):
     _, spread = prune(resnet, density=0.2, method="alpha", alpha_eps=0.0)  # eps 0: uniform's masks
     uniform = magnitude_masks(resnet, 0.2, "uniform")
     assert all(torch.equal(spread[k], uniform[k]) for k in uniform)
+
+
+def test_global_magnitude_keeps_exactly_its_count_even_below_one_weight_a_layer():
+    # 7 weights, density 0.1: round(0.7) = 1, the largest overall (10.0); the first layer is emptied. Only LAMP
+    # promises a weight in every layer.
+    model = _two_layer([1.0, 2.0, 3.0], [10.0, 9.9, 9.8, 9.7])
+    masks = magnitude_masks(model, 0.1, "global")
+    assert masks["0.weight"].sum() == 0 and masks["1.weight"].flatten().tolist() == [True, False, False, False]
+
+
+def test_masks_refuse_a_density_above_one_and_default_to_seed_zero(resnet):
+    with pytest.raises(ValueError) as err:
+        magnitude_masks(resnet, 1.5, "uniform")
+    assert str(err.value) == "density must be in (0, 1], got 1.5"
+    default, zero = magnitude_masks(resnet, 0.2, "random"), magnitude_masks(resnet, 0.2, "random", seed=0)
+    assert all(torch.equal(default[k], zero[k]) for k in zero)
+
+
+def test_a_model_without_a_linear_layer_prunes_all_its_convolutions():
+    from trainables.method.pruning import prunable_weights
+
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Conv1d(2, 2, 3))
+    assert list(prunable_weights(model)) == ["0.weight", "2.weight"]
