@@ -81,18 +81,24 @@ def engine(device, *, batch_size: int, steps: int, repeats: int) -> None:
             synchronize(device)
             rates.append(steps * batch_size / (time.perf_counter() - started))
         autocast = runtime.bf16_training(device, precision)
-        print(f"   {precision}: {statistics.median(rates):>9,.0f} img/s   bf16 autocast {'on' if autocast else 'off'}   "
-              f"peak {_peak_text(device)}")
+        print(f"   {precision}: {statistics.median(rates):>9,.0f} img/s   bf16 autocast "
+              f"{'on' if autocast else 'off'}   peak {_peak_text(device)}")
+
+
+def _pruned_resnet(device, *, steps: int, method: str):
+    # PreResNet-20 pruned to density 0.1 by `method`, CIFAR-shaped data for `steps` steps at batch 64, the run.
+    seed_everything(0)
+    model, data = prepare(preresnet(), _cifar_shaped(64 * steps), device)
+    pruned, masks = prune(model, density=0.1, method=method)
+    run = SGDRun(epoch_schedule(0.1, epochs=1, steps_per_epoch=steps, milestone_epochs=()), steps, 64,
+                 momentum=0.9, weight_decay=1e-4)
+    return pruned, masks, data, run
 
 
 def stacked_copies(device, *, steps: int, repeats: int) -> None:
     """Print seconds per retraining step of K = 2 PreResNet-20 copies, stacked and one after another."""
     print(f"\n2. retraining K = 2 copies of PreResNet-20 at density 0.1, batch 64, {steps} steps, median of {repeats}")
-    seed_everything(0)
-    model, data = prepare(preresnet(), _cifar_shaped(64 * steps), device)
-    pruned, masks = prune(model, density=0.1, method="uniform")
-    run = SGDRun(epoch_schedule(0.1, epochs=1, steps_per_epoch=steps, milestone_epochs=()), steps, 64,
-                 momentum=0.9, weight_decay=1e-4)
+    pruned, masks, data, run = _pruned_resnet(device, steps=steps, method="uniform")
     seconds = {}
     for stacked in (False, True, False, True)[: 2 + 2 * (repeats > 1)]:
         synchronize(device)
@@ -155,11 +161,7 @@ def _force_tf32_on() -> tuple:
 def determinism(device, *, steps: int) -> None:
     """Print whether two retrainings under resources.deterministic give the same weights bit for bit."""
     print(f"\n4. resources.deterministic: two retrainings of PreResNet-20 ({steps} steps) on {device.type}")
-    seed_everything(0)
-    model, data = prepare(preresnet(), _cifar_shaped(64 * steps), device)
-    pruned, masks = prune(model, density=0.1, method="lamp")
-    run = SGDRun(epoch_schedule(0.1, epochs=1, steps_per_epoch=steps, milestone_epochs=()), steps, 64,
-                 momentum=0.9, weight_decay=1e-4)
+    pruned, masks, data, run = _pruned_resnet(device, steps=steps, method="lamp")
     for deterministic in (False, True):
         runtime.use_deterministic(deterministic)
         try:

@@ -251,16 +251,20 @@ def test_the_gain_over_the_coldest_at_its_edge_and_the_baseline_of_a_rho_grid_wi
     assert not any("no better than" in n for n in select_model(coldest, density=0.1)["caveats"])  # it is the coldest
 
 
+def _rho_cells(points, *, test_se, val_se, confidence):
+    # Per (density, test_acc, val_acc): rho 0.1 at those accuracies and CKA 0.99, rho 0.5 two points better
+    # and CKA 0.97; mc 0 everywhere; classified with threshold -0.2, eps 0.005.
+    rows = [{"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc + shift, "val_acc": val + shift,
+             "lmc": 0.0, "cka": 0.99 - shift, "test_acc_se": test_se, "val_acc_se": val_se, "lmc_se": 0.01,
+             "cka_se": 0.001, "status": "ok"} for density, acc, val in points for rho, shift in ((0.1, 0.0), (0.5, 0.02))]
+    return classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=confidence)
+
+
 def test_recommend_rho_between_the_upper_two_of_three_densities_interpolates_every_column_and_keeps_by():
     # Densities 0.01, 0.04, 0.16; 0.08 is the log-midpoint of the upper two. Every column is the mean of its
     # two neighbours there, standard errors and validation accuracy included; answered by validation.
-    rows = []
-    for density, acc, val in ((0.01, 0.5, 0.5), (0.04, 0.80, 0.70), (0.16, 0.90, 0.90)):
-        for rho, shift in ((0.1, 0.0), (0.5, 0.02)):
-            rows.append({"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc + shift,
-                         "val_acc": val + shift, "lmc": 0.0, "cka": 0.99 - shift, "test_acc_se": 0.02,
-                         "val_acc_se": 0.04, "lmc_se": 0.01, "cka_se": 0.001, "status": "ok"})
-    cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    cells = _rho_cells([(0.01, 0.5, 0.5), (0.04, 0.80, 0.70), (0.16, 0.90, 0.90)], test_se=0.02, val_se=0.04,
+                       confidence=0)
     answer = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=0, by="val")
     assert (answer["by"], answer["temperature"], answer["interpolated_between"]) == ("val", 0.5, [0.04, 0.16])
     assert answer["test_acc"] == pytest.approx(0.87) and answer["val_acc"] == pytest.approx(0.82)
@@ -341,13 +345,7 @@ def test_the_coldest_pick_is_not_called_worse_than_itself():
 
 
 def test_recommend_rho_on_the_grid_keeps_the_criterion_and_interpolated_standard_errors_decide_ties():
-    rows = []
-    for density, acc in ((0.04, 0.80), (0.16, 0.90)):
-        for rho, shift in ((0.1, 0.0), (0.5, 0.02)):
-            rows.append({"knob": "sam_rho", "temperature": rho, "density": density, "test_acc": acc + shift,
-                         "val_acc": acc + shift, "lmc": 0.0, "cka": 0.99 - shift, "test_acc_se": 0.01,
-                         "val_acc_se": 0.001, "lmc_se": 0.01, "cka_se": 0.001, "status": "ok"})
-    cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=2)
+    cells = _rho_cells([(0.04, 0.80, 0.80), (0.16, 0.90, 0.90)], test_se=0.01, val_se=0.001, confidence=2)
     on_grid = recommend_rho(cells, density=0.04, mc_threshold=-0.2, cka_eps=0.005, confidence=2, by="val")
     assert (on_grid["by"], on_grid["temperature"]) == ("val", 0.5)
     mid = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=2, by="val")
