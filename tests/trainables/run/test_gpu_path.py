@@ -231,3 +231,26 @@ def test_a_split_that_is_another_splits_tensor_is_held_once_after_prepare():
     assert data.x_train.is_contiguous(memory_format=torch.channels_last)
     moved = Dataset(x, y, x.clone(), y, 10, "none").map_tensors(lambda t: t.double())
     assert moved.y_test is moved.y_train and moved.x_test is not moved.x_train  # distinct tensors stay distinct
+
+
+def test_the_spectra_benchmark_hands_weightwatcher_a_copy_and_leaves_the_model_where_it_is(monkeypatch):
+    # On CUDA, `model.cpu()` moved the benchmark's model off the GPU in place; weightwatcher now reads a copy.
+    import importlib.util
+
+    weightwatcher = pytest.importorskip("weightwatcher")
+    spec = importlib.util.spec_from_file_location("spectra_benchmark", ROOT / "benchmarks" / "spectra.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = []
+
+    class Recorder:
+        def __init__(self, model):
+            seen.append(model)
+
+        def analyze(self):
+            return "details"
+
+    monkeypatch.setattr(weightwatcher, "WeightWatcher", Recorder)
+    model = torch.nn.Linear(4, 3)
+    assert module.weightwatcher_details(model) == "details"
+    assert seen[0] is not model and torch.equal(seen[0].weight, model.weight)
