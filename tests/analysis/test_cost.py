@@ -37,3 +37,15 @@ def test_without_a_budget_every_row_is_full_retraining():
     split = compute_split(_rows(), full_epochs=None)
     assert split["screen"]["seconds"] == 0.0 and split["retrain"]["seconds"] == pytest.approx(9.0)
     assert "screen" not in cost_line(split)
+
+
+def test_gpu_seconds_follow_the_rows_device_and_older_rows_their_memory_peak():
+    # The row's device decides; a row from before `device` was recorded ("" or absent) falls back to its
+    # GPU memory peak. Row 1: device cuda:0 but no peak (the peak is NaN when torch reports none): CUDA.
+    # Row 2: device cpu with a peak left from a reused worker: not CUDA.
+    rows = _rows().assign(device=["cuda:0", "cpu"])
+    split = compute_split(rows, cpu=2, gpu=0.5, full_epochs=8)
+    # Row 1's parts: dense 10, retrain 5, LMC 1.5, CKA 0.5, overhead 2 + 1 = 3: 20 s x 0.5 GPU.
+    assert split["total"]["gpu_s"] == pytest.approx(10.0) and split["screen"]["gpu_s"] == 0.0
+    legacy = _rows().assign(device=["", ""])  # as before: the second row, by its peak
+    assert compute_split(legacy, cpu=2, gpu=0.5, full_epochs=8)["total"]["gpu_s"] == pytest.approx(3.0)
