@@ -15,7 +15,7 @@ import pandas as pd
 
 from contract.cells import finished_cells
 from contract.config import StudyConfig
-from contract.results import owed_cells, read_result_lines, repair_folders
+from contract.results import owed_cells, read_fault_notes, read_result_lines, repair_folders
 from contract.screen import SCREEN_FOLDER
 from contract.saved import read_saved_config
 from contract.row import row_fields
@@ -35,7 +35,8 @@ class Study:
         path: the experiment directory or URI.
         cells: one row per reported (trial, density): the trial's report keys plus trial_id, complete.
         trials: one row per trial: temperature, dense_seed, densities_done, densities_total,
-            complete, status (Tune's), failures, seconds (wall time reported so far).
+            complete, status (Tune's), failures, seconds (wall time reported so far), why (the last
+            fault the trial noted before its process ended: a hang, memory; "" for none).
         config: the study config the trials received (`contract.saved.read_saved_config`), or
             None when no trial has one.
         config_dropped: keys of the saved config this version could not read (a study written
@@ -92,8 +93,7 @@ def read_study(path: str | Path) -> Study:
         rows = finished_cells(frame)
         trial_rows.append({"trial_id": trial.trial_id, "temperature": trial.config.get("temperature"),
                            "dense_seed": trial.config.get("dense_seed"), "status": trial.status,
-                           "failures": trial.failures,
-                           "seconds": _seconds(rows)})
+                           "failures": trial.failures, "seconds": _seconds(rows), "why": _why(trial.path)})
         if len(rows):
             frames.append(rows.assign(trial_id=trial.trial_id))
     densities = list(config.pruning.densities) if config is not None else []
@@ -145,8 +145,15 @@ def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, totals: dict, ever
         merged.append({"trial_id": group["trial_id"].iloc[0], "temperature": temperature, "dense_seed": seed,
                        "densities_done": done, "densities_total": total, "complete": bool(total) and done >= total,
                        "status": group["status"].iloc[0] + (f" +{len(group) - 1} repair" if len(group) > 1 else ""),
-                       "failures": int(group["failures"].sum()), "seconds": float(group["seconds"].sum())})
+                       "failures": int(group["failures"].sum()), "seconds": float(group["seconds"].sum()),
+                       "why": next((w for w in reversed(list(group["why"])) if w), "")})
     return pd.DataFrame(merged)
+
+
+def _why(trial_path: str) -> str:
+    # The last fault a trial noted before its process ended (a hang, memory), "" for none; local folders only.
+    notes = [] if "://" in str(trial_path) else read_fault_notes(trial_path)
+    return notes[-1]["message"] if notes else ""
 
 
 def _missing(config: StudyConfig | None, path: str, cells: pd.DataFrame) -> int:

@@ -119,7 +119,7 @@ def rule_for(config: StudyConfig, *, by: str = "regime") -> Callable[..., list[f
 
     Candidates are study.temperatures, targets `config.targets` (study.target_densities, default
     every density of pruning.densities), thresholds those of metrics. The result pickles (Tune
-    saves it with the experiment, to resume; a resumed search keeps its first criterion).
+    saves it with the experiment; a resumed search gets this run's rule, and so its --by, from the launcher).
     """
     m = config.metrics
     return partial(next_temperatures, knob=config.study.knob, candidates=list(config.study.temperatures),

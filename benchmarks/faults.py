@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import shutil
 import subprocess
 import sys
@@ -67,17 +66,9 @@ def _bad_byte(result: Path) -> None:
 
 
 def moved(clean: Path, storage: Path) -> Path:
-    """Copy the finished study under `storage`, its snapshot saying where it now lives."""
+    """Copy the finished study under `storage`, as it is (a study resumes where it now lives)."""
     copy = storage / clean.name
     shutil.copytree(clean, copy)
-    snapshot = copy / "regimes_config.json"
-    saved = json.loads(snapshot.read_text())
-    saved["study"]["storage"] = str(storage)
-    snapshot.write_text(json.dumps(saved))
-    for params in copy.glob("*/params.json"):  # as the trials of a study run there would hold it
-        given = json.loads(params.read_text())
-        given["study_config"]["study"]["storage"] = str(storage)
-        params.write_text(json.dumps(given))
     return copy
 
 

@@ -262,11 +262,18 @@ class FaultsSection(Section):
     """Fault injection for reliability tests, once per trial (a resumed trial does not repeat it).
 
     crash_after_densities raises inside the trial; kill_after_densities kills its worker process
-    with SIGKILL, as an out-of-memory kill or a lost node would.
+    with SIGKILL, as an out-of-memory kill or a lost node would; hang_after_densities makes the
+    model's next forward block forever, as a dead data loader or a deadlocked collective would
+    (resources.trial_timeout_s ends it). out_of_memory_after_densities is not once per trial:
+    from that many densities on, every attempt runs under an address-space limit 256 MB above what
+    it holds (setrlimit RLIMIT_AS: a real limit) and its next forward asks for 1 GB more, as a
+    batch too large for the card would.
     """
 
     crash_after_densities: Optional[PositiveInt] = None
     kill_after_densities: Optional[PositiveInt] = None
+    hang_after_densities: Optional[PositiveInt] = None
+    out_of_memory_after_densities: Optional[PositiveInt] = None
 
 
 class MlflowSection(Section):

@@ -7,7 +7,7 @@ it never uses.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -39,6 +39,11 @@ class ResourcesSection(Section):
     # to 1.1x (K = 3) per demo cell (benchmarks/copies.py). "auto": stacked on CUDA only.
     stacked: Union[bool, Literal["auto"]] = "auto"
     max_failures: Annotated[int, Field(ge=0)] = 2
+    # A trial with no training step, evaluation batch or wait for a shared dense run in this many
+    # seconds is taken as hung: it is ended and retried from its last reported density, as a
+    # failure under max_failures (`trainables.run.watchdog`). Half an hour is far above a step of
+    # any model here; None: never.
+    trial_timeout_s: Optional[Annotated[float, Field(gt=0)]] = 1800.0
 
     @field_validator("cpu", "gpu", mode="before")
     @classmethod

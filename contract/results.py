@@ -23,6 +23,9 @@ from pathlib import Path
 from contract.config import StudyConfig
 
 MANIFEST_FILE = "regimes_manifest.json"
+# Why a trial's process ended before Tune could hear it (a hang, memory): one JSON line per fault,
+# {"fault": "hang" | "memory", "message": ..., "time": unix seconds}, written by the trial itself.
+FAULTS_FILE = "regimes_faults.jsonl"
 REPAIR_PREFIX = "repair-"
 _REPAIR = re.compile(rf"^{REPAIR_PREFIX}(\d+)$")
 
@@ -54,11 +57,33 @@ def read_result_lines(trial_folder: str | Path) -> tuple[list[dict], list[int]]:
     return rows, bad
 
 
+def read_fault_notes(trial_folder: str | Path) -> list[dict]:
+    """Return the faults a trial noted in its folder (`FAULTS_FILE`), oldest first; unreadable lines left out."""
+    file = Path(trial_folder) / FAULTS_FILE
+    if not file.is_file():
+        return []
+    notes = []
+    for line in file.read_bytes().splitlines():
+        try:
+            note = json.loads(line.decode("utf-8"))
+        except ValueError:
+            continue
+        if isinstance(note, dict) and isinstance(note.get("message"), str):
+            notes.append(note)
+    return notes
+
+
 def repair_folders(study: str | Path) -> list[Path]:
     """Return the study's repair experiments (`repair-N`), in the order they were made."""
     found = [(int(m.group(1)), p) for p in Path(study).glob(f"{REPAIR_PREFIX}*")
              if p.is_dir() and (m := _REPAIR.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def study_of_experiment(experiment: str | Path) -> Path:
+    """Return the study folder of one of its Tune experiments: the experiment itself, or a repair's parent."""
+    experiment = Path(experiment)
+    return experiment.parent if _REPAIR.match(experiment.name) else experiment
 
 
 def next_repair_name(study: str | Path) -> str:

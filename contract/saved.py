@@ -7,14 +7,28 @@ project wrote, and the launcher compares a snapshot with today's config the same
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from contract.config import StudyConfig
 
+# The study's own copy of its resolved config, beside Tune's files (`study.snapshot` writes it).
+CONFIG_FILE = "regimes_config.json"
+
 # Settings added after studies had been run without them, and the value those studies were run
 # (and read) with, which may differ from today's default: a saved config that lacks the key gets it.
 ABSENT_IN_EARLIER_VERSIONS = {("metrics", "confidence"): 0.0}
+
+
+def read_config_snapshot(study: str | Path) -> dict | None:
+    """Return the saved config of the local study folder `study` as a dict, None where it has none readable."""
+    try:
+        saved = json.loads((Path(study) / CONFIG_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def read_saved_config(raw: dict) -> tuple[StudyConfig, list[str]]:

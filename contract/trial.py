@@ -7,6 +7,7 @@ line, so the two sides share the names instead of spelling them twice.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +42,42 @@ class TrialInput(BaseModel):
     dense_prefix: Optional[str] = None
     densities: Optional[list[float]] = None
     dense_cache: Optional[str] = None
+
+
+    def moved_to(self, root: str, data_root: Optional[str] = None) -> "TrialInput":
+        """Return this input for a study whose storage root is now `root` (a study moved or copied).
+
+        Tune keeps each trial's config as it was first launched, so a resumed trial of a study
+        moved to another root still names the old one: every folder under the old root (the shared
+        dense runs, a screened study's dense cache) is taken to the same place under `root`, and
+        `data_root` (the moved study's own snapshot says it) replaces data.root. Unchanged where
+        the root is the same.
+        """
+        then = self.study_config.study.storage
+        if PurePosixPath(then) == PurePosixPath(root):
+            return self
+        study = self.study_config.study.model_copy(update={"storage": root})
+        data = self.study_config.data.model_copy(update={"root": data_root}) if data_root is not None else \
+            self.study_config.data
+        spec = self.study_config.model_copy(update={"study": study, "data": data})
+        return self.model_copy(update={"study_config": spec, "dense_prefix": _rebase(self.dense_prefix, then, root),
+                                       "dense_cache": _rebase(self.dense_cache, then, root)})
+
+
+    def with_trial_timeout(self, seconds: Optional[float]) -> "TrialInput":
+        """Return this input with resources.trial_timeout_s `seconds` (a study resumed with another patience)."""
+        resources = self.study_config.resources.model_copy(update={"trial_timeout_s": seconds})
+        return self.model_copy(update={"study_config": self.study_config.model_copy(update={"resources": resources})})
+
+
+def _rebase(path: Optional[str], then: str, now: str) -> Optional[str]:
+    # `path` under the old root `then`, at the same place under `now`; any other path as it is.
+    if path is None:
+        return None
+    try:
+        return str(PurePosixPath(now) / PurePosixPath(path).relative_to(then))
+    except ValueError:
+        return path
 
 
 def param_space_keys() -> list[str]:

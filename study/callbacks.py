@@ -15,6 +15,7 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from study.config import StudyConfig
+from study.failures import new_fault_note
 from study.plan import clock
 
 
@@ -101,8 +102,12 @@ class ProgressLine(tune.Callback):
         self._say_failed(trial, "no retries left (resources.max_failures); run again to resume")
 
     def _say_failed(self, trial, what: str) -> None:
-        self.out.write(f"trial T={trial.config.get('temperature'):g} seed={trial.config.get('dense_seed')} failed; "
-                       f"{what} (traceback in {trial.error_file or 'the ray log'})\n")
+        # Why, where the trial could say it before its process ended (a hang, memory: study.failures).
+        seen = getattr(self, "_notes_seen", {})
+        why, seen[trial.trial_id] = new_fault_note(getattr(trial, "path", None), seen.get(trial.trial_id, 0))
+        self._notes_seen = seen
+        self.out.write(f"trial T={trial.config.get('temperature'):g} seed={trial.config.get('dense_seed')} failed"
+                       f"{f' ({why})' if why else ''}; {what} (traceback in {trial.error_file or 'the ray log'})\n")
         self.out.flush()
 
     def finish(self) -> None:

@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
     follow.print_cells(path)
     if searching and outcome.cells_done:
         follow.print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
-    if outcome.stuck:
+    if outcome.stuck and searching:
         print(f"unfinished search: {outcome.cells_done} cells so far; {outcome.stuck}", file=sys.stderr)
         return 1
     if searching and not outcome.complete:
@@ -164,7 +164,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _unfinished(outcome, what: str, cells: str) -> int:
-    print(f"{what}: {outcome.cells_done}/{outcome.cells_total} {cells}; run the same command again to resume "
+    again = outcome.stuck or "run the same command again to resume"
+    print(f"{what}: {outcome.cells_done}/{outcome.cells_total} {cells}; {again} "
           f"({outcome.errored_trials} trials errored)", file=sys.stderr)
     return 1
 

@@ -35,6 +35,8 @@ def status(args: argparse.Namespace) -> int:
                                                                "seconds": "{:.1f}".format}))
     done, total = len(study.cells), len(study.cells) + study.missing if study.config is not None else \
         int(trials.densities_total.sum())
+    for trial in trials[trials.why != ""].itertuples() if "why" in trials else []:
+        print(f"T={trial.temperature:g} seed={trial.dense_seed}: failed {trial.failures}x, last: {trial.why}")
     if len(study.cells):
         print(cost_line(study_compute(study)))
     print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")

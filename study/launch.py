@@ -32,11 +32,12 @@ from study.baselines import baseline_rule
 # the names stay importable from here so that those studies still resume.
 from study.callbacks import CsvLogger, JsonLogger, ProgressLine, run_config  # noqa: F401
 from study.config import StudyConfig, StudyError, is_uri
+from study.failures import out_of_memory_line
 from study.paths import cells_total, study_path, trial_budget
 from study.version import code_version
 from study.output import LOG_FILE, log_path, output_to, terminal
-from study.snapshot import save_config, same_config, saved_config
-from study.search import PointsSearcher, Rule, cell_rows, pending_trials, trial_slots, tune_config
+from study.snapshot import run_settings_changed, save_config, same_config, saved_config
+from study.search import PointsSearcher, RegimeSearcher, Rule, cell_rows, pending_trials, trial_slots, tune_config
 from trainables.trial import run_trial
 
 
@@ -172,8 +173,10 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         if saved is not None and not same_config(saved, config):
             raise StudyError(f"{path} holds a study with a different config; give it a new study.name, "
                              "or pass --fresh to start over in a new directory (nothing is deleted)")
-        if snapshot is None and saved is not None:
-            save_config(path, config)  # the snapshot was deleted: the trials' own config is this command's
+        if saved is not None and (snapshot is None or run_settings_changed(snapshot, config)):
+            # A deleted snapshot (the trials' own config is this command's), or a study moved or
+            # copied here, or given a longer trial timeout: the snapshot says so, and trials read it.
+            save_config(path, config)
         ours = {lock.LOCK_FILE, LOG_FILE, SCREEN_FOLDER, DENSE_CACHE, MANIFEST_FILE}
         if saved is None and not is_uri(path) and any(p.name not in ours and not p.name.startswith(".")
                                                       for p in Path(path).iterdir()):
@@ -236,7 +239,8 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     tuner = None
     if lost is None and saved and tune.Tuner.can_restore(path):
         tuner, lost = _restore(path, trainable, progress, run_config(config, config.study.name,
-                                                                      config.study.storage, progress, verbose))
+                                                                      config.study.storage, progress, verbose),
+                               rule=rule if config.study.search == "regimes" else None)
     elif lost is None and saved and _may_hold_results(path):
         lost = "no experiment_state-*.json"
     elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
@@ -262,7 +266,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     return _repair(config, path, grid, trainable, rule=rule, verbose=verbose, out=out)
 
 
-def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunConfig):
+def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunConfig, *, rule: Rule | None):
     # Tune's state can be readable as JSON and still not restorable: after a full disk a trial's
     # error file is empty and building its results raises EOFError. Such a state is given up
     # (never restored again) and the study's owed cells are repaired instead.
@@ -274,7 +278,7 @@ def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunC
         if full:
             raise StudyError(full) from None
         return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"[:200]
-    _replace_callbacks(tuner, run_config.callbacks)
+    _replace_callbacks(tuner, run_config.callbacks, rule)
     return tuner, None
 
 
@@ -296,7 +300,8 @@ def _outcome(config: StudyConfig, path: str, grid, rule: Rule | None) -> Outcome
     errored = sum(1 for result in grid if result.error is not None)
     done = count_finished(grid)
     if config.study.search == "grid":
-        return Outcome(path, done, cells_total(config), errored)
+        memory = out_of_memory_line(grid, config.resources.max_failures)
+        return Outcome(path, done, cells_total(config), errored, stuck=memory)
     # A search's size is what it chose to train; it is unfinished while its rule still has a temperature to try.
     total = len(grid) * len(config.pruning.densities)
     more = _search_goes_on(config, grid, rule, cell_rows(grid))
@@ -329,6 +334,7 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
                                           for r in grid if not _finished_by_tune(r, densities)}
     interrupted = grid is not None and any(r.error is None and not _finished_by_tune(r, densities) for r in grid)
     missing = {trial: owe for trial, owe in missing_cells(config, path).items() if trial not in waiting}
+    repair = []
     if missing and not interrupted:
         full = owed.full_disk(path)
         if full:
@@ -339,11 +345,12 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
     reported = reported_cells(path)
     done = sum((t, s, d) in reported for (t, s), owes in trials.items() for d in owes)
     total = sum(len(owes) for owes in trials.values())
+    memory = out_of_memory_line([*(grid or []), *repair], config.resources.max_failures)
     if config.study.search == "grid":
-        return Outcome(path, done, total, errored)
+        return Outcome(path, done, total, errored, stuck=memory)
     cells = _disk_cells(path) if grid is None else cell_rows(grid)
     more = _search_goes_on(config, grid, rule, cells)
-    stuck = None
+    stuck = memory
     if more and grid is None:
         stuck = (f"the search's Tune state is lost ({owed.tune_state_lost(path)}), so it cannot choose further "
                  "temperatures; its trials so far are complete: read them with `regimes select`, or search "
@@ -379,9 +386,13 @@ def _disk_cells(path: str):
     return frame.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="last") if rows else frame
 
 
-def _replace_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
-    # Tuner.restore brings back the callbacks pickled at the first launch, with that run's counts;
-    # this run's progress line replaces them (private attribute, checked against Ray 2.60).
+def _replace_callbacks(tuner: tune.Tuner, callbacks: list, rule: Rule | None) -> None:
+    # Tuner.restore brings back the callbacks pickled at the first launch, with that run's counts,
+    # and the regime search's rule as first given (its --by): this run's progress line and rule
+    # replace them (private attributes, checked against Ray 2.60).
     local = getattr(tuner, "_local_tuner", None)
     if local is not None and hasattr(local, "get_run_config"):
         local.get_run_config().callbacks = callbacks
+    searcher = getattr(getattr(local, "_tune_config", None), "search_alg", None)
+    if rule is not None and isinstance(searcher, RegimeSearcher):
+        searcher.rule = rule

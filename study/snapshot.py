@@ -11,11 +11,16 @@ import os
 from pathlib import Path
 
 from contract.config import StudyConfig
-from contract.saved import read_saved_config
+from contract.saved import CONFIG_FILE, read_saved_config
 from study import storage
 from study.config import StudyError, is_uri
 
-CONFIG_FILE = "regimes_config.json"
+# Where a study lives (its storage root, and its data's folder on this machine): not part of what
+# it computes, so a study moved or copied to another root or machine resumes there.
+PLACES = (("study", "storage"), ("data", "root"))
+# How long a trial may go without progress: a study whose trials were taken as hung may be resumed
+# with more (its trials read it from the snapshot, `trainables.trial`).
+NOT_COMPARED = PLACES + (("resources", "trial_timeout_s"),)
 
 
 def same_config(saved: dict, config: StudyConfig) -> bool:
@@ -23,11 +28,27 @@ def same_config(saved: dict, config: StudyConfig) -> bool:
 
     A snapshot written before a key was added (its default, or what ABSENT_IN_EARLIER_VERSIONS
     says such studies ran with) is the same config; a key this version cannot read is a difference.
+    Where the study lives and its trials' timeout (`NOT_COMPARED`) are not compared: a study moved
+    or copied, or resumed with a longer timeout, is the same study.
     """
-    if saved == config.model_dump(mode="json"):
+    now = _placeless(config.model_dump(mode="json"))
+    if _placeless(saved) == now:
         return True
     then, dropped = read_saved_config(saved)
-    return not dropped and then.model_dump(mode="json") == config.model_dump(mode="json")
+    return not dropped and _placeless(then.model_dump(mode="json")) == now
+
+
+def run_settings_changed(saved: dict, config: StudyConfig) -> bool:
+    """Return True when snapshot `saved` says another place or timeout (`NOT_COMPARED`) than `config`."""
+    now = config.model_dump(mode="json")
+    return any(isinstance(saved.get(section), dict) and saved[section].get(key) != now[section][key]
+               for section, key in NOT_COMPARED)
+
+
+def _placeless(raw: dict) -> dict:
+    # A config dict without the keys that say where the study lives.
+    return {name: ({k: v for k, v in section.items() if (name, k) not in NOT_COMPARED} if isinstance(section, dict)
+                   else section) for name, section in raw.items()}
 
 
 def saved_config(path: str) -> dict | None:

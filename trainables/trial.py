@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import torch
 from ray import tune
 
 from contract.config import StudyConfig
+from contract.results import study_of_experiment
 from contract.row import CellRow, grid_keys
+from contract.saved import read_config_snapshot
 from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
@@ -31,9 +34,11 @@ from trainables.cell.work import CellWork, Robustness
 from trainables.data.catalog import load_dataset
 from trainables.data.dataset import Dataset
 from trainables.data.dimension import reduce_dimension
-from trainables.data.split import hold_out_validation, take_subset
+from trainables.data.split import hold_out_validation, restandardise, take_subset
 from trainables.models.catalog import build_model
+from trainables.run.memory import exceed_memory_limit, is_out_of_memory, out_of_memory
 from trainables.run.stacked import use_stacked
+from trainables.run.watchdog import Watchdog, beat, note_fault
 from trainables.run.runtime import (peak_memory_mb, prepare, reset_peak_memory, resolve_device, seed_everything,
                                     use_deterministic)
 
@@ -50,11 +55,24 @@ def run_trial(config: dict) -> None:
             as a dict, temperature, dense_seed, code_version, dense_prefix, and for a repair the
             densities it owes).
     """
-    given = TrialInput.model_validate(config)
+    given, folder = _in_place(TrialInput.model_validate(config))
+    with Watchdog(given.study_config.resources.trial_timeout_s, lambda message: note_fault(folder, "hang", message)):
+        device = resolve_device(given.study_config.resources.device, gpus=given.study_config.resources.gpu)
+        try:
+            _run(given, device)
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+            failure = out_of_memory(err, device)
+            note_fault(folder, "memory", str(failure))
+            raise failure from err
+
+
+def _run(given: TrialInput, device: torch.device) -> None:
+    # The method, in its order (the module's docstring).
     spec, temperature, dense_seed = given.study_config, given.temperature, given.dense_seed
     state = _load_state(tune.get_checkpoint())
     setup_started = time.perf_counter()
-    device = resolve_device(spec.resources.device, gpus=spec.resources.gpu)
     use_deterministic(spec.resources.deterministic and device.type == "cuda")
     reset_peak_memory(device)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
@@ -84,6 +102,7 @@ def run_trial(config: dict) -> None:
                     robust=Robustness(data, model, noise_levels=spec.metrics.noise_levels,
                                       batch_size=spec.metrics.eval_batch_size)
                     if spec.metrics.beyond_accuracy and not state.dense_diverged else None)
+    _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
     for density in [d for d in given.densities or spec.pruning.densities if d not in state.finished]:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state.dense_test_acc,
@@ -95,6 +114,7 @@ def run_trial(config: dict) -> None:
         state.finished.append(density)
         state.grid.update(grid_keys(row))
         _report(row, state)
+        beat()  # a report waits for the driver to take it: that wait is not the trial's
         _inject_faults(spec, done=len(state.finished), resumed=state.resumed)
 
 
@@ -147,6 +167,8 @@ def _load_data(spec: StudyConfig) -> tuple[Dataset, dict]:
     if d.validation:
         data = hold_out_validation(data, d.validation, seed=d.validation_seed)
         recorded |= {"n_val": len(data.y_val), "validation_seed": d.validation_seed}
+    if d.validation or d.train_subset is not None:
+        data = restandardise(data)  # the user's own files: statistics of the examples trained on only
     recorded["n_train"] = len(data.y_train)
     if d.intrinsic_dim is not None:
         data, projection = reduce_dimension(data, d.intrinsic_dim)
@@ -164,12 +186,41 @@ def _one_off_costs(state: TrialState, seconds_setup: float) -> dict:
 
 
 def _inject_faults(spec: StudyConfig, *, done: int, resumed: bool) -> None:
-    if resumed:
+    # Called before the first density and after each: `done` densities are finished.
+    faults = spec.faults
+    if faults.out_of_memory_after_densities is not None and done >= faults.out_of_memory_after_densities:
+        exceed_memory_limit(headroom_mb=256, demand_mb=1024)  # every attempt: the limit is the machine's
+    if resumed or done == 0:
         return
-    if spec.faults.crash_after_densities == done:
+    if faults.crash_after_densities == done:
         raise InjectedFault(f"faults.crash_after_densities: crashing after {done} densities")
-    if spec.faults.kill_after_densities == done:
+    if faults.kill_after_densities == done:
         os.kill(os.getpid(), signal.SIGKILL)
+    if faults.hang_after_densities == done:  # every model's next forward blocks, as a dead loader's batch would
+        torch.nn.modules.module.register_module_forward_pre_hook(lambda *_: threading.Event().wait())
+
+
+def _in_place(given: TrialInput) -> tuple[TrialInput, Path | None]:
+    # The trial's own folder in the study's storage, and its input for where the study lives now:
+    # Tune keeps a trial's config as first launched, and a study moved or copied to another root
+    # resumes there (`TrialInput.moved_to`). Object storage and a trial run outside Tune: as given.
+    try:
+        # The storage context (a DeveloperAPI that ray.tune's own context reads; ray.train.get_context
+        # refuses inside Tune in 2.60): where Tune persists this trial.
+        from ray.train._internal import session
+
+        trial = Path(session.get_storage().trial_fs_path)
+    except Exception:  # noqa: BLE001 (outside a Tune session, or storage the trial cannot see)
+        return given, None
+    if "://" in given.study_config.study.storage or not trial.parent.is_dir():
+        return given, None
+    study = study_of_experiment(trial.parent)
+    saved = read_config_snapshot(study) or {}
+    given = given.moved_to(str(study.parent), saved.get("data", {}).get("root"))
+    timeout = saved.get("resources", {}).get("trial_timeout_s", given.study_config.resources.trial_timeout_s)
+    if timeout != given.study_config.resources.trial_timeout_s:  # resumed with another patience
+        given = given.with_trial_timeout(timeout)
+    return given, trial
 
 
 def _report(row: CellRow, state: TrialState) -> None:

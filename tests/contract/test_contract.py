@@ -131,3 +131,23 @@ def test_a_screens_config_is_the_grid_at_the_short_budget_stored_inside_the_stud
     assert owed_cells(config, tmp_path) == {(10.0, 0): [0.5], (20.0, 0): [0.1, 0.5]}
     grid = StudyConfig.model_validate({"study": {"temperatures": [10, 20]}, "pruning": {"densities": [0.1, 0.5]}})
     assert owed_cells(grid, tmp_path) == {(10.0, 0): [0.1, 0.5], (20.0, 0): [0.1, 0.5]}
+
+
+def test_a_trial_of_a_study_moved_to_another_root_finds_its_shared_folders_there():
+    from contract.trial import TrialInput
+
+    config = StudyConfig.model_validate({"study": {"knob": "epochs", "temperatures": [2], "storage": "/old/root",
+                                                   "name": "s"}, "data": {"root": "/old/data"}})
+    given = TrialInput.model_validate({"study_config": config.model_dump(mode="json"), "temperature": 2,
+                                       "dense_seed": 0, "dense_prefix": "/old/root/s/dense_prefix",
+                                       "dense_cache": "/elsewhere/cache"})
+    moved = given.moved_to("/new/place", "/new/data")
+    assert moved.dense_prefix == "/new/place/s/dense_prefix"
+    assert moved.dense_cache == "/elsewhere/cache"  # not under the old root: as given
+    assert (moved.study_config.study.storage, moved.study_config.data.root) == ("/new/place", "/new/data")
+    assert moved.study_config.dense == config.dense and moved.temperature == 2
+    assert given.moved_to("/old/root/") is given  # the same root, however spelled: unchanged
+    kept = given.moved_to("/new/place")  # no snapshot there to say where the data is: as it was
+    assert kept.study_config.data.root == "/old/data"
+    assert given.with_trial_timeout(30.0).study_config.resources.trial_timeout_s == 30.0
+    assert config.resources.trial_timeout_s == 1800.0  # the stated default: half an hour without progress

@@ -39,17 +39,9 @@ def _rows_on_disk(study: Path) -> collections.Counter:
 
 
 def _copy(tiny_study, tmp_path) -> Path:
-    # The finished tiny study, moved under tmp_path (its snapshot says where it lives).
+    # The finished tiny study, copied under tmp_path as it is: a study resumes where it now lives.
     copy = tmp_path / "clean"
     shutil.copytree(tiny_study[1].path, copy)
-    snapshot = copy / "regimes_config.json"
-    saved = json.loads(snapshot.read_text())
-    saved["study"]["storage"] = str(tmp_path)
-    snapshot.write_text(json.dumps(saved))
-    for params in copy.glob("*/params.json"):  # as the trials of a study run there would hold it
-        given = json.loads(params.read_text())
-        given["study_config"]["study"]["storage"] = str(tmp_path)
-        params.write_text(json.dumps(given))
     return copy
 
 

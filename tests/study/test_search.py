@@ -198,3 +198,24 @@ def test_a_search_with_a_temperature_left_to_try_is_not_complete():
 
     assert Outcome("p", 8, 8, 0).complete and not Outcome("p", 8, 8, 0, search_unfinished=True).complete
     assert not Outcome("p", 7, 8, 0).complete
+
+
+def test_a_restored_search_searches_by_the_criterion_it_is_given_now(ray_cluster, tmp_path):
+    # Tune pickles the searcher, rule and all, with the experiment; Tuner.restore brings back the
+    # first run's --by. The launcher puts this run's rule in its place, where Tune's resumed fit
+    # reads it (ray/tune/impl/tuner_internal.py, _fit_resume: search_alg=self._tune_config.search_alg).
+    from ray import tune
+
+    from analysis.search import rule_for
+    from study.launch import _replace_callbacks
+    from study.search import tune_config
+    from trainables.trial import run_trial
+
+    config = _search_config(tmp_path, "by", **{"data.validation": 0.2})
+    first, now = rule_for(config, by="regime"), rule_for(config, by="val")
+    tuner = tune.Tuner(run_trial, tune_config=tune_config(config, first))
+    _replace_callbacks(tuner, [], now)
+    searcher = tuner._local_tuner._tune_config.search_alg
+    assert isinstance(searcher, RegimeSearcher) and searcher.rule is now and searcher.rule.keywords["by"] == "val"
+    _replace_callbacks(tuner, [], None)  # a random or TPE search keeps its own rule
+    assert searcher.rule is now

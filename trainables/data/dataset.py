@@ -165,3 +165,11 @@ def steps_per_epoch(n_examples: int, batch_size: int, drop_last: bool) -> int:
 def _mix(seed: int, epoch: int) -> int:
     # Distinct 63-bit generator seeds per (seed, epoch); odd multiplier keeps them apart.
     return (seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
+
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the per-channel mean and std of `x` (N, C, ...), shaped to broadcast; a constant channel gets std 1."""
+    dims = [0] + list(range(2, x.dim()))
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True)
+    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainables.data.dataset import Dataset, DatasetError
+from trainables.data.dataset import Dataset, DatasetError, channel_stats
 from trainables.data.idx import IDX_CLASSES, missing_idx_files, read_idx_split, require_idx_files
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -221,10 +221,8 @@ def _decode(files: list[tuple[Path, int]], size: int) -> tuple[torch.Tensor, tor
 
 def _standardised(x_train: torch.Tensor, y_train: torch.Tensor, *, x_test: torch.Tensor, y_test: torch.Tensor,
                   classes: int) -> Dataset:
-    # Per channel, over the training split only; a constant channel keeps std 1.
-    dims = [0] + list(range(2, x_train.dim()))
-    mean = x_train.mean(dim=dims, keepdim=True)
-    std = x_train.std(dim=dims, keepdim=True)
-    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    # Per channel, over the training split only (`trainables.data.split.restandardise` once part of
+    # it is held out).
+    mean, std = channel_stats(x_train)
     stats = (tuple(mean.flatten().tolist()), tuple(std.flatten().tolist()))
     return Dataset((x_train - mean) / std, y_train, (x_test - mean) / std, y_test, classes, "none", stats=stats)

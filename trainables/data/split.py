@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from trainables.data.dataset import Dataset, DatasetError
+from trainables.data.dataset import Dataset, DatasetError, channel_stats
 
 
 def validation_counts(labels: torch.Tensor, size: float, *, num_classes: int) -> list[int]:
@@ -116,3 +116,22 @@ def hold_out_validation(data: Dataset, size: float, *, seed: int) -> Dataset:
     keep, val = keep.to(data.y_train.device), val.to(data.y_train.device)
     return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep],
                                x_val=data.x_train[val], y_val=data.y_train[val])
+
+
+def restandardise(data: Dataset) -> Dataset:
+    """Return `data`, standardised by its own files' statistics, standardised by its training split's instead.
+
+    Each split is taken back to the raw values (x * std + mean per channel, `Dataset.stats`) and
+    standardised again with the mean and std of `x_train` as it is now; a constant channel keeps
+    std 1. Data without `stats` (the built-in datasets, fixed constants) is returned as it is.
+    """
+    if data.stats is None:
+        return data
+    shape = (1, -1) + (1,) * (data.x_train.dim() - 2)
+    old_mean, old_std = (torch.tensor(v, dtype=data.x_train.dtype, device=data.x_train.device).view(shape)
+                         for v in data.stats)
+    raw = {name: getattr(data, name) * old_std + old_mean for name in ("x_train", "x_test", "x_val")
+           if getattr(data, name) is not None}
+    mean, std = channel_stats(raw["x_train"])
+    stats = (tuple(mean.flatten().tolist()), tuple(std.flatten().tolist()))
+    return dataclasses.replace(data, **{name: (x - mean) / std for name, x in raw.items()}, stats=stats)

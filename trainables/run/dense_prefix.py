@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 
 from trainables.run import pidlock
+from trainables.run.watchdog import beat
 
 Snapshot = dict  # {"epoch": int, "model": state_dict, "optimizer": SGD state, "diverged": bool}
 LOCK = "trainer.lock"
@@ -69,6 +70,7 @@ def dense_at_epoch(folder: str | Path, epoch: int, *, stops: list[int],
         lock = _acquire(folder / LOCK, stale_seconds)
         if lock is None:
             time.sleep(poll_seconds)
+            beat()  # waiting for another trial's dense run is progress (its own lock has a heartbeat)
             waited += poll_seconds
             continue
         try:

@@ -21,6 +21,7 @@ from trainables.data.dataset import Dataset, iterate_batches, steps_per_epoch
 from trainables.run.runtime import autocast, bf16_training, bn_momentum, full_precision, training_mode
 from trainables.run.settings import SGDRun
 from trainables.run.stacked import repeat_input, stack_inputs
+from trainables.run.watchdog import beat
 
 Masks = dict[str, torch.Tensor]
 __all__ = ["train", "train_stacked", "evaluate", "evaluate_stacked", "Evaluation", "TrainResult",
@@ -123,6 +124,7 @@ def _train_loop(model: nn.Module, data: Dataset, run: SGDRun, *, seeds: list[int
             loss_sum += losses.detach().float()
             n_batches += 1
             step += 1
+            beat()
         epoch += 1
         mean_losses = (loss_sum / max(n_batches, 1)).tolist()  # the one host sync per epoch
         for result, loss in zip(results, mean_losses, strict=True):
@@ -271,6 +273,7 @@ def evaluate_stacked(stacked: nn.Module, x: torch.Tensor, y: torch.Tensor, *, co
             labels = yb.view(-1, 1).expand(-1, copies)
             loss_sum += F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(0)
             correct += (logits.argmax(2) == labels).sum(0)
+            beat()
     n = x.shape[0]
     return [Evaluation(c / n, loss / n) for c, loss in zip(correct.tolist(), loss_sum.tolist(), strict=True)]
 

@@ -129,3 +129,30 @@ def test_retrained_copies_score_the_validation_split_like_the_test_split(stacked
     for c in copies:  # one scored epoch: the final model's accuracies, exactly
         assert c.val_acc == evaluate(c.model, data.x_val, data.y_val).accuracy
         assert c.test_acc == evaluate(c.model, data.x_test, data.y_test).accuracy
+
+
+def test_held_out_examples_of_the_users_files_never_inform_the_training_statistics(tmp_path):
+    # Channel 0 of the training split: 80 examples of value 1.0 and 20 of value 101.0. Whichever
+    # examples the split holds out, the training split the model sees must have mean 0 and std 1
+    # per channel, and every split must map back to its raw values.
+    import numpy as np
+
+    from contract.config import StudyConfig
+    from trainables.trial import _load_data
+
+    y_train = np.repeat([0, 1], 50)
+    x_train = np.where(np.arange(100)[:, None, None] % 5 == 0, 101.0, 1.0) * np.ones((100, 1, 4))
+    x_train[:, :, 1] += np.arange(100)[:, None] * 0.01  # a second position, so std is not degenerate
+    np.savez(tmp_path / "d.npz", x_train=x_train.astype(np.float32), y_train=y_train,
+             x_test=np.ones((10, 1, 4), np.float32), y_test=np.repeat([0, 1], 5))
+    for data_keys in ({"validation": 0.3}, {"train_subset": 60}, {"train_subset": 60, "validation": 0.25}):
+        spec = StudyConfig.model_validate({"study": {"knob": "lr", "temperatures": [0.1]},
+                                           "data": {"name": "npz", "root": str(tmp_path / "d.npz"), **data_keys}})
+        data, _ = _load_data(spec)
+        trained = data.x_train.double()
+        assert abs(trained.mean().item()) < 1e-5 and abs(trained.std().item() - 1) < 1e-4, data_keys
+        mean, std = data.stats
+        raw = [float(v) for v in (data.x_train[:, 0, 0] * std[0] + mean[0])]
+        assert all(abs(v - 1.0) < 1e-3 or abs(v - 101.0) < 1e-3 for v in raw)
+        if data.x_val is not None:
+            assert torch.allclose(data.x_test * std[0] + mean[0], torch.ones_like(data.x_test), atol=1e-4)
