@@ -76,7 +76,7 @@ def read_study(path: str | Path) -> Study:
         if not local.is_dir():
             raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
         path = str(local)
-    repairs = repair_folders(path) if "://" not in path else []
+    repairs = repair_folders(path)
     # A study whose own experiment holds nothing readable (a disk that filled before any trial
     # folder was written) is still a study when its repairs hold the cells.
     trials, damaged = _tune_trials(path, required=not repairs)
@@ -100,7 +100,7 @@ def read_study(path: str | Path) -> Study:
     cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=row_fields() + ["trial_id"])
     cells = cells.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="first", ignore_index=True)
     # A screened study's trials owe only the densities its screen kept (contract.screen).
-    owes = owed_cells(config, path) if config is not None and config.study.screen_epochs and "://" not in path else {}
+    owes = owed_cells(config, path) if config is not None and config.study.screen_epochs else {}
     table = _trial_table(trial_rows, cells, {trial: len(d) for trial, d in owes.items()}, len(densities))
     done = {(r.temperature, r.dense_seed): r.complete for r in table.itertuples()} if len(table) else {}
     cells["complete"] = [bool(done.get((r.temperature, r.dense_seed), False)) for r in cells.itertuples()]
@@ -157,8 +157,8 @@ def _why(trial_path: str) -> str:
 
 
 def _missing(config: StudyConfig | None, path: str, cells: pd.DataFrame) -> int:
-    # Owed cells (contract.results) that no readable row holds; unknown (0) in object storage.
-    if config is None or "://" in path:
+    # Owed cells (contract.results) that no readable row holds, on a disk or in object storage.
+    if config is None:
         return 0
     have = {(float(r.temperature), int(r.dense_seed), float(r.density)) for r in cells.itertuples()}
     return sum((t, s, d) not in have for (t, s), owes in owed_cells(config, path).items() for d in owes)

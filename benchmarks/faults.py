@@ -4,15 +4,18 @@ Runs the tiny config (2 temperatures x 2 densities) once, then for each fault da
 way a disk or a user would, counts the readable rows on disk, reruns the same command in its own
 process and counts again. A row is counted once per readable result line; "each once" says that
 every owed cell is there exactly once afterwards. The full disk needs permission to mount a tmpfs
-(root); without it that line says so.
+(root); without it that line says so. Then the faults that are not damage to a finished study
+(`benchmarks/fault_probes.py`): a hang, memory, a move, a copy, a driver killed during a repair,
+and a repair in S3, each with whether its cells have the clean study's numbers.
 
-    python benchmarks/faults.py            # about 3 minutes on 2 cores
+    python benchmarks/faults.py            # about 6 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shutil
 import subprocess
 import sys
@@ -27,11 +30,16 @@ CONFIG = ROOT / "configs/tiny.yaml"
 OWED = 4
 
 
-def regimes_run(storage: Path, name: str = "tiny") -> subprocess.CompletedProcess:
-    """Run `regimes run` on the tiny config in its own process."""
-    return subprocess.run([sys.executable, "-m", "study.cli", "run", str(CONFIG), "--storage", str(storage),
-                           "--set", f"study.name={name}"], capture_output=True, text=True, cwd=storage,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=600)
+ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+
+
+def regimes_run(storage: Path, name: str = "tiny", *, sets: tuple | list = (),
+                storage_uri: str | None = None) -> subprocess.CompletedProcess:
+    """Run `regimes run` on the tiny config in its own process (in `storage`, or at `storage_uri`)."""
+    overrides = [a for s in [f"study.name={name}", *sets] for a in ("--set", s)]
+    return subprocess.run([sys.executable, "-m", "study.cli", "run", str(CONFIG), "--storage",
+                           storage_uri or str(storage), *overrides], capture_output=True, text=True, cwd=storage,
+                          env={**ENV, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}, timeout=600)
 
 
 def trial(study: Path, temperature: str) -> Path:
@@ -73,12 +81,12 @@ def moved(clean: Path, storage: Path) -> Path:
 
 
 def line(fault: str, before: collections.Counter, rerun: subprocess.CompletedProcess, after: collections.Counter,
-         seconds: float) -> str:
+         seconds: float, *, extra: str = "") -> str:
     once = len(after) == OWED and set(after.values()) == {1}
     said = [ln for ln in rerun.stderr.splitlines() if ln.startswith(("repair:", "Tune's", "regimes: error",
-                                                                       "unfinished", "study complete"))]
+                                                                       "unfinished", "study complete", "trial T="))]
     return (f"| {fault} | {sum(before.values())} | {rerun.returncode} | {sum(after.values())} | "
-            f"{'yes' if once else 'NO'} | {seconds:.0f} s | {' / '.join(s[:90] for s in said)} |")
+            f"{'yes' if once else 'NO'} | {seconds:.0f} s | {' / '.join([*(s[:90] for s in said), *[extra] * bool(extra)])} |")
 
 
 def full_disk(work: Path) -> str:
@@ -123,6 +131,10 @@ def main() -> None:
             rerun = regimes_run(storage)
             print(line(fault, before, rerun, row_counts(study), time.monotonic() - started), flush=True)
         print(full_disk(work), flush=True)
+        from fault_probes import PROBES  # the faults that are not damage to a finished study's files
+
+        for probe in PROBES:
+            print(probe(work, clean), flush=True)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from contract.config import StudyConfig
+from contract.store import Where, is_file, is_uri, join, name_of, read_bytes, subfolders
 
 MANIFEST_FILE = "regimes_manifest.json"
 # Why a trial's process ended before Tune could hear it (a hang, memory): one JSON line per fault,
@@ -32,17 +33,17 @@ _REPAIR = re.compile(rf"^{REPAIR_PREFIX}(\d+)$")
 Cell = tuple[float, int, float]  # (temperature, dense_seed, density)
 
 
-def read_result_lines(trial_folder: str | Path) -> tuple[list[dict], list[int]]:
+def read_result_lines(trial_folder: Where) -> tuple[list[dict], list[int]]:
     """Return the rows of `trial_folder`/result.json and the numbers (from 1) of its unreadable lines.
 
     A line that is not UTF-8, not JSON or not a JSON object is left out and its number returned;
-    a missing file is no rows.
+    a missing file is no rows. The folder may be local or in object storage (`contract.store`).
     """
-    file = Path(trial_folder) / "result.json"
-    if not file.is_file():
+    data = read_bytes(join(trial_folder, "result.json"))
+    if data is None:
         return [], []
     rows, bad = [], []
-    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -73,10 +74,9 @@ def read_fault_notes(trial_folder: str | Path) -> list[dict]:
     return notes
 
 
-def repair_folders(study: str | Path) -> list[Path]:
+def repair_folders(study: Where) -> list[Where]:
     """Return the study's repair experiments (`repair-N`), in the order they were made."""
-    found = [(int(m.group(1)), p) for p in Path(study).glob(f"{REPAIR_PREFIX}*")
-             if p.is_dir() and (m := _REPAIR.match(p.name))]
+    found = [(int(m.group(1)), p) for p in subfolders(study) if (m := _REPAIR.match(name_of(p)))]
     return [p for _, p in sorted(found)]
 
 
@@ -86,15 +86,22 @@ def study_of_experiment(experiment: str | Path) -> Path:
     return experiment.parent if _REPAIR.match(experiment.name) else experiment
 
 
-def next_repair_name(study: str | Path) -> str:
+def next_repair_name(study: Where) -> str:
     """Return the name of the study's next repair experiment."""
     made = repair_folders(study)
-    return f"{REPAIR_PREFIX}{int(_REPAIR.match(made[-1].name).group(1)) + 1 if made else 1}"
+    return f"{REPAIR_PREFIX}{int(_REPAIR.match(name_of(made[-1])).group(1)) + 1 if made else 1}"
 
 
-def trial_folders(experiment: str | Path) -> list[Path]:
+def trial_folders(experiment: Where) -> list[Where]:
     """Return the trial folders Tune wrote in one experiment (each holds params.json)."""
-    return sorted(p.parent for p in Path(experiment).glob("*/params.json"))
+    if not is_uri(experiment):
+        return sorted(p.parent for p in Path(experiment).glob("*/params.json"))
+    return [folder for folder in subfolders(experiment) if is_file(join(folder, "params.json"))]
+
+
+def experiments(study: Where) -> list[Where]:
+    """Return the study's Tune experiments: its own folder, then its repairs."""
+    return [study if is_uri(study) else Path(study), *repair_folders(study)]
 
 
 def cell_key(row: dict) -> Cell | None:
@@ -105,39 +112,39 @@ def cell_key(row: dict) -> Cell | None:
         return None
 
 
-def row_counts(study: str | Path) -> Counter:
-    """Return how many readable rows each cell has in a local study's trial folders (its own and its repairs').
+def row_counts(study: Where) -> Counter:
+    """Return how many readable rows each cell has in a study's trial folders (its own and its repairs').
 
     A trial that retried a density reports it again in the same file; the count says how often.
     """
     counts = Counter()
-    for experiment in [Path(study), *repair_folders(study)]:
+    for experiment in experiments(study):
         for folder in trial_folders(experiment):
             counts.update(key for row in read_result_lines(folder)[0] if (key := cell_key(row)) is not None)
     return counts
 
 
-def reported_cells(study: str | Path) -> set[Cell]:
-    """Return every cell a local study's trial folders report, in its main experiment and its repairs."""
+def reported_cells(study: Where) -> set[Cell]:
+    """Return every cell a study's trial folders report, in its main experiment and its repairs."""
     return set(row_counts(study))
 
 
-def read_manifest(study: str | Path) -> dict:
+def read_manifest(study: Where) -> dict:
     """Return the study's manifest ({"trials": [[temperature, seed], ...], "tune_state_lost": reason}).
 
     A missing manifest is an empty one; a damaged one (a crash cannot leave one: it is written
     atomically) reads as empty too, and the searched trials it listed are then known from their
     folders only.
     """
-    file = Path(study) / MANIFEST_FILE
+    data = read_bytes(join(study, MANIFEST_FILE))
     try:
-        manifest = json.loads(file.read_bytes()) if file.is_file() else {}
+        manifest = json.loads(data) if data is not None else {}
     except ValueError:
         manifest = {}
     return manifest if isinstance(manifest, dict) else {}
 
 
-def owed_trials(config: StudyConfig, study: str | Path) -> list[tuple[float, int]]:
+def owed_trials(config: StudyConfig, study: Where) -> list[tuple[float, int]]:
     """Return the (temperature, dense seed) trials the study owes every density of.
 
     A grid owes its whole grid; a search owes the trials it started: those its manifest lists
@@ -146,17 +153,17 @@ def owed_trials(config: StudyConfig, study: str | Path) -> list[tuple[float, int
     if config.study.search == "grid":
         return [(float(t), int(s)) for t, s in itertools.product(config.study.temperatures, config.study.dense_seeds)]
     trials = [(float(t), int(s)) for t, s in read_manifest(study).get("trials", [])]
-    for experiment in [Path(study), *repair_folders(study)]:
+    for experiment in experiments(study):
         for folder in trial_folders(experiment):
             try:
-                params = json.loads((folder / "params.json").read_bytes())
+                params = json.loads(read_bytes(join(folder, "params.json")) or b"")
                 trials.append((float(params["temperature"]), int(params["dense_seed"])))
             except (ValueError, KeyError, TypeError):
                 continue
     return list(dict.fromkeys(trials))
 
 
-def owed_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int], list[float]]:
+def owed_cells(config: StudyConfig, study: Where) -> dict[tuple[float, int], list[float]]:
     """Return, per owed trial, the densities it owes: every density, or for a screened study those its screen kept.
 
     A screened study owes nothing before its screen has finished and recorded what it kept
@@ -168,7 +175,7 @@ def owed_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int]
     return {trial: [float(d) for d in config.pruning.densities] for trial in owed_trials(config, study)}
 
 
-def missing_cells(config: StudyConfig, study: str | Path) -> dict[tuple[float, int], list[float]]:
+def missing_cells(config: StudyConfig, study: Where) -> dict[tuple[float, int], list[float]]:
     """Return, per owed trial with a cell no trial folder reports, the densities it still owes (in order)."""
     reported = reported_cells(study)
     missing = {}

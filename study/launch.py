@@ -21,9 +21,10 @@ import ray
 from ray import tune
 
 from contract.cells import count_finished
-from contract.results import (MANIFEST_FILE, REPAIR_PREFIX, missing_cells, next_repair_name, owed_cells,
-                              read_result_lines, repair_folders, reported_cells, trial_folders)
+from contract.results import (MANIFEST_FILE, REPAIR_PREFIX, experiments, missing_cells, next_repair_name,
+                              owed_cells, read_result_lines, reported_cells, trial_folders)
 from contract.row import RULE_KEYS, rule_keys
+from contract.store import join
 from contract.screen import DENSE_CACHE, SCREEN_FOLDER
 from contract.trial import param_space_keys
 from study import lock, owed
@@ -198,7 +199,7 @@ def _config_of_trials(path: str) -> dict | None:
     # and written again once it is found to be this command's; None where no trial has one.
     if is_uri(path):
         return None
-    for experiment in [Path(path), *repair_folders(path)]:
+    for experiment in experiments(path):
         for folder in trial_folders(experiment):
             try:
                 given = json.loads((folder / "params.json").read_bytes()).get("study_config")
@@ -261,8 +262,6 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         searched = config.study.search != "grid" or points is not None
         grid = _fit(tuner, path, slots=trial_slots(config) if searched else None)
         progress.finish()
-    if not local:
-        return _outcome(config, path, grid, rule)
     return _repair(config, path, grid, trainable, rule=rule, verbose=verbose, out=out)
 
 
@@ -295,19 +294,6 @@ def _fit(tuner: tune.Tuner, path: str, *, slots: int | None):
         raise
 
 
-def _outcome(config: StudyConfig, path: str, grid, rule: Rule | None) -> Outcome:
-    # From Tune's results (a study in object storage, which this driver does not list).
-    errored = sum(1 for result in grid if result.error is not None)
-    done = count_finished(grid)
-    if config.study.search == "grid":
-        memory = out_of_memory_line(grid, config.resources.max_failures)
-        return Outcome(path, done, cells_total(config), errored, stuck=memory)
-    # A search's size is what it chose to train; it is unfinished while its rule still has a temperature to try.
-    total = len(grid) * len(config.pruning.densities)
-    more = _search_goes_on(config, grid, rule, cell_rows(grid))
-    return Outcome(path, done, total, errored, search_unfinished=more)
-
-
 def _search_goes_on(config: StudyConfig, grid, rule: Rule | None, cells) -> bool:
     temperatures = {result.config.get("temperature") for result in grid} if grid is not None \
         else set(cells["temperature"]) if len(cells) else set()
@@ -324,10 +310,12 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
             out: TextIO) -> Outcome:
     # Every owed cell (contract.results) that no trial folder reports and that Tune will not
     # compute again (its trial finished, or Tune's state is given up) is computed by a repair
-    # experiment; trials Tune resumes itself (errored, interrupted) are left to it.
+    # experiment, on a disk or in object storage; trials Tune resumes itself (errored,
+    # interrupted) are left to it.
     densities = list(config.pruning.densities)
     errored = sum(1 for result in grid if result.error is not None) if grid is not None else 0
-    full = owed.full_disk(path) if errored else None  # trials that failed on a full disk: say so, not "run again"
+    local = not is_uri(path)
+    full = owed.full_disk(path) if errored and local else None  # failed on a full disk: say so, not "run again"
     if full:
         raise StudyError(full)
     waiting = set() if grid is None else {(float(r.config["temperature"]), int(r.config["dense_seed"]))
@@ -336,7 +324,7 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
     missing = {trial: owe for trial, owe in missing_cells(config, path).items() if trial not in waiting}
     repair = []
     if missing and not interrupted:
-        full = owed.full_disk(path)
+        full = owed.full_disk(path) if local else None
         if full:
             raise StudyError(full)
         repair = _run_repair(config, path, missing, trainable, verbose=verbose, out=out)
@@ -363,7 +351,7 @@ def _run_repair(config: StudyConfig, path: str, missing: dict, trainable, *, ver
     points = [{"temperature": t, "dense_seed": s, "densities": owe} for (t, s), owe in missing.items()]
     cells = sum(len(owe) for owe in missing.values())
     out.write(f"repair: {cells} owed cell{'s' * (cells > 1)} of {len(points)} trial{'s' * (len(points) > 1)} that "
-              f"no result file holds and Tune will not compute again, in {path}/{name}\n")
+              f"no result file holds and Tune will not compute again, in {join(path, name)}\n")
     out.flush()
     progress = ProgressLine(cells, out=out)
     cache = f"{path}/{DENSE_CACHE}" if config.study.screen_epochs is not None else None
@@ -380,8 +368,8 @@ def _disk_cells(path: str):
     # The rule's view of a study whose Tune state is lost: every reported row, from the trial folders.
     import pandas as pd
 
-    rows = [rule_keys(row) for experiment in [Path(path), *repair_folders(path)]
-            for folder in trial_folders(experiment) for row in read_result_lines(folder)[0] if "density" in row]
+    rows = [rule_keys(row) for experiment in experiments(path) for folder in trial_folders(experiment)
+            for row in read_result_lines(folder)[0] if "density" in row]
     frame = pd.DataFrame(rows, columns=None if rows else sorted(RULE_KEYS))
     return frame.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="last") if rows else frame
 

@@ -11,44 +11,30 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from contract import store
+
 
 def join(base: str, name: str) -> str:
     """Return `base`/`name` for a local path or a URI, keeping a URI's query string at the end."""
-    path, sep, query = base.partition("?")
-    return f"{path.rstrip('/')}/{name}{sep}{query}"
-
-
-def _filesystem(uri: str):
-    import pyarrow.fs
-
-    return pyarrow.fs.FileSystem.from_uri(uri)
+    return str(store.join(base, name))
 
 
 def read_text(uri: str) -> str | None:
     """Return the text of the object at `uri`, or None when there is none."""
-    import pyarrow.fs
-
-    fs, path = _filesystem(uri)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
-        return None
-    with fs.open_input_stream(path) as stream:
-        return stream.read().decode()
+    data = store.read_bytes(uri)
+    return None if data is None else data.decode()
 
 
 def write_bytes(uri: str, data: bytes) -> None:
     """Write `data` to the object at `uri`, replacing it."""
-    fs, path = _filesystem(uri)
+    fs, path = store.filesystem(uri)
     with fs.open_output_stream(path) as stream:
         stream.write(data)
 
 
 def folders(uri: str) -> list[str]:
     """Return the names of the folders (common prefixes) directly under `uri`, sorted."""
-    import pyarrow.fs
-
-    fs, path = _filesystem(uri)
-    infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-    return sorted(info.base_name for info in infos if info.type == pyarrow.fs.FileType.Directory)
+    return [store.name_of(folder) for folder in store.subfolders(uri)]
 
 
 def s3_location(uri: str) -> tuple[str, str, str | None]:

@@ -112,3 +112,24 @@ def test_ray_job_submit_runs_a_study_on_the_local_head(tmp_path):
             time.sleep(2)
     assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
     assert "study complete" in submit.stdout + submit.stderr
+
+
+def test_every_deploy_file_turns_token_authentication_on_and_keeps_the_dashboard_off_the_network():
+    # Ray 2.60's `ray start` authenticates only with RAY_AUTH_MODE=token (a local ray.init does it
+    # by default); every node and client needs the token (docs/running.md, "Cluster security").
+    cluster = yaml.safe_load((DEPLOY / "aws-gpu-cluster.yaml").read_text())
+    assert cluster["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    starts = [c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in cluster[key]
+              if "ray start" in c]
+    assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts)
+    assert "--dashboard-host=127.0.0.1" in starts[0]
+    job = yaml.safe_load((DEPLOY / "kuberay-rayjob.yaml").read_text())["spec"]
+    cluster_spec = job["rayClusterSpec"]
+    pods = [job["submitterPodTemplate"], cluster_spec["headGroupSpec"]["template"],
+            *[group["template"] for group in cluster_spec["workerGroupSpecs"]]]
+    for pod in pods:
+        container = pod["spec"]["containers"][0]
+        assert {"name": "RAY_AUTH_MODE", "value": "token"} in container["env"], container["name"]
+        assert {"secretRef": {"name": "three-regime-ray-token"}} in container["envFrom"], container["name"]
+    assert "serviceType" not in cluster_spec["headGroupSpec"]  # ClusterIP, KubeRay's default
+    assert "EXPOSE" not in (DEPLOY / "Dockerfile").read_text()

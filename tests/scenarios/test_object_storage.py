@@ -52,7 +52,7 @@ def _regimes(*args, env, **kwargs):
                           timeout=300, **kwargs)
 
 
-def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_server, tmp_path):
+def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_server, tmp_path, monkeypatch):
     port, client = s3_server
     env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)}
     options = f"?endpoint_override=127.0.0.1:{port}&scheme=http"
@@ -98,3 +98,32 @@ def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_ser
     assert client.head_object(Bucket="studies", Key="runs/tiny/report.html")["ContentLength"] > 100_000
     select = _regimes("select", study, "--density", "0.4", "--json", env=env, cwd=tmp_path)
     assert json.loads(select.stdout)["temperature"] in (2.0, 4.0)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)  # pyarrow reads the bucket with them in this process too
+    _a_deleted_trial_is_counted_missing_and_repaired_in_the_bucket(client, args, study, env, tmp_path)
+
+
+def _a_deleted_trial_is_counted_missing_and_repaired_in_the_bucket(client, args, study, env, tmp_path):
+    # The finished study above, one trial's objects deleted: its 4 cells are owed and missing, as
+    # on a disk, and the same command computes them in a repair experiment inside the bucket.
+    from contract.results import missing_cells, row_counts
+    from study.config import load_config
+
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="studies", Prefix="runs/tiny/run_trial_")["Contents"]]
+    gone = sorted({key.split("/")[2] for key in keys})[0]
+    for key in keys:
+        if key.split("/")[2] == gone:
+            client.delete_object(Bucket="studies", Key=key)
+    status = _regimes("status", study, env=env, cwd=tmp_path)
+    assert "cells 4/8;" in status.stdout, status.stdout + status.stderr
+    config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": study.replace("/tiny?", "?"),
+                                                      "pruning.densities": [0.1, 0.2, 0.3, 0.4]})
+    assert sum(len(owe) for owe in missing_cells(config, study).values()) == 4
+    repaired = _regimes(*args, env=env, cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert any(line.startswith("repair: 4 owed cells of 1 trial") and "runs/tiny/repair-1" in line
+               for line in repaired.stderr.splitlines()), repaired.stderr[-2000:]
+    counts = row_counts(study)
+    assert len(counts) == 8 and set(counts.values()) == {1}
+    listed = _regimes("ls", study.replace("/tiny?", "?"), env=env, cwd=tmp_path)
+    assert listed.stdout.split() == ["tiny", "cells", "8/8", "complete"], listed.stdout + listed.stderr
