@@ -138,7 +138,8 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
 def caveats(answer: dict, at: pd.DataFrame, *, best_temperature: float) -> list[str]:
     """Return what a user must know before acting on `select_model`'s answer, one sentence each.
 
-    At the edge of the grid (the best may lie beyond it); significantly worse on test accuracy
+    A pick in Regime I or I? (a criterion that ignores the regimes); at the edge of the grid (the
+    best may lie beyond it); significantly worse on test accuracy
     than the grid's best, or no better than the coldest model (for SAM: plain SGD), by
     `confidence` standard errors (2 when the study's is 0); no standard errors at all.
     """
@@ -146,6 +147,13 @@ def caveats(answer: dict, at: pd.DataFrame, *, best_temperature: float) -> list[
     order = hot_to_cold(knob, at["temperature"])
     notes = []
     words = knob_words(knob)
+    if answer["regime"] == "I":  # only a criterion that ignores the regimes (val) picks one
+        notes.append(f"it is in Regime I: its pruned copies have a loss barrier between them (mc {answer['lmc']:.3f} "
+                     f"below the threshold {answer['mc_threshold']:g}); the paper's rule would prune a Regime-II "
+                     f"model and says to {words.hotter}")
+    elif answer["regime"] == "I?":
+        notes.append(f"its copies may have a barrier: mc {answer['lmc']:.3f} is within noise of the threshold "
+                     f"{answer['mc_threshold']:g}; add dense seeds (or copies) to call it")
     if len(order) > 1 and t == order[0]:
         notes.append(f"{knob} {t:g} is the hottest of the grid: a hotter model may do better ({words.hotter} "
                      "than the grid has to see; extend study.temperatures)")

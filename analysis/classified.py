@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 
-from analysis.advice import advise, recommend_rho, require_criterion, select_model
+from analysis.advice import advise, has_validation, recommend_rho, require_criterion, select_model
 from analysis.classify import aggregate, classify
 from analysis.load import Study, StudyReadError, read_screen, read_study
 from analysis.plots import regime_map as draw_regime_map
@@ -64,18 +64,26 @@ class ClassifiedStudy:
 
     # The questions, each with the study's own thresholds and keyword arguments only; the
     # `regimes` commands call exactly these.
-    def select(self, *, density: float, by: str = "regime") -> dict:
-        """Return the model to prune at `density` by criterion `by` (`analysis.advice.select_model`)."""
-        return select_model(self.cells, density=density, by=by)
+    @property
+    def criterion(self) -> str:
+        """The criterion this study is answered by: study.criterion, else val with a validation split, else regime."""
+        config = self.study.config
+        if config is not None and config.study.criterion is not None:
+            return config.study.criterion
+        return "val" if has_validation(self.cells) else "regime"
+
+    def select(self, *, density: float, by: str | None = None) -> dict:
+        """Return the model to prune at `density` by `by`, default the study's criterion (`advice.select_model`)."""
+        return select_model(self.cells, density=density, by=by or self.criterion)
 
     def advise(self, *, density: float, temperature: float) -> dict:
         """Return the regime of one cell and which way to move the temperature (`analysis.advice.advise`)."""
         return advise(self.cells, density=density, temperature=temperature)
 
-    def recommend_rho(self, *, density: float, by: str = "regime") -> dict:
-        """Return the SAM rho to train with before pruning to `density` (`analysis.advice.recommend_rho`)."""
+    def recommend_rho(self, *, density: float, by: str | None = None) -> dict:
+        """Return the SAM rho to train with before pruning to `density` (default: the study's criterion)."""
         return recommend_rho(self.cells, density=density, mc_threshold=self.mc_threshold, cka_eps=self.cka_eps,
-                             confidence=self.confidence, by=by)
+                             confidence=self.confidence, by=by or self.criterion)
 
     def validate(self, *, by: str | None = None, predict_from: "ClassifiedStudy | None" = None) -> dict:
         """Return the advice checked against the study's accuracies, select's regrets per criterion, and the spectra.

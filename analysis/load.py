@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from contract.cells import finished_cells
 from contract.config import StudyConfig
+from contract.store import is_uri
 from contract.results import owed_cells, read_fault_notes, read_result_lines, repair_folders
 from contract.screen import SCREEN_FOLDER
 from contract.saved import read_saved_config
@@ -73,8 +75,12 @@ def read_study(path: str | Path) -> Study:
     path = str(path)
     if "://" not in path:
         local = Path(path).expanduser().resolve()
+        if local.is_file():
+            raise StudyReadError(f"{path} is a file, not a study folder; give the study directory (storage/name), "
+                                 "e.g. studies/demo")
         if not local.is_dir():
-            raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)")
+            raise StudyReadError(f"{path}: no such directory; give the study directory (storage/name)"
+                                 f"{_made_by(local.name)}")
         path = str(local)
     repairs = repair_folders(path)
     # A study whose own experiment holds nothing readable (a disk that filled before any trial
@@ -150,9 +156,22 @@ def _trial_table(trial_rows: list[dict], cells: pd.DataFrame, totals: dict, ever
     return pd.DataFrame(merged)
 
 
+def _made_by(name: str) -> str:
+    # Which shipped config makes a study of this name (configs/ beside the package, where it is).
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for config in sorted(configs.glob("*.yaml")) if configs.is_dir() else []:
+        try:
+            made = yaml.safe_load(config.read_text()).get("study", {}).get("name")
+        except (yaml.YAMLError, AttributeError, OSError):
+            continue
+        if made == name:
+            return f"; `regimes run configs/{config.name}` makes it"
+    return ""
+
+
 def _why(trial_path: str) -> str:
     # The last fault a trial noted before its process ended (a hang, memory), "" for none; local folders only.
-    notes = [] if "://" in str(trial_path) else read_fault_notes(trial_path)
+    notes = [] if is_uri(trial_path) else read_fault_notes(trial_path)
     return notes[-1]["message"] if notes else ""
 
 
@@ -220,7 +239,7 @@ def _from_folders(path: str, trials: list[_Trial], reason: str) -> tuple[list[_T
 
 def _folder_trials(path: str) -> list[_Trial]:
     # Each trial folder Tune wrote holds params.json (its config) beside result.json.
-    if "://" in path:
+    if is_uri(path):
         return []
     trials = []
     for params in sorted(Path(path).glob("*/params.json")):
@@ -244,7 +263,7 @@ def load_study(path: str | Path) -> pd.DataFrame:
 def _read_result_lines(trial_path: str) -> tuple[pd.DataFrame | None, list[int]]:
     # Tune drops a trial whose result.json has a broken line (a run killed mid-write, a damaged
     # byte); the other lines are still good cells, so read them one by one (contract.results).
-    if "://" in str(trial_path):
+    if is_uri(trial_path):
         return None, []
     rows, bad = read_result_lines(trial_path)
     return (pd.DataFrame(rows) if rows else None), bad

@@ -68,7 +68,8 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     dump = config.model_dump(mode="json") if config is not None else {}
     dump.pop("faults", None)  # the test suite's fault switches: not part of a study
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}: three-regime pruning study</title>
+<html><head><meta charset="utf-8"><meta name="regimes-study" content="{html.escape(title)}">
+<title>{html.escape(title)}: three-regime pruning study</title>
 <style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}} td,th{{padding:2px 8px;text-align:right;vertical-align:top}}
 tr:nth-child(even){{background:#f4f4f4}} .scroll{{overflow-x:auto;max-width:100%}}
@@ -205,6 +206,7 @@ def write_pngs(cells: pd.DataFrame, folder: str | Path) -> list[Path]:
         RuntimeError: kaleido or a browser is missing; the message says which and how to get it.
     """
     folder = Path(folder)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fig in all_figures(cells).items():
@@ -212,7 +214,10 @@ def write_pngs(cells: pd.DataFrame, folder: str | Path) -> list[Path]:
         try:
             fig.write_image(target)
         except Exception as err:  # plotly raises ValueError or RuntimeError depending on what is missing
+            if made and not any(folder.iterdir()):
+                folder.rmdir()  # no empty folder left behind
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise RuntimeError(f"PNG export needs the kaleido package and a Chromium browser "
-                               f"(pip install kaleido; apt-get install chromium): {str(err).splitlines()[0]}") from None
+                               f"(pip install kaleido; apt-get install chromium): {why}") from None
         written.append(target)
     return written

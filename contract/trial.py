@@ -45,24 +45,27 @@ class TrialInput(BaseModel):
 
 
     def moved_to(self, root: str, data_root: Optional[str] = None) -> "TrialInput":
-        """Return this input for a study whose storage root is now `root` (a study moved or copied).
+        """Return this input for a study whose storage root is now `root` and whose data is at `data_root`.
 
         Tune keeps each trial's config as it was first launched, so a resumed trial of a study
-        moved to another root still names the old one: every folder under the old root (the shared
-        dense runs, a screened study's dense cache) is taken to the same place under `root`, and
-        `data_root` (the moved study's own snapshot says it) replaces data.root. Unchanged where
-        the root is the same.
+        moved or copied to another root still names the old one: every folder under the old root
+        (the shared dense runs, a screened study's dense cache) is taken to the same place under
+        `root`. `data_root` (what the study's own snapshot says now; None: as launched) replaces
+        data.root. Unchanged where neither differs.
         """
         then = self.study_config.study.storage
-        if PurePosixPath(then) == PurePosixPath(root):
+        moved = PurePosixPath(then) != PurePosixPath(root)
+        data = self.study_config.data
+        if data_root is not None and data_root != data.root:
+            data = data.model_copy(update={"root": data_root})
+        elif not moved:
             return self
-        study = self.study_config.study.model_copy(update={"storage": root})
-        data = self.study_config.data.model_copy(update={"root": data_root}) if data_root is not None else \
-            self.study_config.data
+        study = self.study_config.study.model_copy(update={"storage": root}) if moved else self.study_config.study
         spec = self.study_config.model_copy(update={"study": study, "data": data})
+        if not moved:
+            return self.model_copy(update={"study_config": spec})
         return self.model_copy(update={"study_config": spec, "dense_prefix": _rebase(self.dense_prefix, then, root),
                                        "dense_cache": _rebase(self.dense_cache, then, root)})
-
 
     def with_trial_timeout(self, seconds: Optional[float]) -> "TrialInput":
         """Return this input with resources.trial_timeout_s `seconds` (a study resumed with another patience)."""

@@ -105,3 +105,79 @@ def report_paths(out: Path, png: str | None):
     except OSError as err:
         raise ConfigError([f"cannot write the report to {out} ({err.strerror}); give --out a file in a writable "
                            "folder"]) from None
+
+
+def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """Return the one line for the first option in `argv` that its (sub)command does not take, None if all are known.
+
+    argparse itself reports a missing required option first, or "unrecognized arguments" without a
+    hint; a misspelt flag (--desnity) deserves its own line naming the closest one.
+    """
+    import difflib
+
+    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    current, prog = parser, parser.prog
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("-") and current is parser and token in commands:
+            current, prog = commands[token], commands[token].prog
+            continue
+        if not token.startswith("--"):
+            continue
+        flag = token.split("=", 1)[0]
+        known = list(current._option_string_actions)
+        if flag in known or len([k for k in known if k.startswith(flag)]) == 1:  # argparse takes unique prefixes
+            continue
+        close = difflib.get_close_matches(flag, [k for k in known if k.startswith("--")], n=1)
+        hint = f"did you mean {close[0]}?" if close else f"see `{prog} --help`"
+        return f"{prog}: error: unknown option {flag} ({hint})"
+    return None
+
+
+def closest_command(message: str) -> str:
+    """Return argparse's `message`, with the closest command added where it says a command is misspelt."""
+    import difflib
+    import re
+
+    wrong = re.match(r"argument COMMAND: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    close = difflib.get_close_matches(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)), n=1) if wrong else []
+    return message + (f"; did you mean {close[0]}?" if close else "")
+
+
+def mc_threshold(text: str) -> float:
+    """The argparse type of --mc-threshold: mc is minus the loss barrier, so a threshold is 0 or below."""
+    value = number(-1, 1)(text)
+    if value > 0:
+        raise argparse.ArgumentTypeError(f"got {text}; mc is minus the loss barrier between copies (0 or below), so "
+                                         "a positive threshold would call every cell Regime I: give 0 or a negative "
+                                         "number such as -0.2")
+    return value
+
+
+def check_png_exporter(png: str | None) -> None:
+    """Raise ConfigError for --png where plotly's PNG exporter (kaleido) is not installed."""
+    import importlib.util
+
+    if png is not None and importlib.util.find_spec("kaleido") is None:
+        raise ConfigError([f"--png {png}: writing PNGs needs the kaleido package (pip install kaleido) and a "
+                           "Chromium it can start; the HTML report needs neither: leave out --png"])
+
+
+REPORT_MARK = '<meta name="regimes-study" content="{}">'  # in every report's head (analysis.report)
+
+
+def check_report_out(out: Path, name: str, *, given: bool) -> None:
+    """Raise ConfigError when `--out` names an existing file that is not a report of study `name`.
+
+    The study's own report.html (no --out) is always rewritten: it is the study's.
+    """
+    if not given or not out.is_file():
+        return
+    with open(out, "rb") as handle:
+        head = handle.read(4096).decode("utf-8", "replace")
+    import html
+
+    if REPORT_MARK.format(html.escape(name)) not in head:
+        raise ConfigError([f"--out {out} exists and is not a report of study {name!r}; nothing was written: give a "
+                           "new file name, or move that file away"])

@@ -45,7 +45,7 @@ NO_ANSWER = 3
 class _Parser(argparse.ArgumentParser):
     # A bad argument is one line, like every other bad input (argparse prints the usage first).
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {checks.closest_command(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "study per data.intrinsic_dim.")
     compare.add_argument("studies", nargs="+", help="study directories (storage/name) or URIs")
     compare.add_argument("--margin", type=checks.number(0), default=DEFAULT_MARGIN_POINTS,
-                         help="accuracy points below the dense model that still count "
-                              f"(default {DEFAULT_MARGIN_POINTS:g})")
+                         help="accuracy points (percent: 0.5 is 0.005 on the 0-1 accuracies the rows hold) below "
+                              f"the dense model that still count (default {DEFAULT_MARGIN_POINTS:g})")
     compare.add_argument("--html", metavar="FILE", help="also draw both as plots in this HTML file")
     _add_question_parsers(sub)
     return parser
@@ -99,10 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run `regimes` with `argv` (default: sys.argv[1:]) and return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # nothing asked: the help, on stderr, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
+    unknown = checks.unknown_option(parser, argv)
+    if unknown:
+        print(unknown, file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or argparse's one line: its status, not an exception
+        return int(done.code or 0)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         commands = {"run": _run, "status": follow.status, "ls": follow.ls, "report": _report, "validate": _validate,
                     "plan": _plan, "compare": _compare}
@@ -133,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.fresh:
         config = fresh_name(config)
-    if args.by != "regime" and not config.data.validation:
+    by = args.by or config.criterion
+    if by != "regime" and not config.data.validation:
         raise ConfigError([f"{args.config}: --by {args.by} answers by validation accuracy and data.validation is 0; "
                            "set data.validation (e.g. --set data.validation=0.1) or answer --by regime"])
     checks.check_embedded_cpus(config, args.address)
@@ -145,11 +157,11 @@ def _run(args: argparse.Namespace) -> int:
     searching = config.study.search != "grid"
     if config.study.screen_epochs is not None:
         return _run_screened(config, args)
-    rule = rule_for(config, by=args.by) if config.study.search == "regimes" else None  # random, optuna: baselines
+    rule = rule_for(config, by=by) if config.study.search == "regimes" else None  # random, optuna: baselines
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
     follow.print_cells(path)
     if searching and outcome.cells_done:
-        follow.print_recommendations(path, config.targets, finished=outcome.complete, by=args.by)
+        follow.print_recommendations(path, config.targets, finished=outcome.complete, by=by)
     if outcome.stuck and searching:
         print(f"unfinished search: {outcome.cells_done} cells so far; {outcome.stuck}", file=sys.stderr)
         return 1
@@ -207,8 +219,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", help="study directory (storage/name) or URI")
-        parser.add_argument("--mc-threshold", type=checks.number(-1, 1),
-                            help="Regime I below this mc (default: the study's)")
+        parser.add_argument("--mc-threshold", type=checks.mc_threshold,
+                            help="Regime I below this mc, 0 or below (default: the study's)")
         parser.add_argument("--cka-eps", type=checks.number(0, 1),
                             help="II-B within this CKA of the best (default: the study's)")
         parser.add_argument("--confidence", type=checks.number(0),
@@ -220,8 +232,8 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--out", help="HTML file to write (default: STUDY/report.html)")
     report.add_argument("--png", metavar="DIR", help="also write each figure as PNG into DIR (needs kaleido)")
     report.add_argument("--margin", type=checks.number(0), default=DEFAULT_MARGIN_POINTS,
-                        help="prune potential: accuracy points below the dense model that still count "
-                             f"(default {DEFAULT_MARGIN_POINTS:g})")
+                        help="prune potential: accuracy points (percent: 0.5 is 0.005 on the 0-1 accuracies the "
+                             f"rows hold) below the dense model that still count (default {DEFAULT_MARGIN_POINTS:g})")
     validate = sub.add_parser("validate", help="check the study's advice against its own accuracies",
                               description="For every confidently advised cell, whether the neighbour in the "
                                           "advised direction prunes better: the agreement rate, its 95 % interval, "
@@ -235,7 +247,7 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("--predict-from", metavar="OTHER", help="another study (with metrics.spectra) to fit a "
                           "one-threshold prediction of Regime I from a dense spectral metric on, scored on this one")
     for name, helptext in (("advise", "the regime of one cell and which way to move the temperature"),
-                           ("select", "the model to prune at a density: the Regime-II cell with the best CKA"),
+                           ("select", "the model to prune at a density, by the study's criterion (or --by)"),
                            ("recommend-rho", "the SAM rho to train with before pruning to a density")):
         parser = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
         common(parser)
@@ -249,10 +261,11 @@ def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_by(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--by", choices=CRITERIA, default="regime",
-                        help="answer by: regime (the paper's rule, Regime II with the highest CKA; the default), "
-                             "val (the highest validation accuracy) or regime+val (the highest validation accuracy "
-                             "among Regime-II cells); val needs a study run with data.validation")
+    parser.add_argument("--by", choices=CRITERIA,
+                        help="answer by: regime (the paper's rule, Regime II with the highest CKA), val (the highest "
+                             "validation accuracy) or regime+val (the highest validation accuracy among Regime-II "
+                             "cells); default: the study's criterion (study.criterion: val with data.validation, "
+                             "else regime); val needs a study run with data.validation")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -262,7 +275,9 @@ def _report(args: argparse.Namespace) -> int:
     in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
         Path(opened.study.path) / "report.html"
-    _say_missing(opened.study)
+    checks.check_png_exporter(args.png)
+    checks.check_report_out(out, opened.name, given=args.out is not None)
+    follow.say_missing(opened.study)
     with checks.report_paths(out, args.png):
         path = opened.report(out, margin_points=args.margin)
     if in_bucket:
@@ -275,7 +290,7 @@ def _report(args: argparse.Namespace) -> int:
             for png in write_pngs(cells, args.png):
                 print(f"png: {png}")
         except RuntimeError as err:
-            print(f"no PNGs written: {err}")
+            return _fail(f"--png {args.png}: no PNGs written ({err}); the HTML report is written")
     return 0
 
 
@@ -298,7 +313,7 @@ def _validate(args: argparse.Namespace) -> int:
                         confidence=args.confidence)
     other = open_study(args.predict_from) if args.predict_from else None
     answer = opened.validate(by=args.by, predict_from=other)
-    _say_missing(opened.study)
+    follow.say_missing(opened.study)
     if args.json:
         print(json.dumps(_jsonable(answer), indent=2))
         return 0
@@ -308,15 +323,6 @@ def _validate(args: argparse.Namespace) -> int:
     for line in spectra_lines(spectra["correlations"], spectra["predictions"], trained_on=spectra["trained_on"]):
         print(line)
     return 0
-
-
-def _say_missing(study) -> None:
-    # Answers from a study with owed cells missing are answers from the cells present: say how many.
-    if study.missing:
-        total = len(study.cells) + study.missing
-        print(f"note: {study.missing} of the study's {total} cells are missing (not run yet, a deleted trial "
-              "folder or a damaged result file); these answers use the cells present: `regimes run` with the "
-              "study's config computes the rest", file=sys.stderr)
 
 
 def _pm(value: float, se: float, digits: int = 4, sign: str = "") -> str:
@@ -335,10 +341,11 @@ def _question(args: argparse.Namespace) -> int:
             answer = opened.advise(density=args.density, temperature=args.temperature)
         else:
             answer = (opened.select(density=args.density, by=args.by) if args.command == "select" else
-                      opened.recommend_rho(density=args.density, by=args.by))
+                      opened.recommend_rho(density=args.density, by=args.by))  # None: the study's criterion
     except NoAnswer as err:
         if args.json:
-            print(json.dumps({"density": args.density, "by": getattr(args, "by", None), "answer": None,
+            by = None if args.command == "advise" else args.by or opened.criterion
+            print(json.dumps({"density": args.density, "by": by, "answer": None,
                               "refused": str(err)}, indent=2))
         else:
             print(f"regimes: no answer: {err}", file=sys.stderr)
@@ -347,16 +354,18 @@ def _question(args: argparse.Namespace) -> int:
         text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
                 f" (mc {_pm(answer['lmc'], answer['lmc_se'], 3)}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
     else:
-        chosen_by = (f"CKA {_pm(answer['cka'], answer['cka_se'])}" if args.by == "regime" else
+        by = answer["by"]
+        chosen_by = (f"CKA {_pm(answer['cka'], answer['cka_se'])}" if by == "regime" else
                      f"validation accuracy {answer['val_acc']:.4f}")
+        whose = "" if args.by else ", the study's criterion"
         text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
-                f"by {args.by}: {chosen_by}): test accuracy {_pm(answer['test_acc'], answer['test_acc_se'])}, "
+                f"by {by}{whose}: {chosen_by}): test accuracy {_pm(answer['test_acc'], answer['test_acc_se'])}, "
                 f"regret {_pm(answer['regret'], answer['regret_se'], sign='+')} against the grid's best, gain "
                 f"{_pm(answer['gain_over_coldest'], answer['gain_se'], sign='+')} over the coldest model "
                 f"({answer['knob']} {answer['coldest_temperature']:g})")
         if answer["indistinguishable_from"]:
             others = ", ".join(f"{t:g}" for t in answer["indistinguishable_from"])
-            score = "CKA" if args.by == "regime" else "validation accuracy"
+            score = "CKA" if by == "regime" else "validation accuracy"
             text += (f"; within noise: {answer['knob']} {others} and {answer['temperature']:g} are "
                      f"indistinguishable at density {answer['density']:g} ({score} within {answer['confidence']:g} "
                      "standard errors)")

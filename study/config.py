@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from contract.store import is_uri
 from contract.config import (
     ControlsSection,
     DataSection,
@@ -54,11 +55,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-def is_uri(path: str) -> bool:
-    """Return True for cloud storage URIs such as s3://bucket/dir or gs://bucket/dir."""
-    return "://" in path
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ being run from one left unfinished.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,8 @@ def ls(args: argparse.Namespace) -> int:
         where = [(name, storage.join(args.root, name)) for name in names]
     else:
         root = Path(args.root)
+        if root.is_file():
+            raise StudyReadError(f"{args.root} is a file, not a storage root; give the folder that holds your studies")
         if not root.is_dir():
             raise StudyReadError(f"{args.root}: no such directory; give the storage root that holds your studies")
         where = [(p.name, str(p)) for p in sorted(p for p in root.iterdir() if p.is_dir())]
@@ -108,3 +111,12 @@ def print_recommendations(path: str, densities: list[float], *, finished: bool, 
             continue
         print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}, by {by}), "
               f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
+
+
+def say_missing(study) -> None:
+    """Say on stderr how many owed cells a study misses: its answers are answers from the cells present."""
+    if study.missing:
+        total = len(study.cells) + study.missing
+        print(f"note: {study.missing} of the study's {total} cells are missing (not run yet, a deleted trial "
+              "folder or a damaged result file); these answers use the cells present: `regimes run` with the "
+              "study's config computes the rest", file=sys.stderr)

@@ -26,6 +26,7 @@ from contract.config import StudyConfig
 from contract.results import study_of_experiment
 from contract.row import CellRow, grid_keys
 from contract.saved import read_config_snapshot
+from contract.store import is_uri
 from contract.trial import TrialInput
 from trainables.cell.dense import train_dense
 from trainables.cell.runs import dense_run, retrain_run
@@ -212,7 +213,7 @@ def _in_place(given: TrialInput) -> tuple[TrialInput, Path | None]:
         trial = Path(session.get_storage().trial_fs_path)
     except Exception:  # noqa: BLE001 (outside a Tune session, or storage the trial cannot see)
         return given, None
-    if "://" in given.study_config.study.storage or not trial.parent.is_dir():
+    if is_uri(given.study_config.study.storage) or not trial.parent.is_dir():
         return given, None
     study = study_of_experiment(trial.parent)
     saved = read_config_snapshot(study) or {}

@@ -361,3 +361,22 @@ def test_recommend_rho_interpolates_a_one_seed_study_whose_mc_has_no_standard_er
     cells = classify(pd.DataFrame(rows), mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     answer = recommend_rho(cells, density=0.08, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
     assert (answer["temperature"], answer["interpolated_between"]) == (0.1, [0.04, 0.16])
+
+
+def test_a_pick_with_a_barrier_says_so_first_and_the_study_object_answers_by_its_own_criterion():
+    # By validation accuracy the 160-epoch cell wins (0.9 against 0.85) though its copies have a
+    # barrier (mc -0.6 < -0.2): Regime I, which the paper's rule would never prune.
+    rows = [(20, 0.05, 0.84, -0.05, 0.970), (60, 0.05, 0.855, -0.10, 0.990), (160, 0.05, 0.826, -0.60, 0.985)]
+    cells = _cells(rows).assign(val_acc=[0.80, 0.85, 0.90])
+    answer = select_model(cells, density=0.05, by="val")
+    assert (answer["temperature"], answer["regime"]) == (160, "I")
+    assert answer["caveats"][0] == ("it is in Regime I: its pruned copies have a loss barrier between them (mc -0.600 "
+                                    "below the threshold -0.2); the paper's rule would prune a Regime-II model and "
+                                    "says to train fewer epochs")
+    unsure = classify(cells.drop(columns=["regime"]).assign(lmc_se=[0.01, 0.01, 0.3]), mc_threshold=-0.2,
+                      cka_eps=0.005, confidence=2)
+    answer = select_model(unsure, density=0.05, by="val")
+    assert answer["regime"] == "I?" and answer["caveats"][0].startswith("its copies may have a barrier: mc -0.600 "
+                                                                        "is within noise of the threshold -0.2")
+    assert select_model(cells, density=0.05, by="regime")["regime"] == "II-B"  # no such caveat there
+    assert not any("barrier" in c for c in select_model(cells, density=0.05, by="regime")["caveats"])

@@ -151,3 +151,5 @@ def test_a_trial_of_a_study_moved_to_another_root_finds_its_shared_folders_there
     assert kept.study_config.data.root == "/old/data"
     assert given.with_trial_timeout(30.0).study_config.resources.trial_timeout_s == 30.0
     assert config.resources.trial_timeout_s == 1800.0  # the stated default: half an hour without progress
+    here = given.moved_to("/old/root", "/mounted/elsewhere")  # the data moved, the study did not
+    assert here.study_config.data.root == "/mounted/elsewhere" and here.dense_prefix == given.dense_prefix

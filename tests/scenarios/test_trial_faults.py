@@ -65,9 +65,10 @@ def test_a_trial_out_of_memory_on_every_try_ends_the_study_in_one_line_keeping_i
     assert row_counts(tmp_path / "tiny") == {(2.0, 0, 0.1): 1, (4.0, 0, 0.1): 1}
 
 
-def _interrupted(storage: Path) -> Path:
-    # The tiny study with both trials errored after their first density (no retries).
-    storage.mkdir()
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> Path:
+    """The tiny study with both trials errored after their first density (no retries); copy it before use."""
+    storage = tmp_path_factory.mktemp("interrupted")
     first = _run(storage, "faults.crash_after_densities=1", "resources.max_failures=0")
     assert first.returncode == 1 and "unfinished: 2/4 cells" in first.stderr, first.stderr[-2000:]
     return storage / "tiny"
@@ -82,8 +83,8 @@ def _resume(root: Path) -> subprocess.CompletedProcess:
     return _run(root, "faults.crash_after_densities=1", "resources.max_failures=0")
 
 
-def test_a_study_moved_to_another_root_resumes_there_and_every_command_reads_it(tmp_path):
-    old = _interrupted(tmp_path / "old")
+def test_a_study_moved_to_another_root_resumes_there_and_every_command_reads_it(interrupted, tmp_path):
+    old = shutil.copytree(interrupted, tmp_path / "old" / "tiny")
     (tmp_path / "new").mkdir()
     study = Path(shutil.move(str(old), str(tmp_path / "new" / "tiny")))
     done = _resume(tmp_path / "new")
@@ -97,8 +98,8 @@ def test_a_study_moved_to_another_root_resumes_there_and_every_command_reads_it(
         assert read.returncode == 0, (command, read.stderr[-2000:])
 
 
-def test_a_copied_study_trains_again_in_its_own_folders_and_writes_nothing_to_the_original(tmp_path):
-    old = _interrupted(tmp_path / "old")
+def test_a_copied_study_trains_again_in_its_own_folders_and_writes_nothing_to_the_original(interrupted, tmp_path):
+    old = shutil.copytree(interrupted, tmp_path / "old" / "tiny")
     (tmp_path / "new").mkdir()
     study = Path(shutil.copytree(old, tmp_path / "new" / "tiny"))
     # Damaged checkpoints make the resumed trials train their dense models again, in the shared

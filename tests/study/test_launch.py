@@ -324,6 +324,12 @@ def test_a_validation_split_reaches_every_row(ray_cluster, tmp_path):
     for column in ("val_acc", "dense_val_acc", "test_acc"):
         assert cells[column].between(0, 1).all(), column
     assert (cells["val_acc_std"] >= 0).all()
+    from analysis import open_study, select_model
+
+    study = open_study(outcome.path)  # a study with a validation split is answered by val unless asked otherwise
+    assert study.criterion == "val" and study.select(density=0.5)["by"] == "val"
+    assert study.select(density=0.5) == select_model(study.cells, density=0.5, by="val")
+    assert study.select(density=0.5, by="regime")["by"] == "regime"
 
 
 def test_status_ls_and_version_as_a_user_reads_them(clean_study, tmp_path, capsys):
@@ -417,6 +423,7 @@ def test_the_study_object_asks_every_question_with_the_studys_own_thresholds(cle
     def same(a, b):  # NaN standard errors (one dense seed) compare equal as JSON
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
+    assert study.criterion == "regime"  # no validation split, no study.criterion: the paper's rule
     assert same(study.select(density=0.5), select_model(study.cells, density=0.5, by="regime"))
     assert same(study.advise(density=0.1, temperature=2), advise(study.cells, density=0.1, temperature=2))
     answer = study.validate()
