@@ -128,7 +128,11 @@ class ClassifiedStudy:
         """Write the HTML report (default: STUDY/report.html, for a local study) and return its path."""
         out = Path(out) if out is not None else Path(self.study.path) / "report.html"
         screen_rows = self.screen.cells if self.screen is not None else None
-        return write_report(self.cells, self.study.config, out, title=self.name,
+        done, missing = len(self.study.cells), self.study.missing
+        partial = (f"{done} of {done + missing} owed cells reported (the study is running, unfinished or damaged); "
+                   "the map and the answers use the cells present") if missing else None
+        return write_report(self.cells, self.study.config, out, title=self.name, partial=partial,
+                            criterion=self.criterion,
                             pruned_layers=layers_of(self.study.cells),
                             potential=prune_potential(self.study.cells, margin_points=margin_points),
                             per_seed=self.study.cells, map_cells=self._map_cells(), screen_rows=screen_rows)

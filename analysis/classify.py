@@ -104,3 +104,21 @@ def regime_counts(df: pd.DataFrame) -> dict[str, int]:
     counts = df["regime"].value_counts()
     keys = [r for r in REGIMES if r in counts or not r.endswith("?")] + (["n/a"] if "n/a" in counts else [])
     return {k: int(counts.get(k, 0)) for k in keys}
+
+
+def map_lines(cells: pd.DataFrame, *, knob: str, temperatures: list[float], densities: list[float]) -> list[str]:
+    """Return the regime map as text: one row per temperature (hottest first), one column per density.
+
+    A cell not reported yet is ".", so a study's map can be watched filling in; `cells` is a
+    classified table (one row per temperature and density).
+    """
+    from contract.knobs import hot_to_cold
+
+    called = {(round(float(r.temperature), 12), round(float(r.density), 12)): str(r.regime)
+              for r in cells.itertuples()}
+    width = max([len(f"{knob} {t:g}") for t in temperatures] + [4])
+    lines = [" " * width + "  " + "".join(f"{d:>7g}" for d in sorted(densities))]
+    for t in hot_to_cold(knob, temperatures):
+        row = [called.get((round(float(t), 12), round(float(d), 12)), ".") for d in sorted(densities)]
+        lines.append(f"{f'{knob} {t:g}':>{width}}  " + "".join(f"{label:>7}" for label in row))
+    return lines

@@ -14,7 +14,9 @@ from contract.knobs import hot_to_cold, knob_words
 
 # Uncertain calls (mc within `confidence` standard errors of the threshold) have their own pale
 # colours: a cell is never drawn as a call it did not make.
-REGIME_COLORS = {"I": "#d62728", "I?": "#f2a7a7", "II?": "#c6d4e1", "II-A": "#1f77b4", "II-B": "#2ca02c",
+# Mid and pale tones on which the cells' dark labels (#222) keep WCAG AA contrast (4.5:1 or more):
+# sure calls stronger, uncertain ones paler and hatched.
+REGIME_COLORS = {"I": "#ee8080", "I?": "#f8d0d0", "II?": "#dde6ef", "II-A": "#7fb3e0", "II-B": "#80c980",
                  "n/a": "#bbbbbb", "out": "#f3f3f3"}
 HEATMAPS = {
     "test_err": ("Test error of the pruned model", "test error", lambda c: 1 - c["test_acc"], "test_acc_se",
@@ -101,7 +103,8 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
                                textfont={"color": "#222"}, customdata=hover,
                                hovertemplate="density %{x}<br>temperature %{y}<br>regime %{text}<br>%{customdata}"
                                              "<extra></extra>"))
-    for (i, j, i2, _), kind in _boundaries(codes, labels):
+    edges = _boundaries(codes, labels)
+    for (i, j, i2, _), kind in edges:
         dash = "solid" if kind == "I/II" else "dot"
         if i == i2:  # vertical edge between columns j and j + 1 in row i
             fig.add_shape(type="line", x0=j + 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, xref="x", yref="y",
@@ -112,17 +115,19 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
     for i, row in enumerate(z):
         for j, value in enumerate(row):
             if isinstance(value, str) and value.endswith("?"):
-                for dx in (-0.25, 0.0, 0.25):  # three diagonal strokes: a hatched cell
-                    fig.add_shape(type="line", x0=j + dx - 0.25, x1=j + dx + 0.25, y0=i + 0.45, y1=i - 0.45,
+                for x0, y0 in ((j - 0.45, i + 0.05), (j + 0.15, i - 0.45)):  # hatched corners: the label stays clear
+                    fig.add_shape(type="line", x0=x0, x1=x0 + 0.3, y0=y0 + 0.4, y1=y0,
                                   xref="x", yref="y", line={"color": "white", "width": 2})
     present = set(np.asarray(z, dtype=str).ravel())
     for label in labels:  # the legend: one square per call on the map
         if label in present:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_LEGEND[label],
                                      marker={"symbol": "square", "size": 14, "color": REGIME_COLORS[label]}))
-    for name, dash in (("I / II boundary", "solid"), ("II-A / II-B boundary", "dot")):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name,
-                                 line={"color": "black", "dash": dash}))
+    drawn = {kind for _, kind in edges}
+    for kind, name, dash in (("I/II", "I / II boundary", "solid"), ("IIA/IIB", "II-A / II-B boundary", "dot")):
+        if kind in drawn:  # the legend names only lines the map draws
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+                                     line={"color": "black", "dash": dash}))
     thresholds = f"Regime I when mc < {cells['mc_threshold'].iloc[0]:g}; II-B when CKA is within " \
                  f"{cells['cka_eps'].iloc[0]:g} of the density's best"
     if "confidence" in cells.columns and cells["confidence"].iloc[0] > 0:
@@ -181,11 +186,13 @@ def prune_potential_figure(potential: pd.DataFrame, knob: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=order, y=rows["prune_potential"], name=test_set, mode="lines+markers",
                                  error_y={"type": "data", "array": rows["prune_potential_se"].fillna(0)}))
     margin = potential["margin_points"].iloc[0] if len(potential) else float("nan")
-    fig.update_layout(title=f"Prune potential: lowest density within {margin:g} accuracy points of the dense "
-                            "model (lower prunes further)", xaxis_title=f"{knob_words(knob).unit} (hot at left)",
+    fig.update_layout(title={"text": f"Prune potential<br><sup>the lowest density within {margin:g} accuracy "
+                                     "points of the dense model (lower prunes further)</sup>", "x": 0},
+                      xaxis_title=f"{knob_words(knob).unit} (hot at left)",
                       yaxis_title="density (fraction of weights kept)", template="plotly_white", height=460)
     fig.update_xaxes(type="category")
-    fig.update_yaxes(type="log")
+    ticks = sorted({float(v) for v in potential["prune_potential"].dropna()} | {1.0}) if len(potential) else []
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])  # labelled, no bare minor ticks
     return fig
 
 
@@ -215,8 +222,9 @@ def dense_alpha_figure(by_temperature: pd.DataFrame, knob: str) -> go.Figure:
     rows = by_temperature.set_index(by_temperature["temperature"].map(lambda t: f"{t:g}")).reindex(order)
     fig = go.Figure(go.Scatter(x=order, y=rows["mean"], mode="lines+markers", name="dense alpha",
                                error_y={"type": "data", "array": rows["se"].fillna(0)}))
-    fig.update_layout(title="Dense models' heavy-tail exponent alpha, mean over prunable layers (smaller: heavier "
-                            "tail, better trained)", xaxis_title=f"{knob_words(knob).unit} (hot at left)",
+    fig.update_layout(title={"text": "Dense models' alpha<br><sup>the heavy-tail exponent, mean over prunable "
+                                     "layers (smaller: heavier tail, better trained)</sup>", "x": 0},
+                      xaxis_title=f"{knob_words(knob).unit} (hot at left)",
                       yaxis_title="alpha (Hill, x_min at the peak)", template="plotly_white", height=460)
     fig.update_xaxes(type="category")
     return fig

@@ -1,19 +1,20 @@
 """The self-contained HTML report of a study, and optional PNG export.
 
-The HTML embeds plotly.js once (no network needed to open it), then every figure, the regime
-thresholds, the study config and the cell table.
+The HTML embeds plotly.js once (no network needed to open it). It opens with the study's header,
+its answer per density and the regime map (`analysis.answer`), then which criterion answers it
+best, every other figure, the checks, the cell table and, collapsed, the config.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
+from analysis.answer import answers_html, criteria_html, header_html, pm, words
 from analysis.classify import regime_counts
 from analysis.cost import LABELS, PARTS, config_split
 from analysis.plots import all_figures, dense_alpha_figure, layer_alpha_figure
@@ -30,7 +31,8 @@ TABLE_COLUMNS = ["temperature", "density", "regime", "test_acc", "test_acc_se", 
 def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Path, *, title: str,
                  pruned_layers: str = "",
                  potential: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None,
-                 map_cells: pd.DataFrame | None = None, screen_rows: pd.DataFrame | None = None) -> Path:
+                 map_cells: pd.DataFrame | None = None, screen_rows: pd.DataFrame | None = None,
+                 partial: str | None = None, criterion: str = "regime") -> Path:
     """Write the HTML report of a classified, seed-aggregated cell table to `path` and return it.
 
     Args:
@@ -47,14 +49,16 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
         map_cells: the cells the regime map draws (a screened study's with its screened-out cells,
             `analysis.screen.with_screen`); None: `cells`.
         screen_rows: a screened study's screen rows (per seed), counted in the compute.
+        partial: for a study that owes cells it has not reported (running, unfinished), the words
+            that say so under the title; None for a complete study.
+        criterion: the criterion the study is answered by (`ClassifiedStudy.criterion`): the
+            answer at the top is its pick per density.
     """
     figures = all_figures(cells, potential)
     if map_cells is not None:
         figures["regimes"] = all_figures(map_cells)["regimes"]
-    parts = []
-    for i, fig in enumerate(figures.values()):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
-                                 default_width="100%"))
+    parts = {name: fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                               default_width="100%") for i, (name, fig) in enumerate(figures.items())}
     counts = ", ".join(f"{k}: {v}" for k, v in regime_counts(cells).items())
     checked = validation_lines(validate_advice(cells), criteria_regrets(cells), knob=str(cells["knob"].iloc[0]))
     thresholds = (f"Regime I when mc &lt; {cells['mc_threshold'].iloc[0]:g}; among Regime-II cells of a density, "
@@ -69,27 +73,28 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     dump.pop("faults", None)  # the test suite's fault switches: not part of a study
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="regimes-study" content="{html.escape(title)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}: three-regime pruning study</title>
-<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}} td,th{{padding:2px 8px;text-align:right;vertical-align:top}}
-tr:nth-child(even){{background:#f4f4f4}} .scroll{{overflow-x:auto;max-width:100%}}
-td.words{{text-align:left;max-width:46em}} pre{{background:#f8f8f8;padding:1em;white-space:pre-wrap}}</style>
+<style>{_STYLE}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-{_advice_html(cells)}
-<p><b>Thresholds.</b> {thresholds}</p>
-<p><b>Cells per regime.</b> {counts}</p>
-{''.join(f'<div class="figure">{p}</div>' for p in parts)}
-{_potential_html(potential)}
+{header_html(config, per_seed, cells)}
+{f'<p><b>Partial.</b> {html.escape(partial)}</p>' if partial else ''}
+{answers_html(cells, criterion)}
+<div class="figure">{parts.pop("regimes")}</div>
+{criteria_html(cells, criterion)}
+<p><b>Thresholds.</b> {thresholds} <b>Cells per regime.</b> {counts}</p>
+{_potential_html(potential, parts.pop("prune_potential", ""))}
+{''.join(f'<div class="figure">{p}</div>' for p in parts.values())}
 {_spectra_html(per_seed, cells)}
 {_cost_html(per_seed if screen_rows is None else pd.concat([per_seed, screen_rows], ignore_index=True), config)}
+{_advice_html(cells)}
 <h2>The study checks its own advice</h2>
-<pre>{html.escape(chr(10).join(checked))}</pre>
+{_lines_html(checked)}
 <h2>Cells</h2>
 <div class="scroll">{table}</div>
 {_layers_html(pruned_layers)}
-<h2>Study config</h2>
-<pre>{html.escape(json.dumps(dump, indent=2))}</pre>
+<details><summary>Study config</summary><pre>{html.escape(json.dumps(dump, indent=2))}</pre></details>
 </body></html>
 """
     path = Path(path)
@@ -108,24 +113,36 @@ def _advice_html(cells: pd.DataFrame) -> str:
             try:
                 a = select_model(cells, density=float(density), by=by)
             except NoAnswer as err:
-                rows.append((density, by, "no answer", "", "", html.escape(str(err))))
+                rows.append((density, by, "no answer", "", "", words(str(err))))
                 continue
             within = ", ".join(f"{t:g}" for t in a["indistinguishable_from"])
             notes = ([f"within noise of {knob} {within}"] if within else []) + a["caveats"]
             rows.append((density, by, f"{knob} {a['temperature']:g}", a["regime"],
-                         _pm_html(a["test_acc"], a["test_acc_se"]), "<br>".join(html.escape(n) for n in notes)))
+                         pm(a["test_acc"], a["test_acc_se"]), "<br>".join(words(n) for n in notes)))
     body = "".join(f"<tr><td>{d:g}</td><td>{by}</td><td>{pick}</td><td>{regime}</td><td>{acc}</td>"
                    f"<td class='words'>{notes}</td></tr>" for d, by, pick, regime, acc, notes in rows)
     head = "".join(f"<th>{name}</th>" for name in ("density", "by", "prune the model at", "regime", "test accuracy"))
     head += "<th style='text-align:left'>caveats</th>"
-    return ("<h2>What to prune</h2><p>Per target density, the model each criterion picks (regime: Regime II with "
+    return ("<h2>Every criterion's pick</h2><p>Per target density, the model each criterion picks (regime: Regime II "
+            "with "
             "the highest CKA, training metrics only; val: the best validation accuracy; regime+val: the best "
             "validation accuracy among Regime-II cells), its test accuracy &plusmn; standard error, and what to "
             f"know before acting on it.</p><div class='scroll'><table><tr>{head}</tr>{body}</table></div>")
 
 
-def _pm_html(value: float, se: float) -> str:
-    return f"{value:.4f}" if math.isnan(se) else f"{value:.4f} &plusmn; {se:.4f}"
+def _lines_html(lines: list[str]) -> str:
+    # Text lines (validate's, the spectra's) as a list that wraps, indentation kept as nesting depth.
+    items = "".join(f"<li style='margin-left:{(len(line) - len(line.lstrip())) // 2}em'>{words(line.strip())}</li>"
+                    for line in lines if line.strip())
+    return f"<ul class='lines'>{items}</ul>"
+
+
+_STYLE = """body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;line-height:1.4}
+table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right;vertical-align:top}
+tr:nth-child(even){background:#f4f4f4} .scroll{overflow-x:auto;max-width:100%}
+td.words{text-align:left;max-width:46em} pre{background:#f8f8f8;padding:1em;white-space:pre-wrap}
+.figure{width:100%} .header{color:#333} .caveat{color:#5a4500} ul.lines{list-style:none;padding-left:0}
+ul.answers li{margin:0.3em 0} h2{margin-top:1.2em}"""
 
 
 def layers_of(raw_cells: pd.DataFrame) -> str:
@@ -136,7 +153,7 @@ def layers_of(raw_cells: pd.DataFrame) -> str:
     return reported[0] if reported else ""
 
 
-def _potential_html(potential: pd.DataFrame | None) -> str:
+def _potential_html(potential: pd.DataFrame | None, figure: str = "") -> str:
     # Prune potential per temperature (rows) and test set (columns), mean +- SE over dense seeds.
     if potential is None or potential.empty:
         return ""
@@ -145,13 +162,13 @@ def _potential_html(potential: pd.DataFrame | None) -> str:
                                    for p, se in zip(potential["prune_potential"], potential["prune_potential_se"],
                                                     strict=True)])
     table = text.pivot(index="temperature", columns="test_set", values="value")
-    table = table[list(dict.fromkeys(potential["test_set"]))]
+    table = table[list(dict.fromkeys(potential["test_set"]))].rename_axis(columns=None).reset_index()  # one header row
     margin = potential["margin_points"].iloc[0]
     return (f"<h2>Prune potential</h2><p>The lowest density whose pruned models stay within {margin:g} accuracy "
             "points of the dense model on the same test set (walking down from the highest density; 1 = none "
             "does), mean &plusmn; standard error over dense seeds. Noisy sets add Gaussian noise in units of "
             "each input feature's std (Liebenwein et al. 2021: the potential shrinks off-distribution).</p>"
-            + table.to_html(escape=False, border=0))
+            + f'<div class="figure">{figure}</div>' * bool(figure) + table.to_html(escape=False, border=0, index=False))
 
 
 def _spectra_html(per_seed: pd.DataFrame | None, cells: pd.DataFrame) -> str:
@@ -169,7 +186,7 @@ def _spectra_html(per_seed: pd.DataFrame | None, cells: pd.DataFrame) -> str:
     return ("<h2>Dense spectra</h2><p>Heavy-tailed self-regularisation read from the weights alone: per prunable "
             "layer the Hill estimate of the tail exponent alpha of the eigenvalues of W<sup>T</sup>W (x_min at "
             "the histogram's peak, as AlphaPruning), averaged over layers; no data and no retraining needed. "
-            f"Whether it tracks the measured map:</p>{plots}<pre>{html.escape(text)}</pre>")
+            f"Whether it tracks the measured map:</p>{plots}{_lines_html(text.splitlines())}")
 
 
 def _cost_html(per_seed: pd.DataFrame | None, config: StudyConfig | None) -> str:

@@ -287,6 +287,11 @@ class TrackingSection(Section):
     """Results sent elsewhere as well as to the study directory; nothing when absent."""
 
     mlflow: Optional[MlflowSection] = None
+    # TensorBoard event files in every trial folder (Ray Tune's TBXLoggerCallback): each cell row
+    # a step (its density's place in the trial), the per-density columns (test_acc_d0.05, ...) as
+    # their own tags; `tensorboard --logdir STUDY` while the study runs. Off: it dominated the
+    # driver's time on small studies.
+    tensorboard: bool = False
 
 
 class StudyConfig(Section):

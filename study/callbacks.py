@@ -52,13 +52,19 @@ class CsvLogger(_KeepStagedRows, CSVLoggerCallback):
 def _tracking(config: StudyConfig) -> list[tune.Callback]:
     # Ray Tune's own MLflow callback: a run per trial, the trial's config as params, every cell
     # row's numbers as metrics (step = the density's index in the trial); on the driver only.
+    # Its TensorBoard logger: event files in each trial folder, one step per cell row.
+    callbacks = []
+    if config.tracking.tensorboard:
+        from ray.tune.logger import TBXLoggerCallback
+
+        callbacks.append(TBXLoggerCallback())
     mlflow = config.tracking.mlflow
     if mlflow is None:
-        return []
+        return callbacks
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-    return [MLflowLoggerCallback(tracking_uri=mlflow.tracking_uri, experiment_name=mlflow.experiment,
-                                 tags={"study": config.study.name})]
+    return [*callbacks, MLflowLoggerCallback(tracking_uri=mlflow.tracking_uri, experiment_name=mlflow.experiment,
+                                             tags={"study": config.study.name})]
 
 
 class ProgressLine(tune.Callback):

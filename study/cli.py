@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="per trial: densities done / total, failures, elapsed",
                             description="Show how far a study got, trial by trial (works while it runs).")
     status.add_argument("study", help="study directory (storage/name) or URI")
+    status.add_argument("--watch", type=checks.number(0.5), nargs="?", const=10.0, metavar="SECONDS",
+                        help="redraw the status and the regime map so far every SECONDS (default 10) until the "
+                             "study is complete; Ctrl-C stops watching, not the study")
 
     ls = sub.add_parser("ls", help="list the studies under a storage root with their state",
                         description="List the studies under a storage root: cells done / total and state.")

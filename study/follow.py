@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import AdviceError, StudyReadError, open_study, read_study
+from analysis.classify import map_lines
 from analysis.cost import cost_line, study_compute
 from study import checks, lock, storage
 from contract.knobs import hot_to_cold, knob_words
@@ -23,11 +25,41 @@ TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_a
 
 
 def status(args: argparse.Namespace) -> int:
-    """`regimes status STUDY`: each trial's densities done, state, failures and seconds."""
-    study = read_study(args.study)
-    if study.trials.empty:
-        print(f"{args.study}: no trials yet")
+    """`regimes status STUDY [--watch SECONDS]`: each trial's densities done, state, failures and seconds."""
+    if getattr(args, "watch", None):
+        return watch(args.study, every=args.watch)
+    show_status(args.study)
+    return 0
+
+
+def watch(path: str, *, every: float, rounds: int | None = None, pause=time.sleep) -> int:
+    """Redraw the study's status and its regime map so far every `every` seconds, until it is complete or Ctrl-C.
+
+    On a terminal the screen is cleared before each redraw; elsewhere (a log) the redraws follow
+    one another. `rounds` stops after that many redraws (tests).
+    """
+    drawn = 0
+    try:
+        while True:
+            if sys.stdout.isatty():
+                print("\x1b[H\x1b[2J", end="")
+            print(f"{time.strftime('%H:%M:%S')}  {path}  (every {every:g} s; Ctrl-C stops watching, not the study)")
+            if show_status(path, with_map=True):
+                return 0
+            drawn += 1
+            if rounds is not None and drawn >= rounds:
+                return 0
+            pause(every)
+    except KeyboardInterrupt:
         return 0
+
+
+def show_status(path: str, *, with_map: bool = False) -> bool:
+    """Print the status of the study at `path` (and its regime map so far); return whether it is complete."""
+    study = read_study(path)
+    if study.trials.empty:
+        print(f"{path}: no trials yet")
+        return False
     trials = study.trials.assign(done=lambda t: t.densities_done.astype(str) + "/" + t.densities_total.astype(str),
                                  state=lambda t: t.complete.map({True: "complete", False: "unfinished"}))
     columns = ["temperature", "dense_seed", "done", "state", "failures", "seconds"]
@@ -41,7 +73,22 @@ def status(args: argparse.Namespace) -> int:
     if len(study.cells):
         print(cost_line(study_compute(study)))
     print(f"cells {done}/{total}; {int(trials.complete.sum())}/{len(trials)} trials complete")
-    return 0
+    if with_map and len(study.cells) and study.config is not None:
+        _print_map(path, study.config)
+    return done >= total and bool(trials.complete.all())
+
+
+def _print_map(path: str, config) -> None:
+    # The regime map of the cells reported so far; "." where a cell is still owed.
+    try:
+        cells = open_study(path).cells
+    except (StudyReadError, AdviceError) as err:
+        print(f"no regime map yet: {err}")
+        return
+    temperatures = sorted(set(config.study.temperatures) | set(cells["temperature"]))
+    for line in map_lines(cells, knob=config.study.knob, temperatures=temperatures,
+                          densities=list(config.pruning.densities)):
+        print(line)
 
 
 def ls(args: argparse.Namespace) -> int:

@@ -120,7 +120,9 @@ def test_uncertain_cells_are_hatched_in_the_regime_map():
                                                                                      (20, -0.12, 0.05)]])
     fig = regime_map(classify(cells, mc_threshold=-0.1, cka_eps=0.005, confidence=2))
     strokes = [s for s in fig.layout.shapes if s.line.color == "white"]
-    assert len(strokes) == 3  # one hatched cell (T=20: I?), three strokes
+    assert len(strokes) == 2  # one hatched cell (T=20: I?): a stroke in two corners
+    for stroke in strokes:  # the cell spans x -0.5..0.5; its label sits in the middle third, left clear
+        assert min(abs(stroke.x0), abs(stroke.x1)) >= 0.15 - 1e-9 and max(abs(stroke.x0), abs(stroke.x1)) <= 0.5
     assert "hatched: within 2 SE" in fig.layout.title.text
 
 
@@ -156,8 +158,40 @@ def test_the_report_opens_with_what_to_prune_and_leaves_out_empty_columns_and_te
     from analysis import open_study
 
     page = open_study(tiny_study[1].path).report(tmp_path / "r.html").read_text()
-    top = page.index("<h2>What to prune</h2>")
-    assert top < page.index("<b>Thresholds.</b>") and "caveats</th>" in page
-    assert "is the coldest of the grid" in page[top:page.index("<b>Thresholds.</b>")]  # epochs 4 picked at 0.5
+    # The header, the answer by the study's criterion (the tiny study has no validation split:
+    # regime), the map, then which criterion: in that order, the map the first figure.
+    header = page.index("<p class='header'><b>synthetic</b>, cnn1d; epochs 2, 4 x density 0.1, 0.5; 1 dense seed; "
+                        "2 copies a cell; dense 4 epochs, retraining 2 epochs, uniform pruning; code ")
+    top = page.index("<h2>The answer, by regime</h2>")
+    assert header < top < page.index('<div class="figure">') < page.index("<h2>Which criterion</h2>")
+    answer = page[top:page.index('<div class="figure">')]
+    assert "<li><b>density 0.5</b>: prune the model at epochs 4 (Regime " in answer
+    # Said once for both densities, where both picks sit at the grid's cold edge.
+    assert answer.count("is the coldest of the grid") == 1 and "<p>At more than one density:</p>" in answer
+    assert "Only regime can answer this study (it has no validation split)." in page
+    assert "caveats</th>" in page and " +- " not in page.replace("<pre>", "\0").split("\0")[0]  # one notation: ±
+    assert "<details><summary>Study config</summary>" in page and page.count("<pre>") == 1
     assert '"faults"' not in page and "<th>scratch_test_acc</th>" not in page and "<th>val_acc</th>" not in page
     assert "(Conv1d " in page  # the pruned layers by type and shape
+
+
+def test_the_maps_labels_keep_aa_contrast_and_its_legend_names_only_what_is_drawn():
+    import pandas as pd
+
+    from analysis.plots import REGIME_COLORS, regime_map
+
+    def luminance(colour):  # WCAG 2.1 relative luminance
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    label = luminance("#222222")
+    for name, colour in REGIME_COLORS.items():
+        assert (luminance(colour) + 0.05) / (label + 0.05) >= 4.5, name
+    # Two densities, two temperatures: I at the hot-dense corner beside II: one I/II edge, no II-A/II-B one.
+    rows = [(10, 0.1, -0.5, 0.90), (10, 0.5, 0.0, 0.99), (160, 0.1, 0.0, 0.97), (160, 0.5, 0.0, 0.99)]
+    cells = classify(pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": 0.8, "lmc": m,
+                                    "cka": c, "status": "ok"} for t, d, m, c in rows]), mc_threshold=-0.1,
+                     cka_eps=0.005, confidence=0)
+    names = [trace.name for trace in regime_map(cells).data[1:] if trace.mode == "lines"]
+    assert names == ["I / II boundary"]

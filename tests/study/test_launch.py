@@ -458,3 +458,55 @@ def test_a_refusal_is_an_answer_with_its_own_exit_status_and_json(clean_study, c
     out = capsys.readouterr().out.splitlines()
     assert "CKA 0." in out[0] and "(no SE: too few dense seeds or copies)" in out[0] and "+- nan" not in out[0]
     assert [line for line in out[1:] if line.startswith("caveat: ")] == out[1:] and len(out) >= 2  # epochs 4: an edge
+
+
+def test_watching_a_study_redraws_its_status_and_map_so_far_and_stops_when_it_is_complete(clean_study, tmp_path,
+                                                                                         capsys):
+    import shutil
+
+    from study.follow import watch
+
+    partial = tmp_path / "partial"
+    shutil.copytree(clean_study[1].path, partial)
+    shutil.rmtree(next(partial.glob("run_trial_*temperature=4.0000*")))
+    waits = []
+    assert watch(str(partial), every=3, rounds=2, pause=waits.append) == 0
+    out = capsys.readouterr().out
+    assert out.count("(every 3 s; Ctrl-C stops watching, not the study)") == 2 and waits == [3]
+    lines = out.splitlines()
+    grid = lines[lines.index(next(line for line in lines if line.startswith("cells 2/4;"))) + 1:][:3]
+    assert grid[0].split() == ["0.1", "0.5"]
+    assert grid[1].split()[:2] == ["epochs", "2"] and "." not in grid[1].split()[2:]  # reported: a regime each
+    assert grid[2].split() == ["epochs", "4", ".", "."]  # its trial folder deleted: owed, not reported
+    from analysis import open_study
+
+    report = open_study(str(partial)).report(tmp_path / "partial.html").read_text()
+    assert "<p><b>Partial.</b> 2 of 4 owed cells reported (the study is running, unfinished or damaged)" in report
+    assert watch(clean_study[1].path, every=3, rounds=5, pause=waits.append) == 0  # complete: one redraw, no wait
+    assert waits == [3] and capsys.readouterr().out.count("cells 4/4;") == 1
+
+
+def test_tensorboard_event_files_hold_every_cells_metrics_one_step_per_density(ray_cluster, tmp_path):
+    # tracking.tensorboard: Ray Tune's TBX logger in each trial folder, read back here with the
+    # event file's own record format (length, CRC, an Event protobuf, CRC).
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    from study.launch import run_study
+
+    outcome = run_study(_tiny(tmp_path, "tb", **{"tracking.tensorboard": True}))
+    assert outcome.complete
+    for folder in Path(outcome.path).glob("run_trial_*"):
+        (events,) = folder.glob("events.out.tfevents.*")
+        data, at, tags = events.read_bytes(), 0, {}
+        while at < len(data):
+            (size,) = struct.unpack("<Q", data[at:at + 8])
+            event = event_pb2.Event()
+            event.ParseFromString(data[at + 12:at + 12 + size])
+            at += 12 + size + 4
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+        assert tags["ray/tune/density"] == [1, 2] and tags["ray/tune/test_acc"] == [1, 2]
+        assert tags["ray/tune/test_acc_d0.1"] == [1, 2] and tags["ray/tune/test_acc_d0.5"] == [2]
+        assert {"ray/tune/lmc", "ray/tune/cka"} <= set(tags)

@@ -1,0 +1,114 @@
+"""The top of a study's report: what the study is, its answer per density by its criterion, which criterion.
+
+A reader of the report should see, without scrolling, which study this is (dataset, model, knob,
+grid, seeds, copies, budget, when, which code), what to prune to each target density by the
+criterion the study is answered by (with its regime, test accuracy and standard error, and at most
+one line of caveats; caveats every density shares are said once), and then the regime map. Which
+criterion answers this study best (select's regret per criterion, `analysis.validate`) follows as
+a small table with its verdict in words. One notation for a standard error: "±".
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from analysis.advice import NoAnswer, select_model
+from analysis.validate import criteria_regrets
+from contract.config import StudyConfig
+
+
+def pm(value: float, se: float, digits: int = 4, sign: str = "") -> str:
+    """Return "value ± se" in the report's one notation (the value alone where there is no SE)."""
+    shown = f"{value:{sign}.{digits}f}"
+    return shown if se is None or math.isnan(se) else f"{shown} &plusmn; {se:.{digits}f}"
+
+
+def words(text: str) -> str:
+    """Return `text` escaped for HTML, its "+-" in the report's notation."""
+    return html.escape(text).replace(" +- ", " &plusmn; ")
+
+
+def header_html(config: StudyConfig | None, per_seed: pd.DataFrame | None, cells: pd.DataFrame) -> str:
+    """Return the one-paragraph header: dataset, model, knob and grid, seeds, copies, budget, date, code version."""
+    knob = str(cells["knob"].iloc[0])
+    temperatures = sorted(cells["temperature"].unique())
+    densities = sorted(cells["density"].unique())
+    parts = [f"{knob} {', '.join(f'{t:g}' for t in temperatures)} x density {', '.join(f'{d:g}' for d in densities)}"]
+    if config is not None:
+        d, m = config.data, config.model
+        model = m.name + (f" (depth {m.depth})" if m.name in ("preresnet", "vgg") else "") + \
+            (f" x{m.width:g} wide" if m.width != 1 else "")
+        parts = [f"<b>{html.escape(d.name)}</b>, {html.escape(model)}"] + parts + [
+            f"{len(config.study.dense_seeds)} dense seed{'s' * (len(config.study.dense_seeds) > 1)}",
+            f"{config.retrain.copies} copies a cell",
+            f"dense {config.dense.epochs} epochs, retraining {config.retrain.epochs} epochs, "
+            f"{config.pruning.method} pruning"]
+    rows = per_seed if per_seed is not None else pd.DataFrame()
+    if "timestamp" in rows.columns and rows["timestamp"].notna().any():
+        parts.append("last cell " + pd.to_datetime(rows["timestamp"].max(), unit="s").strftime("%Y-%m-%d %H:%M UTC"))
+    if "code_version" in rows.columns and rows["code_version"].notna().any():
+        parts.append("code " + html.escape(str(rows["code_version"].dropna().iloc[-1])))
+    return f"<p class='header'>{'; '.join(parts)}.</p>"
+
+
+def answers_html(cells: pd.DataFrame, criterion: str) -> str:
+    """Return per target density the model to prune by `criterion`, one line each, shared caveats said once."""
+    knob = str(cells["knob"].iloc[0])
+    answers = []
+    for density in sorted(cells["density"].unique()):
+        try:
+            answers.append((float(density), select_model(cells, density=float(density), by=criterion)))
+        except NoAnswer as err:
+            answers.append((float(density), str(err)))
+    notes = Counter(note for _, a in answers if isinstance(a, dict) for note in set(a["caveats"]))
+    shared = [note for note, n in notes.items() if n > 1]
+    lines = []
+    for density, a in answers:
+        if not isinstance(a, dict):
+            lines.append(f"<li><b>density {density:g}</b>: no answer: {words(a)}</li>")
+            continue
+        own = [note for note in a["caveats"] if note not in shared]
+        caveat = f"<br><span class='caveat'>caveat: {words('; '.join(own))}</span>" if own else ""
+        lines.append(f"<li><b>density {density:g}</b>: prune the model at {knob} {a['temperature']:g} "
+                     f"(Regime {a['regime']}), test accuracy {pm(a['test_acc'], a['test_acc_se'])}{caveat}</li>")
+    said_once = "".join(f"<li class='caveat'>{words(note)}</li>" for note in shared)
+    shared_html = f"<p>At more than one density:</p><ul>{said_once}</ul>" if shared else ""
+    return (f"<h2>The answer, by {html.escape(criterion)}</h2><p>The model to prune to each density, by the study's "
+            f"criterion ({_CRITERION_WORDS[criterion]}); test accuracy &plusmn; its standard error.</p>"
+            f"<ul class='answers'>{''.join(lines)}</ul>{shared_html}")
+
+
+_CRITERION_WORDS = {"regime": "regime: Regime II with the highest CKA, training metrics only",
+                    "val": "val: the best validation accuracy",
+                    "regime+val": "regime+val: the best validation accuracy among Regime-II cells"}
+
+
+def criteria_html(cells: pd.DataFrame, criterion: str) -> str:
+    """Return each usable criterion's mean test-accuracy regret as a small table, and the verdict in words."""
+    regrets = criteria_regrets(cells)
+    rows, means = [], {}
+    for by, answered in regrets.items():
+        done = [r for r in answered if r["temperature"] is not None]
+        if not done:
+            rows.append(f"<tr><td>{by}</td><td>none answered</td><td>0 of {len(answered)}</td></tr>")
+            continue
+        mean = float(np.mean([r["regret"] for r in done]))
+        se = math.sqrt(sum(r["regret_se"] ** 2 for r in done)) / len(done)
+        means[by] = mean
+        rows.append(f"<tr><td>{by}</td><td>{pm(mean, se)}</td><td>{len(done)} of {len(answered)}</td></tr>")
+    best = min(means, key=means.get) if means else None
+    if best is None or len(means) == 1:
+        verdict = f"Only {criterion} can answer this study (it has no validation split)." if len(means) == 1 else \
+            "No criterion answered any density."
+    else:
+        verdict = (f"On this study's own accuracies {best} picks best (lowest mean regret); it is answered by "
+                   f"{criterion}" + ("." if best == criterion else f": set study.criterion: {best} to answer by it."))
+    return ("<h2>Which criterion</h2><p>Each criterion's mean regret: how much test accuracy its pick loses against "
+            "the grid's best model at each density (no criterion sees test accuracy).</p>"
+            "<table><tr><th>criterion</th><th>mean regret</th><th>densities answered</th></tr>"
+            f"{''.join(rows)}</table><p>{verdict}</p>")
