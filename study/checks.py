@@ -146,12 +146,13 @@ def closest_command(message: str) -> str:
 
 
 def mc_threshold(text: str) -> float:
-    """The argparse type of --mc-threshold: mc is minus the loss barrier, so a threshold is 0 or below."""
+    """The argparse type of --mc-threshold: mc is negative at a barrier and about 0 without one; 0 or below."""
     value = number(-1, 1)(text)
     if value > 0:
-        raise argparse.ArgumentTypeError(f"got {text}; mc is minus the loss barrier between copies (0 or below), so "
-                                         "a positive threshold would call every cell Regime I: give 0 or a negative "
-                                         "number such as -0.2")
+        raise argparse.ArgumentTypeError(f"got {text}; mc is negative where the copies have an error barrier "
+                                         "between them and about 0 where they have none, so a positive threshold "
+                                         "would call connected cells Regime I: give 0 or a negative number such as "
+                                         "-0.2")
     return value
 
 

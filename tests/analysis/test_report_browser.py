@@ -43,7 +43,7 @@ def test_the_report_fits_800_1440_and_1920_px_and_its_first_screen_holds_the_ans
     report = open_study(tiny_study[1].path).report(tmp_path / "report.html")
     page = tmp_path / "measured.html"
     page.write_text(report.read_text().replace("</body>", MEASURE + "</body>"))
-    for width in (800, 1440, 1920):
+    for width in (800, 1400, 1440, 1920):
         seen = _measure(browser, page, width)
         assert seen["scroll_width"] <= width and seen["wide"] == [], (width, seen)  # nothing cut or overflowing
         assert len(set(seen["widths"])) == 1 and len(set(seen["lefts"])) == 1, (width, seen)  # one plot width

@@ -50,7 +50,8 @@ def test_a_file_where_a_study_folder_goes_and_a_missing_study_a_config_makes(tmp
 def test_a_positive_mc_threshold_is_refused_with_what_mc_means(capsys):
     assert main(["select", "studies/x", "--density", "0.1", "--mc-threshold", "0.1"]) == 2
     said = _said(capsys).strip()
-    assert said.startswith("regimes select: error: argument --mc-threshold: got 0.1; mc is minus the loss barrier")
+    assert said.startswith("regimes select: error: argument --mc-threshold: got 0.1; mc is negative where the copies "
+                           "have an error barrier")
     assert checks.mc_threshold("-0.2") == -0.2 and checks.mc_threshold("0") == 0
 
 

@@ -1,6 +1,7 @@
 """End to end through a real local Ray cluster (one per session): run, read back, crash, resume."""
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -373,7 +374,7 @@ def test_status_ls_and_version_as_a_user_reads_them(clean_study, tmp_path, capsy
     assert piped.returncode == 141 and "Traceback" not in piped.stderr, piped.stderr
 
 
-def test_ray_tunes_own_views_hold_the_whole_grid_and_the_readme_code_runs(clean_study):
+def test_ray_tunes_own_views_hold_the_whole_grid_and_the_readme_code_runs(clean_study, tmp_path):
     import re
     import subprocess
     import sys
@@ -398,9 +399,13 @@ def test_ray_tunes_own_views_hold_the_whole_grid_and_the_readme_code_runs(clean_
     # docs/reading.md's code block, on this study (no validation split here: by test accuracy).
     page = (ROOT / "docs" / "reading.md").read_text()
     code = re.search(r"# From Python and from Ray Tune\n.*?```python\n(.*?)```", page, re.S).group(1)
-    code = code.replace('path, density = "studies/demo", 0.05', f"path, density = {path!r}, 0.1")
+    code = code.replace('path, density = "studies/demo", 0.05', 'path, density = "studies/demo", 0.1')
     code = code.replace('metric = "val_acc"', 'metric = "test_acc"')
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    where = tmp_path / "reader"
+    (where / "studies").mkdir(parents=True)
+    (where / "studies" / "demo").symlink_to(path)  # the relative path as written, from a folder of one's own
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=where, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"best single trial: {best['temperature']}" in run.stdout
     assert "<ClassifiedStudy 'clean': epochs, 2 temperatures x 2 densities, 1 dense seeds; mc_threshold" in run.stdout
