@@ -145,15 +145,13 @@ def closest_command(message: str) -> str:
     return message + (f"; did you mean {close[0]}?" if close else "")
 
 
-def mc_threshold(text: str) -> float:
-    """The argparse type of --mc-threshold: mc is negative at a barrier and about 0 without one; 0 or below."""
-    value = number(-1, 1)(text)
-    if value > 0:
-        raise argparse.ArgumentTypeError(f"got {text}; mc is negative where the copies have an error barrier "
-                                         "between them and about 0 where they have none, so a positive threshold "
-                                         "would call connected cells Regime I: give 0 or a negative number such as "
-                                         "-0.2")
-    return value
+def mc_threshold_note(value: float | None) -> str | None:
+    """Return the note for a positive --mc-threshold (mc is negative at a barrier, about 0 without one), else None."""
+    if value is None or value <= 0:
+        return None
+    return (f"note: --mc-threshold {value:g} is positive: mc is negative where the copies have an error barrier "
+            "between them and about 0 where they have none, so cells without a barrier are called Regime I here "
+            "(the default is -0.2)")
 
 
 def check_png_exporter(png: str | None) -> None:

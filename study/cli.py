@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    note = checks.mc_threshold_note(getattr(args, "mc_threshold", None))
+    if note:  # a threshold the method does not mean, said before the answer it changes
+        print(note, file=sys.stderr)
     try:
         commands = {"run": _run, "status": follow.status, "ls": follow.ls, "report": _report, "validate": _validate,
                     "plan": _plan, "compare": _compare}
@@ -222,8 +225,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", help="study directory (storage/name) or URI")
-        parser.add_argument("--mc-threshold", type=checks.mc_threshold,
-                            help="Regime I below this mc, 0 or below (default: the study's)")
+        parser.add_argument("--mc-threshold", type=checks.number(-1, 1),
+                            help="Regime I below this mc, a negative number (default: the study's)")
         parser.add_argument("--cka-eps", type=checks.number(0, 1),
                             help="II-B within this CKA of the best (default: the study's)")
         parser.add_argument("--confidence", type=checks.number(0),
@@ -278,10 +281,10 @@ def _report(args: argparse.Namespace) -> int:
     in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
         Path(opened.study.path) / "report.html"
-    checks.check_png_exporter(args.png)
-    checks.check_report_out(out, opened.name, given=args.out is not None)
     follow.say_missing(opened.study)
     with checks.report_paths(out, args.png):
+        checks.check_png_exporter(args.png)
+        checks.check_report_out(out, opened.name, given=args.out is not None)
         path = opened.report(out, margin_points=args.margin)
     if in_bucket:
         path = storage.join(opened.study.path, "report.html")

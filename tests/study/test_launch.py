@@ -454,7 +454,9 @@ def test_a_refusal_is_an_answer_with_its_own_exit_status_and_json(clean_study, c
     args = ["select", path, "--density", "0.1", "--mc-threshold", "0.5", "--confidence", "0"]  # every mc < 0.5: I
     assert main(args) == NO_ANSWER == 3
     err = capsys.readouterr().err
-    assert err.startswith("regimes: no answer: no Regime-II cell at density 0.1: every model has a barrier")
+    assert err.startswith("note: --mc-threshold 0.5 is positive")  # said, since the method means a negative one
+    assert err.splitlines()[1].startswith("regimes: no answer: no Regime-II cell at density 0.1: every model has a "
+                                          "barrier")
     assert main([*args, "--json"]) == 3
     refused = json.loads(capsys.readouterr().out)
     assert refused["answer"] is None and refused["refused"].startswith("no Regime-II cell at density 0.1")
