@@ -99,15 +99,18 @@ def criteria_html(cells: pd.DataFrame, criterion: str) -> str:
             continue
         mean = float(np.mean([r["regret"] for r in done]))
         se = math.sqrt(sum(r["regret_se"] ** 2 for r in done)) / len(done)
-        means[by] = mean
+        means[by] = (mean, len(done))
         rows.append(f"<tr><td>{by}</td><td>{pm(mean, se)}</td><td>{len(done)} of {len(answered)}</td></tr>")
-    best = min(means, key=means.get) if means else None
+    most = max((n for _, n in means.values()), default=0)
+    full = {by: mean for by, (mean, n) in means.items() if n == most}  # compared only where they answered alike
+    best = min(full, key=full.get) if full else None
     if best is None or len(means) == 1:
         verdict = f"Only {criterion} can answer this study (it has no validation split)." if len(means) == 1 else \
             "No criterion answered any density."
     else:
-        verdict = (f"On this study's own accuracies {best} picks best (lowest mean regret); it is answered by "
-                   f"{criterion}" + ("." if best == criterion else f": set study.criterion: {best} to answer by it."))
+        verdict = (f"On this study's own accuracies {best} picks best (the lowest mean regret among the criteria "
+                   f"that answered {most} densities); it is answered by {criterion}"
+                   + ("." if best == criterion else f": set study.criterion: {best} to answer by it."))
     return ("<h2>Which criterion</h2><p>Each criterion's mean regret: how much test accuracy its pick loses against "
             "the grid's best model at each density (no criterion sees test accuracy).</p>"
             "<table><tr><th>criterion</th><th>mean regret</th><th>densities answered</th></tr>"
