@@ -76,7 +76,25 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         "scales these numbers",
     ] + _screen_lines(config, costs, cost, temperatures) + (
         [f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
-         f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + notes
+         f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + _watchdog_lines(config, costs) + notes
+
+
+# A trial is taken as hung after resources.trial_timeout_s without a step, an evaluation batch or a
+# wait; the bound should dwarf the longest such unit the calibration timed.
+WATCHDOG_MARGIN = 20
+
+
+def _watchdog_lines(config: StudyConfig, costs) -> list[str]:
+    timeout = config.resources.trial_timeout_s
+    copies = config.retrain.copies if costs.stacked else 1
+    units = {"a dense step": costs.dense_step_s, "a retraining step": costs.retrain_step_s * copies,
+             "an LMC point": costs.lmc_point_s}
+    unit, longest = max(units.items(), key=lambda item: item[1])
+    if timeout is None or timeout >= WATCHDOG_MARGIN * longest:
+        return []
+    return [f"resources.trial_timeout_s: {timeout:g} s is less than {WATCHDOG_MARGIN} times the longest unit of "
+            f"work timed here ({unit}, {longest:.2f} s): a slow moment would be taken for a hang; raise it to "
+            f"{WATCHDOG_MARGIN * longest:.0f} s or more"]
 
 
 def _screen_lines(config: StudyConfig, costs, grid: dict, temperatures: list[float]) -> list[str]:

@@ -136,3 +136,22 @@ def test_a_sam_rho_study_is_timed_at_its_largest_rho(monkeypatch):
     config = load_config(ROOT / "configs/tiny.yaml", {"study.knob": "sam_rho", "study.temperatures": [0.0, 0.2, 0.5]})
     calibrate.calibrate(config, steps=5)
     assert rhos[:2] == [0.5, 0.5] and rhos[2:] == [0.0, 0.0]  # dense steps with SAM at 0.5; retraining plain SGD
+
+
+def test_a_trial_timeout_too_close_to_the_longest_unit_of_work_is_said_with_the_bound_to_use(monkeypatch):
+    import torch
+
+    from study.plan import plan_lines
+
+    _fake_gpu_calibration(monkeypatch, alone=1.0, together=1.0)  # dense 0.5 s, a copy-step 1 s, an LMC point 2 s
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    tight = load_config(ROOT / "configs/tiny.yaml", {"resources.gpu": 1, "resources.device": "auto",
+                                                     "resources.trial_timeout_s": 30})
+    # 2 copies stacked: a retraining step is 2 x 1 s, as long as an LMC point; 20 x 2 s = 40 s > 30 s.
+    said = [line for line in plan_lines(tight, resources={"CPU": 8.0, "GPU": 1.0})
+            if line.startswith("resources.trial_timeout_s")]
+    assert said == ["resources.trial_timeout_s: 30 s is less than 20 times the longest unit of work timed here "
+                    "(a retraining step, 2.00 s): a slow moment would be taken for a hang; raise it to 40 s or more"]
+    roomy = tight.model_copy(update={"resources": tight.resources.model_copy(update={"trial_timeout_s": 1800.0})})
+    assert not [line for line in plan_lines(roomy, resources={"CPU": 8.0, "GPU": 1.0})
+                if line.startswith("resources.trial_timeout_s")]
