@@ -196,27 +196,3 @@ def test_the_maps_labels_keep_aa_contrast_and_its_legend_names_only_what_is_draw
     names = [trace.name for trace in regime_map(cells).data[1:] if trace.mode == "lines"]
     assert names == ["I / II boundary"]
 
-
-def test_which_criterion_compares_only_criteria_that_answered_as_many_densities():
-    import pandas as pd
-
-    from analysis.answer import criteria_html
-
-    def cells(rows):  # (temperature, density, test_acc, mc, cka, val_acc)
-        table = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": a, "lmc": m, "cka": c,
-                               "val_acc": v, "status": "ok"} for t, d, a, m, c, v in rows])
-        return classify(table, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
-
-    # At 0.05 every cell has a barrier: regime answers 1 density, val 2 (and at 0.5 val loses 0.02).
-    two = cells([(20, 0.05, 0.80, -0.5, 0.9, 0.80), (60, 0.05, 0.82, -0.6, 0.9, 0.81),
-                 (20, 0.5, 0.90, 0.0, 0.99, 0.95), (60, 0.5, 0.92, 0.0, 0.98, 0.90)])
-    page = criteria_html(two, "val")
-    assert "<tr><td>regime</td><td>0.0200</td><td>1 of 2</td></tr>" in page  # picks T=20 at 0.5 (CKA 0.99)
-    assert "<tr><td>val</td><td>0.0100</td><td>2 of 2</td></tr>" in page  # mean of 0 (0.05) and 0.02 (0.5)
-    assert "val picks best (the lowest mean regret among the criteria that answered 2 densities); it is answered " \
-           "by val." in page
-    # Both answer both densities and regime loses less: the study should be answered by regime.
-    both = cells([(20, 0.05, 0.80, 0.0, 0.95, 0.85), (60, 0.05, 0.82, 0.0, 0.99, 0.80),
-                  (20, 0.5, 0.90, 0.0, 0.99, 0.95), (60, 0.5, 0.92, 0.0, 0.98, 0.90)])
-    verdict = criteria_html(both, "val")
-    assert "regime picks best" in verdict and verdict.endswith("set study.criterion: regime to answer by it.</p>")

@@ -151,3 +151,35 @@ def test_free_space_is_said_in_the_largest_unit_below_1024(free, text):
     from study.owed import _size
 
     assert _size(free) == text
+
+
+@pytest.mark.parametrize("query", ["", "?endpoint_override=127.0.0.1:9&scheme=http"])
+def test_a_study_by_uri_owes_misses_and_repairs_as_the_same_folder_on_disk(tmp_path, query):
+    # file:// opens through pyarrow exactly as s3:// does (contract.store's URI branch), with a
+    # query string kept at the end where S3-compatible servers need one (ignored by the local one).
+    from contract import store
+
+    _trial(tmp_path, "run_trial_a_00000", 2.0, 0, [0.1, 0.5], garbage=True)
+    _trial(tmp_path, "run_trial_a_00001", 4.0, 0, [0.1])
+    _trial(tmp_path / "repair-2", "run_trial_b_00000", 4.0, 0, [0.5])
+    (tmp_path / "repair-x").mkdir()  # not a repair
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps({"trials": [[8.0, 1]]}))
+    uri = f"file://{tmp_path}{query}"
+    assert store.is_uri(uri) and not store.is_uri(tmp_path)
+    assert store.join(uri, "repair-2") == f"file://{tmp_path}/repair-2{query}"
+    assert store.name_of(store.join(uri, "repair-2")) == "repair-2" and store.name_of(tmp_path / "a") == "a"
+    assert [store.name_of(f) for f in store.subfolders(uri)] == ["repair-2", "repair-x", "run_trial_a_00000",
+                                                                 "run_trial_a_00001"]
+    assert store.subfolders(f"file://{tmp_path}/nowhere{query}") == []
+    assert store.read_bytes(store.join(uri, "notes.txt")) == b"a file, not a folder"
+    assert store.read_bytes(store.join(uri, "absent.json")) is None and store.read_bytes(store.join(uri, "repair-x")) \
+        is None
+    assert store.is_file(store.join(uri, "notes.txt")) and not store.is_file(store.join(uri, "repair-x"))
+    config = _config()
+    assert reported_cells(uri) == reported_cells(tmp_path) == {(2.0, 0, 0.1), (2.0, 0, 0.5), (4.0, 0, 0.1),
+                                                               (4.0, 0, 0.5)}
+    assert missing_cells(config, uri) == missing_cells(config, tmp_path)
+    assert read_manifest(uri) == {"trials": [[8.0, 1]]}
+    assert next_repair_name(uri) == "repair-3"
+    assert owed_trials(_config("random"), uri) == [(8.0, 1), (2.0, 0), (4.0, 0)]  # the manifest's, then the folders'

@@ -1,0 +1,62 @@
+"""The top of the report (`analysis.answer`): the header, the answer per density, which criterion; no Ray."""
+
+from contract.config import StudyConfig
+from analysis import classify
+
+
+def test_which_criterion_compares_only_criteria_that_answered_as_many_densities():
+    import pandas as pd
+
+    from analysis.answer import criteria_html
+
+    def cells(rows):  # (temperature, density, test_acc, mc, cka, val_acc)
+        table = pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": a, "lmc": m, "cka": c,
+                               "val_acc": v, "status": "ok"} for t, d, a, m, c, v in rows])
+        return classify(table, mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+
+    # At 0.05 every cell has a barrier: regime answers 1 density, val 2 (and at 0.5 val loses 0.02).
+    two = cells([(20, 0.05, 0.80, -0.5, 0.9, 0.80), (60, 0.05, 0.82, -0.6, 0.9, 0.81),
+                 (20, 0.5, 0.90, 0.0, 0.99, 0.95), (60, 0.5, 0.92, 0.0, 0.98, 0.90)])
+    page = criteria_html(two, "val")
+    assert "<tr><td>regime</td><td>0.0200</td><td>1 of 2</td></tr>" in page  # picks T=20 at 0.5 (CKA 0.99)
+    assert "<tr><td>val</td><td>0.0100</td><td>2 of 2</td></tr>" in page  # mean of 0 (0.05) and 0.02 (0.5)
+    assert "val picks best (the lowest mean regret among the criteria that answered 2 densities); it is answered " \
+           "by val." in page
+    # Both answer both densities and regime loses less: the study should be answered by regime.
+    both = cells([(20, 0.05, 0.80, 0.0, 0.95, 0.85), (60, 0.05, 0.82, 0.0, 0.99, 0.80),
+                  (20, 0.5, 0.90, 0.0, 0.99, 0.95), (60, 0.5, 0.92, 0.0, 0.98, 0.90)])
+    verdict = criteria_html(both, "val")
+    assert "regime picks best" in verdict and verdict.endswith("set study.criterion: regime to answer by it.</p>")
+
+
+def test_the_reports_top_names_the_study_and_answers_each_density_with_shared_caveats_once():
+    import pandas as pd
+
+    from analysis.answer import answers_html, header_html, pm, words
+
+    config = StudyConfig.model_validate({"study": {"knob": "epochs", "temperatures": [20, 60],
+                                                   "dense_seeds": [0, 1, 2]},
+                                         "data": {"name": "mnist1d"}, "model": {"name": "preresnet", "depth": 20},
+                                         "pruning": {"densities": [0.05, 0.2, 0.8]}})
+    # 60 epochs is the cold edge everywhere; at 0.05 every cell has a barrier: no answer there.
+    cells = classify(pd.DataFrame([{"knob": "epochs", "temperature": t, "density": d, "test_acc": a,
+                                    "test_acc_se": 0.01, "lmc": m, "cka": c, "status": "ok"}
+                                   for t, d, a, m, c in [(20, 0.05, 0.5, -0.5, 0.9), (60, 0.05, 0.5, -0.6, 0.9),
+                                                         (20, 0.2, 0.80, 0.0, 0.95), (60, 0.2, 0.85, 0.0, 0.99),
+                                                         (20, 0.8, 0.90, 0.0, 0.97), (60, 0.8, 0.91, 0.0, 0.99)]]),
+                     mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    rows = pd.DataFrame({"timestamp": [1_800_000_000, 1_800_000_600], "code_version": ["0.1.0+gaaa", "0.1.0+gbbb"]})
+    assert header_html(config, rows, cells) == (
+        "<p class='header'><b>mnist1d</b>, preresnet (depth 20); epochs 20, 60 x density 0.05, 0.2, 0.8; 3 dense "
+        "seeds; 3 copies a cell; dense 160 epochs, retraining 160 epochs, uniform pruning; last cell 2027-01-15 "
+        "08:10 UTC; code 0.1.0+gbbb.</p>")
+    assert header_html(None, None, cells) == "<p class='header'>epochs 20, 60 x density 0.05, 0.2, 0.8.</p>"
+    page = answers_html(cells, "regime")
+    assert page.startswith("<h2>The answer, by regime</h2>")
+    assert "<li><b>density 0.05</b>: no answer: no Regime-II cell at density 0.05" in page
+    assert ("<li><b>density 0.2</b>: prune the model at epochs 60 (Regime II-B), test accuracy 0.8500 &plusmn; "
+            "0.0100</li>") in page
+    assert page.count("epochs 60 is the coldest of the grid") == 1  # shared by 0.2 and 0.8: said once, below
+    assert page.index("<p>At more than one density:</p>") > page.index("<b>density 0.8</b>")
+    assert pm(0.5, float("nan")) == "0.5000" and pm(0.01, 0.002, 3, "+") == "+0.010 &plusmn; 0.002"
+    assert words("a +- b <c>") == "a &plusmn; b &lt;c&gt;"
