@@ -151,3 +151,20 @@ def test_aggregate_averages_the_perturbed_accuracies_of_the_copies_and_of_the_de
     out = aggregate(cells)
     assert out["test_acc_noise0.5"][0] == pytest.approx(0.6)
     assert out["dense_test_acc_noise0.5"][0] == pytest.approx(0.7)
+
+
+def test_the_text_map_puts_the_hottest_row_first_and_a_dot_where_a_cell_is_still_owed():
+    from analysis.classify import map_lines
+
+    # lr: larger is hotter. At 0.05 lr 0.1 has a barrier (I); at 0.5 lr 0.1 has the best CKA
+    # (II-B), lr 0.02 is 0.04 below it (II-A); lr 0.005 has reported nothing yet.
+    cells = classify(pd.DataFrame([{"knob": "lr", "temperature": t, "density": d, "test_acc": 0.8, "lmc": m, "cka": c,
+                                    "status": "ok"} for t, d, m, c in [(0.1, 0.05, -0.5, 0.9), (0.1, 0.5, 0.0, 0.99),
+                                                                      (0.02, 0.5, 0.0, 0.95)]]),
+                     mc_threshold=-0.2, cka_eps=0.005, confidence=0)
+    assert map_lines(cells, knob="lr", temperatures=[0.02, 0.1, 0.005], densities=[0.5, 0.05]) == [
+        "             0.05    0.5",
+        "  lr 0.1        I   II-B",
+        " lr 0.02        .   II-A",
+        "lr 0.005        .      .",
+    ]

@@ -183,3 +183,11 @@ def test_a_study_by_uri_owes_misses_and_repairs_as_the_same_folder_on_disk(tmp_p
     assert read_manifest(uri) == {"trials": [[8.0, 1]]}
     assert next_repair_name(uri) == "repair-3"
     assert owed_trials(_config("random"), uri) == [(8.0, 1), (2.0, 0), (4.0, 0)]  # the manifest's, then the folders'
+
+
+def test_a_trials_study_is_its_experiment_or_the_folder_above_a_repair(tmp_path):
+    from contract.results import study_of_experiment
+
+    assert study_of_experiment(tmp_path / "tiny") == tmp_path / "tiny"
+    assert study_of_experiment(tmp_path / "tiny" / "repair-12") == tmp_path / "tiny"
+    assert study_of_experiment(str(tmp_path / "tiny" / "repair-x")) == tmp_path / "tiny" / "repair-x"  # not a repair

@@ -34,7 +34,7 @@ def test_beats_keep_a_trial_alive_and_no_timeout_watches_nothing(tmp_path):
 def test_a_note_appends_and_a_damaged_line_is_skipped(tmp_path):
     watchdog.note_fault(tmp_path, "memory", "first")
     with open(tmp_path / "regimes_faults.jsonl", "ab") as handle:
-        handle.write(b"\xff not json\n")
+        handle.write(b"\xff not json\n[1, 2]\n\"a string\"\n{\"fault\": \"hang\"}\n")  # none of them a note
     watchdog.note_fault(tmp_path, "hang", "second")
     assert [n["message"] for n in read_fault_notes(tmp_path)] == ["first", "second"]
     watchdog.note_fault(None, "hang", "nowhere")  # a trial outside Tune: no folder, no error
