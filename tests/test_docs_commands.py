@@ -18,7 +18,7 @@ import yaml
 from study.cli import build_parser
 from study.config import load_config, parse_overrides
 from tests.conftest import ROOT
-from tests.docs_pages import NOT_RUN, PAGES, PLUGIN, all_commands, blocks
+from tests.docs_pages import NOT_RUN, PLUGIN, all_commands, blocks
 
 
 def _commands() -> list[tuple[str, str]]:
