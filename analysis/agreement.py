@@ -41,20 +41,24 @@ def map_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> dict:
             "point_share": float(point_equal.mean()) if len(both) else math.nan}
 
 
-def rank_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> list[dict]:
-    """Return per density Spearman's rho over temperatures of the two studies' test accuracies."""
+def rank_agreement(reference: pd.DataFrame, other: pd.DataFrame, *, metric: str = "test_acc") -> list[dict]:
+    """Return per density Spearman's rho over temperatures of the two studies' `metric` (test accuracy)."""
     out = []
     for density, at in reference[reference["status"] == "ok"].groupby("density"):
         theirs = other[np.isclose(other["density"], density) & (other["status"] == "ok")]
-        joined = at[["temperature", "test_acc"]].merge(theirs[["temperature", "test_acc"]], on="temperature")
-        rho, interval, n = spearman(joined["test_acc_x"], joined["test_acc_y"])
+        joined = at[["temperature", metric]].merge(theirs[["temperature", metric]], on="temperature")
+        rho, interval, n = spearman(joined[f"{metric}_x"], joined[f"{metric}_y"])
         out.append({"density": float(density), "rho": rho, "rho_ci": interval, "n": n})
     return out
 
 
-def answer_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> list[dict]:
-    """Return per density and criterion both `select` answers and whether they agree within the reference's SEs."""
-    criteria = [by for by in CRITERIA if by == "regime" or (has_validation(reference) and has_validation(other))]
+def answer_agreement(reference: pd.DataFrame, other: pd.DataFrame, *, criteria: list[str] | None = None) -> list[dict]:
+    """Return per density and criterion both `select` answers and whether they agree within the reference's SEs.
+
+    `criteria`: those to answer by (default: every criterion both studies can answer by).
+    """
+    criteria = criteria or [by for by in CRITERIA if by == "regime" or (has_validation(reference)
+                                                                           and has_validation(other))]
     out = []
     for density in sorted(set(reference["density"]) & set(other["density"])):
         for by in criteria:

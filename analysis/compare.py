@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.agreement import agreement, agreement_lines
+from analysis.transfer import transfer_lines, transfer_table
 from analysis.classified import ClassifiedStudy
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
 from contract.knobs import hot_to_cold, knob_words
@@ -85,7 +86,13 @@ def compare(studies: list[ClassifiedStudy], *, margin_points: float = DEFAULT_MA
             "prunability": pd.concat(prunability, ignore_index=True),
             "boundary": pd.concat(boundary, ignore_index=True), "accuracy": pd.concat(accuracy, ignore_index=True),
             "agreement": [(label, agreement(studies[0], study)) for label, study in zip(labels[1:], studies[1:],
-                                                                                          strict=True)]}
+                                                                                          strict=True)],
+            "transfer": transfer_table(studies[0], studies[1:]) if any(_is_proxy(s) for s in studies[1:]) else None}
+
+
+def _is_proxy(study: ClassifiedStudy) -> bool:
+    config = study.study.config
+    return config is not None and bool(config.proxy.axes())
 
 
 def _method(study: ClassifiedStudy) -> str:
@@ -107,7 +114,9 @@ def comparison_lines(result: dict) -> list[str]:
                                                         result["boundary"]["confident"], strict=True)])
     bounds = b.pivot(index="density", columns="study", values="text").reindex(columns=labels).fillna("-")
     bounds.index = [f"density {d:g}" for d in bounds.index]
-    return ([f"prunability: fraction of weights pruned while staying within {result['margin_points']:g} accuracy "
+    transfer = result.get("transfer")
+    first = [] if transfer is None else transfer_lines(transfer, full=labels[0], knob=knob) + [""]
+    return (first + [f"prunability: fraction of weights pruned while staying within {result['margin_points']:g} accuracy "
              "points of the dense model (clean test set), mean +- SE over dense seeds"]
             + table.to_string().splitlines()
             + ["", f"I/II boundary: the hottest {knob} whose cell is Regime I at each density (point estimate; "

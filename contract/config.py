@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from contract.knobs import KnobName
+from contract.proxy import ProxySection
 from contract.resources import ResourcesSection
 from contract.section import Section
 from contract.names import DATASETS, MODELS, BnStats, PruningMethod
@@ -155,7 +156,7 @@ class ModelSection(Section):
 
     name: str = "preresnet"
     depth: PositiveInt = 20
-    width: PositiveInt = 1
+    width: PositiveFloat = 1.0  # every hidden layer's channels times this (below 1: a proxy, contract.proxy)
     kwargs: dict[str, Union[bool, int, float, str]] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -308,6 +309,7 @@ class StudyConfig(Section):
     controls: ControlsSection = ControlsSection()
     faults: FaultsSection = FaultsSection()
     tracking: TrackingSection = TrackingSection()
+    proxy: ProxySection = ProxySection()
 
     def _screen_settings(self) -> None:
         study = self.study

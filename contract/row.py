@@ -95,6 +95,9 @@ class CellRow:
             the validation split (0 in studies written before it was recorded).
         train_subset: data.train_subset (0: the whole training split).
         train_subset_seed: the seed that drew it (data.train_subset_seed).
+        model_width: model.width, the width multiplier the model was built with.
+        proxy: the proxy's axes as fractions of the full study ("width 0.25, dense_epochs 0.5";
+            `contract.proxy`), "" for a full-size study.
         val_acc: mean over copies of each copy's validation accuracy averaged over its last
             epochs, as test_acc, 0-1 (NaN without a validation split).
         val_acc_std: population std of that over copies, 0-1.
@@ -165,6 +168,8 @@ class CellRow:
     n_train: int = 0
     train_subset: int = 0
     train_subset_seed: int = 0
+    model_width: float = 1.0
+    proxy: str = ""
     val_acc: float = NAN
     val_acc_std: float = NAN
     dense_val_acc: float = NAN

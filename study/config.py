@@ -32,10 +32,11 @@ from contract.config import (
     StudySection,
     TrackingSection,
 )
-from contract.names import DATASET_GROUP, MODEL_GROUP, PluginError, find_plugin
+from contract.names import DATASET_GROUP, MODEL_GROUP, MODELS, PluginError, find_plugin
 from trainables.data.catalog import check_dataset_files, training_labels
 from trainables.data.dataset import DatasetError
 from trainables.data.split import subset_indices, validation_counts
+from study.proxy import proxy_changes, with_changes
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
            "PruningSection", "RetrainSection", "MetricsSection", "ResourcesSection", "ControlsSection", "FaultsSection",
@@ -129,6 +130,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
     if problems:
         raise ConfigError(problems)
     config = validate(raw, where)
+    changes = _proxy_changes(config, where)
+    if changes:  # a proxy (contract.proxy): its values written in, then every check again on them
+        raw = with_changes(raw, changes)
+        config = validate(raw, where)
     _check_milestones(raw, config, where)
     config = resolve_paths(config, base=Path.cwd())
     if config.study.search == "optuna":
@@ -157,6 +162,22 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         _check_validation(config, where)
         _check_alpha(config, where)
     return config
+
+
+def _proxy_changes(config: StudyConfig, where: str) -> dict[str, Any]:
+    # The proxy's changes, and a width (given or made by the proxy) that leaves a layer without channels.
+    from trainables.models.width import check_width
+
+    try:
+        changes = proxy_changes(config)
+    except ValueError as err:
+        raise ConfigError([f"{where}: {err}"]) from None
+    try:
+        if config.model.name in MODELS:
+            check_width(config.model.name, config.model.width)
+    except ValueError as err:
+        raise ConfigError([f"{where}: model.width: {err}"]) from None
+    return changes
 
 
 def _check_alpha(config: StudyConfig, where: str) -> None:

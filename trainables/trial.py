@@ -108,7 +108,8 @@ def _run(given: TrialInput, device: torch.device) -> None:
         started = time.perf_counter()
         row = CellRow(spec.study.knob, temperature, dense_seed, density, math.nan, state.dense_test_acc,
                       spec.retrain.epochs, spec.retrain.copies, given.code_version).with_values(
-                          {**recorded, "dense_val_acc": state.dense_val_acc})
+                          {**recorded, "dense_val_acc": state.dense_val_acc, "model_width": spec.model.width,
+                           "proxy": spec.proxy.describe()})
         row = cell.run(row, model, diverged=state.dense_diverged)
         row = row.with_values({**_one_off_costs(state, seconds_setup), "seconds": time.perf_counter() - started,
                                **peak_memory_mb(device), "device": str(device)})

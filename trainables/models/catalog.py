@@ -12,7 +12,7 @@ from trainables.models.networks import PreResNet, cnn1d, mlp, vgg
 
 
 def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, depth: int = 20,
-                width: int = 1, kwargs: dict | None = None) -> nn.Module:
+                width: float = 1, kwargs: dict | None = None) -> nn.Module:
     """Return model `name` sized for inputs of `input_shape` (no batch dimension).
 
     Args:
@@ -23,7 +23,7 @@ def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, de
         input_shape: (C, H, W) for images, (C, L) for signals.
         num_classes: outputs of the final layer.
         depth: PreResNet (6n+2) or VGG (11, 16) depth; ignored by the others.
-        width: width multiplier.
+        width: width multiplier of every hidden layer (below 1: a narrower proxy; `width.scaled`).
 
     Raises:
         ValueError: unknown name, impossible depth, or input shape the model cannot take.

@@ -24,22 +24,24 @@ import math
 
 from torch import nn
 
+from trainables.models.width import scaled
+
 _CONV_STAGES = {"conv2": (64,), "conv4": (64, 128), "conv6": (64, 128, 256)}
 
 
-def lenet300(num_classes: int = 10, width: int = 1, in_features: int = 784) -> nn.Sequential:
+def lenet300(num_classes: int = 10, width: float = 1, in_features: int = 784) -> nn.Sequential:
     """Return LeNet-300-100: in_features-300-100-num_classes (hidden units times `width`); 266,200 weights on MNIST."""
-    hidden = (300 * width, 100 * width)
+    hidden = (scaled(300, width), scaled(100, width))
     model = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden[0]), nn.ReLU(inplace=True),
                           nn.Linear(hidden[0], hidden[1]), nn.ReLU(inplace=True), nn.Linear(hidden[1], num_classes))
     _glorot(model)
     return model
 
 
-def lenet5(num_classes: int = 10, width: int = 1, *, input_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Sequential:
+def lenet5(num_classes: int = 10, width: float = 1, *, input_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Sequential:
     """Return Caffe's LeNet-5 (20 and 50 channels, 500 units, times `width`) for (C, H, W) inputs."""
     channels, height, breadth = input_shape
-    c1, c2, units = 20 * width, 50 * width, 500 * width
+    c1, c2, units = scaled(20, width), scaled(50, width), scaled(500, width)
     side = (((height - 4) // 2) - 4) // 2, (((breadth - 4) // 2) - 4) // 2  # two valid 5x5 convs, two pools
     if min(side) < 1:
         raise ValueError(f"lenet5 needs images of at least 16 x 16 pixels, got {height} x {breadth}")
@@ -51,20 +53,20 @@ def lenet5(num_classes: int = 10, width: int = 1, *, input_shape: tuple[int, int
     return model
 
 
-def conv_net(name: str, num_classes: int = 10, width: int = 1, *,
+def conv_net(name: str, num_classes: int = 10, width: float = 1, *,
              input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Sequential:
     """Return Frankle & Carbin's Conv-2, Conv-4 or Conv-6 (`name` "conv2", "conv4", "conv6") for (C, H, W) inputs."""
     stages = _CONV_STAGES[name]
     channels, height, breadth = input_shape
     layers: list[nn.Module] = []
     for out in stages:
-        out *= width
+        out = scaled(out, width)
         layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True),
                    nn.Conv2d(out, out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         channels, height, breadth = out, height // 2, breadth // 2
     if min(height, breadth) < 1:
         raise ValueError(f"{name} pools {len(stages)} times: it needs images of at least {2 ** len(stages)} pixels")
-    hidden = 256 * width
+    hidden = scaled(256, width)
     layers += [nn.Flatten(), nn.Linear(channels * height * breadth, hidden), nn.ReLU(inplace=True),
                nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)]
     model = nn.Sequential(*layers)
@@ -72,7 +74,7 @@ def conv_net(name: str, num_classes: int = 10, width: int = 1, *,
     return model
 
 
-def build_lottery_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
+def build_lottery_model(name: str, *, input_shape: tuple[int, ...], num_classes: int, width: float) -> nn.Module:
     """Return lottery-ticket model `name` ("lenet300", "lenet5" or a key of Conv-2/4/6) for inputs of `input_shape`.
 
     Raises:

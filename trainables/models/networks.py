@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from trainables.models.width import scaled
+
 _VGG_CFG = {
     11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512),
     16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512),
@@ -54,12 +56,12 @@ class PreActBlock(nn.Module):
 class PreResNet(nn.Module):
     """PreResNet for 32x32 images as in the paper's code (DESIGN.md 2.1)."""
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, width: int = 1, *, in_channels: int = 3):
+    def __init__(self, depth: int = 20, num_classes: int = 10, width: float = 1, *, in_channels: int = 3):
         super().__init__()
         if (depth - 2) % 6 != 0:
             raise ValueError(f"preresnet depth must be 6n+2 (20, 32, 56, ...), got {depth}")
         blocks = (depth - 2) // 6
-        widths = (16 * width, 32 * width, 64 * width)
+        widths = (scaled(16, width), scaled(32, width), scaled(64, width))
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
         layers, channels = [], widths[0]
         for stage, out_channels in enumerate(widths):
@@ -91,12 +93,12 @@ def _init_paper(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def preresnet(depth: int = 20, num_classes: int = 10, width: int = 1) -> PreResNet:
+def preresnet(depth: int = 20, num_classes: int = 10, width: float = 1) -> PreResNet:
     """Return a PreResNet; depth 20, width 1 has 21 conv layers with 270,256 weights."""
     return PreResNet(depth, num_classes, width)
 
 
-def vgg(depth: int = 16, num_classes: int = 10, width: int = 1) -> nn.Module:
+def vgg(depth: int = 16, num_classes: int = 10, width: float = 1) -> nn.Module:
     """Return a VGG-BN for 32x32 images (depth 11 or 16), channels scaled by `width`."""
     if depth not in _VGG_CFG:
         raise ValueError(f"vgg depth must be one of {sorted(_VGG_CFG)}, got {depth}")
@@ -106,7 +108,7 @@ def vgg(depth: int = 16, num_classes: int = 10, width: int = 1) -> nn.Module:
         if item == "M":
             layers.append(nn.MaxPool2d(2))
             continue
-        out = int(item) * width
+        out = scaled(int(item), width)
         layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
                    nn.ReLU(inplace=True)]
         channels = out
@@ -116,9 +118,9 @@ def vgg(depth: int = 16, num_classes: int = 10, width: int = 1) -> nn.Module:
     return model
 
 
-def cnn1d(num_classes: int = 10, width: int = 1, *, in_channels: int = 1, length: int = 40) -> nn.Module:
+def cnn1d(num_classes: int = 10, width: float = 1, *, in_channels: int = 1, length: int = 40) -> nn.Module:
     """Return the small 1-D CNN of the mnist1d demo: 3 x (conv k5 + BN + ReLU) at 32*width channels, then linear."""
-    channels = 32 * width
+    channels = scaled(32, width)
     layers: list[nn.Module] = []
     for i in range(3):
         layers += [nn.Conv1d(in_channels if i == 0 else channels, channels, 5, padding=2, bias=False),
@@ -129,9 +131,9 @@ def cnn1d(num_classes: int = 10, width: int = 1, *, in_channels: int = 1, length
     return model
 
 
-def mlp(num_classes: int = 10, width: int = 1, in_features: int = 40) -> nn.Module:
+def mlp(num_classes: int = 10, width: float = 1, in_features: int = 40) -> nn.Module:
     """Return a two-hidden-layer MLP (256*width units each) with BatchNorm."""
-    hidden = 256 * width
+    hidden = scaled(256, width)
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
