@@ -70,3 +70,32 @@ def test_the_projection_shortcut_sees_the_blocks_raw_input_as_in_the_papers_code
 
     with torch.no_grad():
         assert torch.allclose(block(x.clone()), by_hand(x), atol=1e-5)
+
+
+def test_the_smallest_hidden_layer_of_each_built_in_model_is_what_the_width_check_assumes():
+    # SMALLEST_LAYER decides which widths are refused before a trial; here it is read off the built networks.
+    from torch import nn
+
+    from trainables.models import build_model
+    from trainables.models.width import SMALLEST_LAYER
+
+    shapes = {"cnn1d": (1, 40), "mlp": (1, 40), "lenet300": (1, 28, 28), "lenet5": (1, 28, 28)}
+    for name, smallest in SMALLEST_LAYER.items():
+        model = build_model(name, input_shape=shapes.get(name, (3, 32, 32)), num_classes=10,
+                            depth=16 if name == "vgg" else 20)
+        layers = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+        hidden = [m.out_channels if hasattr(m, "out_channels") else m.out_features for m in layers[:-1]]
+        assert min(hidden) == smallest, name
+
+
+def test_a_width_below_one_narrows_every_hidden_layer_rounding_half_up():
+    from torch import nn
+
+    from trainables.models import build_model
+
+    cnn = build_model("cnn1d", input_shape=(1, 40), num_classes=10, width=0.5)
+    assert [m.out_channels for m in cnn.modules() if isinstance(m, nn.Conv1d)] == [16, 16, 16]
+    lenet = build_model("lenet300", input_shape=(1, 28, 28), num_classes=10, width=0.25)
+    assert [m.out_features for m in lenet.modules() if isinstance(m, nn.Linear)] == [75, 25, 10]
+    resnet = build_model("preresnet", input_shape=(3, 32, 32), num_classes=10, width=0.1)  # 1.6, 3.2, 6.4
+    assert resnet.conv1.out_channels == 2 and resnet.fc.in_features == 6
