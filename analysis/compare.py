@@ -116,8 +116,8 @@ def comparison_lines(result: dict) -> list[str]:
     bounds.index = [f"density {d:g}" for d in bounds.index]
     transfer = result.get("transfer")
     first = [] if transfer is None else transfer_lines(transfer, full=labels[0], knob=knob) + [""]
-    return (first + [f"prunability: fraction of weights pruned while staying within {result['margin_points']:g} accuracy "
-             "points of the dense model (clean test set), mean +- SE over dense seeds"]
+    return (first + [f"prunability: fraction of weights pruned while staying within {result['margin_points']:g} "
+                     "accuracy points of the dense model (clean test set), mean +- SE over dense seeds"]
             + table.to_string().splitlines()
             + ["", f"I/II boundary: the hottest {knob} whose cell is Regime I at each density (point estimate; "
                "?: an uncertain call; none: no Regime-I cell)"]

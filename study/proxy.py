@@ -72,8 +72,9 @@ def _dense_epochs(config: StudyConfig, fraction: float) -> dict[str, Any]:
         temperatures = [type(t)(_epochs(int(t), fraction)) for t in config.study.temperatures]
         if len(set(temperatures)) < len(temperatures):
             raise ValueError(f"proxy.dense_epochs: {fraction:g} of the epoch knob's temperatures "
-                             f"{[int(t) for t in config.study.temperatures]} gives {temperatures}, two or more the "
-                             "same; use a larger fraction")
+                             f"[{', '.join(f'{t:g}' for t in config.study.temperatures)}] gives "
+                             f"[{', '.join(f'{t:g}' for t in temperatures)}], two or more the same; use a larger "
+                             "fraction")
         changes["study.temperatures"] = temperatures
     return changes
 
@@ -81,7 +82,8 @@ def _dense_epochs(config: StudyConfig, fraction: float) -> dict[str, Any]:
 def _retrain_epochs(config: StudyConfig, fraction: float) -> dict[str, Any]:
     r = config.retrain
     epochs = _epochs(r.epochs, fraction)
-    changes: dict[str, Any] = {"retrain.epochs": epochs, "retrain.milestones": _milestones(r.milestones, fraction, epochs),
+    changes: dict[str, Any] = {"retrain.epochs": epochs,
+                               "retrain.milestones": _milestones(r.milestones, fraction, epochs),
                                "retrain.last_epochs": min(r.last_epochs, epochs)}
     if config.study.screen_epochs is not None:
         changes["study.screen_epochs"] = _epochs(config.study.screen_epochs, fraction)

@@ -38,7 +38,8 @@ def lenet300(num_classes: int = 10, width: float = 1, in_features: int = 784) ->
     return model
 
 
-def lenet5(num_classes: int = 10, width: float = 1, *, input_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Sequential:
+def lenet5(num_classes: int = 10, width: float = 1, *,
+           input_shape: tuple[int, int, int] = (1, 28, 28)) -> nn.Sequential:
     """Return Caffe's LeNet-5 (20 and 50 channels, 500 units, times `width`) for (C, H, W) inputs."""
     channels, height, breadth = input_shape
     c1, c2, units = scaled(20, width), scaled(50, width), scaled(500, width)
