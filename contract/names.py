@@ -41,6 +41,14 @@ class PluginError(ValueError):
     """A named plug-in is not installed, or returned the wrong type; the message says which."""
 
 
+class DatasetError(ValueError):
+    """A dataset cannot be loaded; the message names what is missing and how to get it.
+
+    Here, torch-free, so that the command line can catch it without importing torch (`trainables.data`
+    raises it and exports it under its old name).
+    """
+
+
 def registered(group: str) -> dict[str, EntryPoint]:
     """Return {"package/name": entry point} of every installed plug-in in `group`."""
     return {f"{ep.module.split('.')[0]}/{ep.name}": ep for ep in entry_points(group=group)}

@@ -31,7 +31,7 @@ from study.config import ConfigError, StudyError, is_uri, load_config, parse_ove
 from study.lock import StudyLocked
 from study.paths import fresh_name, study_path
 from study.version import code_version
-from trainables.data import DatasetError
+from contract.names import DatasetError
 
 DESCRIPTION = ("Run and read three-regime pruning studies: train dense models at several temperatures, "
                "prune them to several densities, retrain copies, and measure accuracy, LMC and CKA per cell.")

@@ -32,10 +32,7 @@ from contract.config import (
     StudySection,
     TrackingSection,
 )
-from contract.names import DATASET_GROUP, MODEL_GROUP, MODELS, PluginError, find_plugin
-from trainables.data.catalog import check_dataset_files, training_labels
-from trainables.data.dataset import DatasetError
-from trainables.data.split import subset_indices, validation_counts
+from contract.names import DATASET_GROUP, MODEL_GROUP, MODELS, DatasetError, PluginError, find_plugin
 from study.proxy import proxy_changes, with_changes
 
 __all__ = ["ConfigError", "StudyError", "StudyConfig", "StudySection", "DataSection", "ModelSection", "DenseSection",
@@ -153,6 +150,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *, ch
         raise ConfigError([f"{where}: data.root: folder {config.data.root!r} does not exist; "
                            "create it or point data.root at the folder holding the dataset"])
     if check_paths:
+        from trainables.data.catalog import check_dataset_files  # torch: only where files are checked
+
         try:
             check_dataset_files(config.data.name, config.data.root, download=config.data.download,
                                 image_size=config.data.image_size)
@@ -220,6 +219,9 @@ def _check_validation(config: StudyConfig, where: str) -> None:
     d = config.data
     if not d.validation and d.train_subset is None:
         return
+    from trainables.data.catalog import training_labels
+    from trainables.data.split import subset_indices, validation_counts
+
     known = training_labels(d.name, d.root)
     if known is None:
         return

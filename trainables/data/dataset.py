@@ -14,11 +14,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from contract.names import AUGMENTATIONS
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be loaded; the message names what is missing and how to get it."""
+from contract.names import AUGMENTATIONS, DatasetError  # noqa: F401  (raised here, exported as before)
 
 
 @dataclass(frozen=True)
