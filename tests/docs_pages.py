@@ -25,6 +25,7 @@ NOT_RUN = {
     'regimes run configs/demo.yaml --storage "s3://studies/runs?endpoint_override=127.0.0.1:9000&scheme=http"': S3,
     'regimes status "s3://studies/runs/demo?endpoint_override=127.0.0.1:9000&scheme=http"': S3,
     "make mutation": "about 40 minutes (docs/testing.md); outside CI",
+    "python benchmarks/proxy_transfer.py --setting demo": "nine demo-sized studies, about 40 minutes here; outside CI",
     "python benchmarks/mutation_score.py --survivors": "reads the results of make mutation; outside CI",
 }
 # Commands that read real MNIST from ../shared/data: run where that folder exists, else skipped.
