@@ -30,11 +30,15 @@ def _axes(study) -> str:
     return (config.proxy.describe() if config is not None else "") or "full size"
 
 
-def transfer(full, proxy) -> dict:
-    """Return how `proxy`'s map, rankings and answers agree with `full`'s (two `ClassifiedStudy` objects)."""
+def transfer(full, proxy, *, full_cost: float | None = None) -> dict:
+    """Return how `proxy`'s map, rankings and answers agree with `full`'s (two `ClassifiedStudy` objects).
+
+    `full_cost`: the full study's compute in CPU-s, where the caller has read it (else read here).
+    """
     by = full.criterion
     metric = "val_acc" if by in ("val", "regime+val") else "test_acc"
-    full_cost, proxy_cost = study_compute(full.study)["total"]["cpu_s"], study_compute(proxy.study)["total"]["cpu_s"]
+    full_cost = study_compute(full.study)["total"]["cpu_s"] if full_cost is None else full_cost
+    proxy_cost = study_compute(proxy.study)["total"]["cpu_s"]
     answers = answer_agreement(full.cells, proxy.cells, criteria=[by])
     return {"study": proxy.name, "axes": _axes(proxy), "compute": proxy_cost / full_cost if full_cost else math.nan,
             "by": by, "metric": metric, "map": map_agreement(full.cells, proxy.cells),
@@ -43,9 +47,9 @@ def transfer(full, proxy) -> dict:
 
 def transfer_table(full, proxies: list) -> pd.DataFrame:
     """Return one row per proxy: axes, compute share, sure calls equal and contradicted, rho per density, answers."""
-    rows = []
+    rows, full_cost = [], study_compute(full.study)["total"]["cpu_s"]  # read once, not once per proxy
     for proxy in proxies:
-        t = transfer(full, proxy)
+        t = transfer(full, proxy, full_cost=full_cost)
         m, answered = t["map"], [a for a in t["answers"] if "why" not in a]
         moved = [f"d{a['density']:g}: {a['reference']:g} -> {a['other']:g}" for a in answered
                  if not math.isclose(a["reference"], a["other"])]

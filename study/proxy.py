@@ -19,14 +19,19 @@ from contract.names import MODELS
 PROXY_MARK = "-proxy-"  # a proxy study lives beside its full study: NAME-proxy-width0.25
 
 
+def _half_up(value: float) -> int:
+    # Every axis rounds its scaled count half up (2.5 epochs -> 3), as model widths do (trainables.models.width).
+    return int(value + 0.5)
+
+
 def _epochs(epochs: int, fraction: float) -> int:
-    return max(1, int(epochs * fraction + 0.5))
+    return max(1, _half_up(epochs * fraction))
 
 
 def _milestones(milestones: list[int], fraction: float, epochs: int) -> list[int]:
     # Each learning-rate drop at the same fraction of the shorter schedule; one that lands on the
     # start or the end (or on another) is dropped: it would never drop the rate, or drop it twice.
-    return sorted({m for m in (int(x * fraction + 0.5) for x in milestones) if 0 < m < epochs})
+    return sorted({m for m in (_half_up(x * fraction) for x in milestones) if 0 < m < epochs})
 
 
 def _width(config: StudyConfig, fraction: float) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def _train_subset(config: StudyConfig, fraction: float) -> dict[str, Any]:
         raise ValueError(f"proxy.train_subset: the size of {d.name}'s training split is not known before a trial "
                          "reads it; set data.train_subset to the proxy's number of examples instead")
     size = d.train_subset or size
-    count = int(size * fraction + 0.5)
+    count = _half_up(size * fraction)
     if count < classes:
         raise ValueError(f"proxy.train_subset: {fraction:g} of {size:,} training examples is {count}, fewer than the "
                          f"{classes} classes; use at least {classes / size:.3g}")
