@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import classify
-from analysis.uncertainty import indistinguishable
+from analysis.uncertainty import BOUNDARY, indistinguishable
 from contract.knobs import hot_to_cold, knob_words
 
 
@@ -31,7 +31,8 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
 
     Returns:
         {"knob", "density", "temperature", "regime", "direction" ("hotter"/"colder"/"keep", or
-         "unclear" when the call is within noise: "I?"/"II?"), "advice" (in the knob's words),
+         "unclear" when the call is within noise: "I?"/"II?", "boundary" when it is at the boundary:
+         "I|II"), "advice" (in the knob's words),
          "test_acc", "lmc", "cka" and their "_se" standard errors, "mc_threshold", "cka_eps",
          "confidence"}.
     """
@@ -44,6 +45,11 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
         direction, words = "colder", knob_words(knob).colder
     elif regime == "II-B":
         direction, words = "keep", "keep this setting: it is near the best for this density"
+    elif regime == BOUNDARY:
+        direction = "boundary"
+        words = (f"at the I/II boundary: mc {row['lmc']:.3f} +- {_se(row, 'lmc'):.3f} is within the margin "
+                 f"{row['margin']:g} of the threshold {row['mc_threshold']:g}; more seeds would not call it, and a "
+                 "small move either way crosses the boundary")
     elif regime in ("I?", "II?"):
         direction = "unclear"
         if math.isnan(_se(row, "lmc")):
@@ -153,7 +159,10 @@ def caveats(answer: dict, at: pd.DataFrame, *, best_temperature: float) -> list[
                      f"model and says to {words.hotter}")
     elif answer["regime"] == "I?":
         notes.append(f"its copies may have a barrier: mc {answer['lmc']:.3f} is within noise of the threshold "
-                     f"{answer['mc_threshold']:g}; add dense seeds (or copies) to call it")
+                     f"{answer['mc_threshold']:g} (unresolved); add dense seeds (or copies) to call it")
+    elif answer["regime"] == BOUNDARY:
+        notes.append(f"it is at the I/II boundary: mc {answer['lmc']:.3f} is within the margin of the threshold "
+                     f"{answer['mc_threshold']:g} whatever its noise; a barrier may open at a slightly colder setting")
     if len(order) > 1 and t == order[0]:
         notes.append(f"{knob} {t:g} is the hottest of the grid: a hotter model may do better ({words.hotter} "
                      "than the grid has to see; extend study.temperatures)")

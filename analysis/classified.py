@@ -27,6 +27,7 @@ from analysis.report import layers_of, write_report
 from analysis.screen import with_screen
 from analysis.spectra import DENSE_METRICS, has_spectra, predict_regime_one, rank_correlations
 from analysis.validate import criteria_regrets, select_regrets, validate_advice
+from contract.seeds import study_confidence
 
 
 @dataclass
@@ -148,7 +149,8 @@ def open_study(path, *, mc_threshold: float | None = None, cka_eps: float | None
         mc_threshold: Regime I below this mc; None: the study's metrics.mc_threshold.
         cka_eps: II-B within this CKA of the density's best; None: the study's metrics.cka_eps.
         confidence: standard errors for a confident call; None: the study's metrics.confidence
-            (a study planned before that setting existed is read without it, as then: 0).
+            (a study planned before that setting existed is read without it, as then: 0). A study
+            that added seeds (seeds.max_seeds) spends it over its looks (`contract.seeds`).
 
     Raises:
         StudyReadError: not a study, no cells reported yet, or no thresholds saved and none given.
@@ -165,5 +167,10 @@ def open_study(path, *, mc_threshold: float | None = None, cka_eps: float | None
                              "give them with --mc-threshold and --cka-eps")
     # A study planned before metrics.confidence existed reads with 0, as then (contract.config).
     conf = confidence if confidence is not None else saved.confidence if saved is not None else 0.0
-    cells = classify(aggregate(study.cells), mc_threshold=float(tau), cka_eps=float(eps), confidence=float(conf))
+    config = study.config
+    if config is not None:  # seeds added after looking (seeds.max_seeds): the confidence spent over the looks
+        conf = study_confidence(config, float(conf))
+    margin = config.seeds.margin if config is not None else 0.0
+    cells = classify(aggregate(study.cells), mc_threshold=float(tau), cka_eps=float(eps), confidence=float(conf),
+                     margin=margin)
     return ClassifiedStudy(study, cells, float(tau), float(eps), float(conf))

@@ -13,11 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import cell_standard_errors, mc_call
+from analysis.uncertainty import BOUNDARY, cell_standard_errors, mc_call
 from contract.knobs import hot_to_cold
 from contract.row import PERTURBED_KEY
 
-REGIMES = ("I", "II-A", "II-B", "I?", "II?")
+REGIMES = ("I", "II-A", "II-B", "I?", "II?", BOUNDARY)
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
 # Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy, data.validation): averaged
 # over seeds like the others, with a standard error over seeds (NaN with one seed).
@@ -57,7 +57,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(keys, ignore_index=True)
 
 
-def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidence: float) -> pd.DataFrame:
+def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidence: float,
+             margin: float = 0.0) -> pd.DataFrame:
     """Return a copy of `df` with `regime`, `normalized_test_err` and the thresholds used.
 
     Args:
@@ -68,9 +69,11 @@ def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidenc
         confidence: a cell is called I or II only when its mc is beyond the threshold by more
             than this many standard errors (`lmc_se`; a missing or NaN SE is uncertain);
             otherwise "I?" or "II?". 0 applies the rule to the point estimates alone.
+        margin: an uncertain cell whose mc interval lies within this of the threshold is "I|II",
+            at the boundary (`contract.seeds`); 0: none is.
 
     Returns:
-        The cells plus `regime` ("I", "II-A", "II-B", "I?", "II?" or "n/a"), `regime_point` (the
+        The cells plus `regime` ("I", "II-A", "II-B", "I?", "II?", "I|II" or "n/a"), `regime_point` (the
         call of the point estimates, without "?"), `normalized_test_err` (test error minus the
         lowest test error at the same density, 0-1), `mc_threshold`, `cka_eps` and `confidence`.
     """
@@ -86,23 +89,24 @@ def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidenc
                                              "II-B", "II-A")
     out["regime_point"] = out["regime"]
     se = out["lmc_se"] if "lmc_se" in out.columns else pd.Series(np.nan, index=out.index)
-    calls = [mc_call(m, s, mc_threshold=mc_threshold, confidence=confidence) if ok else "n/a"
+    calls = [mc_call(m, s, mc_threshold=mc_threshold, confidence=confidence, margin=margin) if ok else "n/a"
              for m, s, ok in zip(out["lmc"], se.astype(float), usable, strict=True)]
-    uncertain = np.array([c.endswith("?") for c in calls])
+    uncertain = np.array([c in ("I?", "II?", BOUNDARY) for c in calls])
     out.loc[uncertain, "regime"] = np.array(calls, dtype=object)[uncertain]
     test_err = (1 - out["test_acc"]).where(usable)
     out["normalized_test_err"] = test_err - test_err.groupby(out["density"]).transform("min")
     out["mc_threshold"] = mc_threshold
     out["cka_eps"] = cka_eps
     out["confidence"] = confidence
-    out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence)
+    out["margin"] = margin
+    out.attrs.update(mc_threshold=mc_threshold, cka_eps=cka_eps, confidence=confidence, margin=margin)
     return out
 
 
 def regime_counts(df: pd.DataFrame) -> dict[str, int]:
     """Return the number of cells per regime of a classified table, "n/a" included when present."""
     counts = df["regime"].value_counts()
-    keys = [r for r in REGIMES if r in counts or not r.endswith("?")] + (["n/a"] if "n/a" in counts else [])
+    keys = [r for r in REGIMES if r in counts or r in ("I", "II-A", "II-B")] + (["n/a"] if "n/a" in counts else [])
     return {k: int(counts.get(k, 0)) for k in keys}
 
 

@@ -17,7 +17,7 @@ from contract.knobs import hot_to_cold, knob_words
 # Mid and pale tones on which the cells' dark labels (#222) keep WCAG AA contrast (4.5:1 or more):
 # sure calls stronger, uncertain ones paler and hatched.
 REGIME_COLORS = {"I": "#ee8080", "I?": "#f8d0d0", "II?": "#dde6ef", "II-A": "#7fb3e0", "II-B": "#80c980",
-                 "n/a": "#bbbbbb", "out": "#f3f3f3"}
+                 "I|II": "#d9c8e8", "n/a": "#bbbbbb", "out": "#f3f3f3"}
 HEATMAPS = {
     "test_err": ("Test error of the pruned model", "test error", lambda c: 1 - c["test_acc"], "test_acc_se",
                  "Viridis"),
@@ -89,7 +89,9 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
     """Return the regime map: cells coloured by their call, the I/II and II-A/II-B boundaries drawn.
 
     Uncertain calls (mc within `confidence` standard errors of the threshold: "I?", "II?") have
-    their own pale colours and are hatched; boundaries are drawn between sure calls only. The
+    their own pale colours and are hatched; cells at the boundary ("I|II": the whole mc interval
+    within seeds.margin of the threshold) have their own, unhatched, as they are settled;
+    boundaries are drawn between sure calls only. The
     legend names every colour; hover gives mc, CKA and test accuracy with standard errors.
     """
     labels = list(REGIME_COLORS)
@@ -136,7 +138,8 @@ def regime_map(cells: pd.DataFrame) -> go.Figure:
 
 
 _LEGEND = {"I": "I: barrier (train hotter)", "I?": "I?: barrier within noise", "II?": "II?: no barrier within noise",
-           "II-A": "II-A: train colder", "II-B": "II-B: keep", "n/a": "n/a: diverged",
+           "II-A": "II-A: train colder", "II-B": "II-B: keep", "I|II": "I|II: at the boundary (mc within the margin)",
+           "n/a": "n/a: diverged",
            "out": "out: ruled out by the screen (short budget only)"}
 
 

@@ -67,6 +67,10 @@ def write_report(cells: pd.DataFrame, config: StudyConfig | None, path: str | Pa
     if confidence > 0:
         thresholds += (f" A call needs mc beyond the threshold by more than {confidence:g} standard errors; "
                        "otherwise it is I? or II? (hatched in the regime map).")
+    margin = float(cells["margin"].iloc[0]) if "margin" in cells.columns else 0.0
+    if margin > 0:
+        thresholds += (f" A call within noise whose whole interval lies within {margin:g} of the threshold is at the "
+                       "boundary, I|II: settled, not unresolved.")
     shown = [c for c in TABLE_COLUMNS if c in cells.columns and cells[c].notna().any()]  # no empty columns
     table = cells[shown].to_html(index=False, float_format="%.4f", na_rep="", border=0)
     dump = config.model_dump(mode="json") if config is not None else {}

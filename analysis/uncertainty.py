@@ -57,18 +57,29 @@ def cell_standard_errors(ok: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def mc_call(lmc: float, se: float, *, mc_threshold: float, confidence: float) -> str:
-    """Return "I", "II", "I?" or "II?": the call of an mc against the threshold, uncertain within `confidence` SEs.
+BOUNDARY = "I|II"  # an equivalence call: the whole mc interval within seeds.margin of the threshold
+
+
+def mc_call(lmc: float, se: float, *, mc_threshold: float, confidence: float, margin: float = 0.0) -> str:
+    """Return "I", "II", "I?", "II?" or "I|II": the call of an mc against the threshold.
 
     With `confidence` 0 the point estimate decides alone (the paper's rule); otherwise mc must be
-    beyond the threshold by more than `confidence` standard errors, and a NaN SE is uncertain.
+    beyond the threshold by more than `confidence` standard errors, and a NaN SE is uncertain. An
+    uncertain mc whose interval (mc +- confidence SEs) lies within `margin` of the threshold is at
+    the boundary, BOUNDARY (`contract.seeds`); otherwise it is unresolved, "I?" or "II?".
     """
     side = "I" if lmc < mc_threshold else "II"
     if confidence <= 0:
         return side
     if math.isnan(se) or abs(lmc - mc_threshold) <= confidence * se:
-        return side + "?"
+        near = not math.isnan(se) and abs(lmc - mc_threshold) + confidence * se <= margin
+        return BOUNDARY if near else side + "?"
     return side
+
+
+def is_sure(regime: str) -> bool:
+    """Return whether a classified cell's regime is a sure call (not unresolved, not at the boundary, not n/a)."""
+    return regime in ("I", "II-A", "II-B")
 
 
 def indistinguishable(a: float, se_a: float, b: float, se_b: float, *, confidence: float) -> bool:

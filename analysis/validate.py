@@ -12,6 +12,14 @@ sampling permutations). `select_regrets` reports, per density, what choosing by 
 grid's best test accuracy and gained over the coldest model, each with its standard error;
 `criteria_regrets` does so for every criterion the study can answer by, so that a study says
 which one it should be answered by.
+
+With seeds added where calls were uncertain (seeds.max_seeds), the p-value stays exact: it is
+conditional on the final table, and the random directions it is compared with are drawn
+independently of the table, whatever rule chose the seeds that made it. What the seeds change is
+which cells are advised: only confident calls are, made with the confidence spent over the
+study's looks (`contract.seeds`), so a cell called after looking is called at the study's error
+rate. Cells not advised are counted apart: unresolved (I? or II?, the seeds ran out) and at the
+boundary (I|II, mc within seeds.margin of the threshold), which no direction improves.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
+from analysis.uncertainty import BOUNDARY
 from contract.knobs import hot_to_cold
 
 
@@ -36,7 +45,7 @@ def validate_advice(cells: pd.DataFrame) -> dict:
          direction, "agreed": of those, how many neighbours have higher test accuracy, "rate",
          "ci95": [low, high] (Wilson), "random_rate": the expected rate of random directions,
          "p_value": P(random directions agree >= "agreed" times), "cells": one dict per advised
-         cell}.
+         cell, "unresolved": cells called I? or II?, "boundary": cells called I|II}.
     """
     knob = str(cells["knob"].iloc[0])
     details, chances = [], []
@@ -62,7 +71,9 @@ def validate_advice(cells: pd.DataFrame) -> dict:
     n, k = len(details), sum(d["agreed"] for d in details)
     return {"advised": n, "agreed": k, "rate": k / n if n else math.nan, "ci95": wilson_interval(k, n),
             "random_rate": float(np.mean(chances)) if chances else math.nan,
-            "p_value": at_least(k, chances) if n else math.nan, "cells": details}
+            "p_value": at_least(k, chances) if n else math.nan, "cells": details,
+            "unresolved": int(cells["regime"].isin(["I?", "II?"]).sum()),
+            "boundary": int((cells["regime"] == BOUNDARY).sum())}
 
 
 def wilson_interval(successes: int, trials: int, *, z: float = 1.959964) -> list[float]:
@@ -118,6 +129,9 @@ def validation_lines(check: dict, regrets: dict[str, list[dict]], *, knob: str) 
         lines = [f"advice agrees with the study's own accuracies in {check['agreed']} of {check['advised']} advised "
                  f"cells ({check['rate']:.0%}, 95 % interval {low:.0%}-{high:.0%}); random directions would agree "
                  f"{check['random_rate']:.0%} on this table: p = {check['p_value']:.3g}"]
+    if check.get("unresolved") or check.get("boundary"):
+        lines.append(f"not advised: {check.get('unresolved', 0)} cells unresolved (I? or II?: more seeds could call "
+                     f"them), {check.get('boundary', 0)} at the boundary (I|II: mc within the margin of the threshold)")
     lines.append("select at each density, by criterion (test-accuracy regret against the grid's best, gain over "
                  "the coldest model, +- standard errors):")
     densities = [row["density"] for row in next(iter(regrets.values()))]

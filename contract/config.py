@@ -19,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from contract.knobs import KnobName
 from contract.proxy import ProxySection
 from contract.resources import ResourcesSection
+from contract.seeds import SeedsSection, check_seeds
 from contract.section import Section
 from contract.names import DATASETS, MODELS, BnStats, PruningMethod
 
@@ -310,6 +311,7 @@ class StudyConfig(Section):
     faults: FaultsSection = FaultsSection()
     tracking: TrackingSection = TrackingSection()
     proxy: ProxySection = ProxySection()
+    seeds: SeedsSection = SeedsSection()
 
     def _screen_settings(self) -> None:
         study = self.study
@@ -335,6 +337,11 @@ class StudyConfig(Section):
         return self.study.criterion or ("val" if self.data.validation else "regime")
 
     @property
+    def chooses_trials(self) -> bool:
+        """Whether a searcher chooses the trials (a search, or seeds added where calls are uncertain)."""
+        return self.study.search != "grid" or self.seeds.max_seeds is not None
+
+    @property
     def targets(self) -> list[float]:
         """Return the densities a search answers for (fractions kept): study.target_densities, else every density."""
         return list(self.study.target_densities or self.pruning.densities)
@@ -357,6 +364,7 @@ class StudyConfig(Section):
                              f"({MAX_GRID_TRIALS:,}); search among them instead (study.search: regimes, random or "
                              "optuna, with study.max_trials)")
         self._search_settings()
+        check_seeds(self)
         if (self.metrics.lmc or self.metrics.cka) and self.retrain.copies < 2:
             raise ValueError(f"retrain.copies: LMC and CKA compare copies, so 2 or more are needed, got "
                              f"{self.retrain.copies}; raise it or set metrics.lmc and metrics.cka to false")

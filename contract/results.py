@@ -147,10 +147,10 @@ def read_manifest(study: Where) -> dict:
 def owed_trials(config: StudyConfig, study: Where) -> list[tuple[float, int]]:
     """Return the (temperature, dense seed) trials the study owes every density of.
 
-    A grid owes its whole grid; a search owes the trials it started: those its manifest lists
-    and those whose folders are there.
+    A grid owes its whole grid; a search (or a study that adds seeds) owes the trials it started:
+    those its manifest lists and those whose folders are there.
     """
-    if config.study.search == "grid":
+    if not config.chooses_trials:
         return [(float(t), int(s)) for t, s in itertools.product(config.study.temperatures, config.study.dense_seeds)]
     trials = [(float(t), int(s)) for t, s in read_manifest(study).get("trials", [])]
     for experiment in experiments(study):

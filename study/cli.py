@@ -24,6 +24,7 @@ from analysis.prunability import DEFAULT_MARGIN_POINTS
 from analysis.report import write_pngs
 from analysis.screen import owes_for
 from analysis.search import rule_for
+from analysis.seeds import seed_rule_for
 from analysis.spectra import spectra_lines
 from analysis.validate import validation_lines
 from study import checks, follow, storage
@@ -160,11 +161,12 @@ def _run(args: argparse.Namespace) -> int:
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
     path = study_path(config)
-    searching = config.study.search != "grid"
+    searching = config.chooses_trials
     if config.study.screen_epochs is not None:
         return _run_screened(config, args)
     rule = rule_for(config, by=by) if config.study.search == "regimes" else None  # random, optuna: baselines
-    outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule)
+    seeds = seed_rule_for(config, by=by) if config.seeds.max_seeds is not None else None
+    outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule, seed_rule=seeds)
     follow.print_cells(path)
     if searching and outcome.cells_done:
         follow.print_recommendations(path, config.targets, finished=outcome.complete, by=by)

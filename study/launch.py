@@ -38,7 +38,8 @@ from study.paths import cells_total, study_path, trial_budget
 from study.version import code_version
 from study.output import LOG_FILE, log_path, output_to, terminal
 from study.snapshot import run_settings_changed, save_config, same_config, saved_config
-from study.search import PointsSearcher, RegimeSearcher, Rule, cell_rows, pending_trials, trial_slots, tune_config
+from study.search import (GridRule, PointsSearcher, RegimeSearcher, Rule, cell_rows, pending_trials, trial_slots,
+                          tune_config)
 from trainables.trial import run_trial
 
 
@@ -82,7 +83,7 @@ def build_param_space(config: StudyConfig, version: str = "unknown", dense_cache
     (study.search: regimes, random, optuna) leaves temperature and dense_seed to its searcher.
     """
     space = _base_space(config, version, dense_cache)
-    if config.study.search == "grid" and config.study.screen_epochs is None:
+    if not config.chooses_trials and config.study.screen_epochs is None:
         space.update(temperature=tune.grid_search(list(config.study.temperatures)),
                      dense_seed=tune.grid_search(list(config.study.dense_seeds)))
     unknown = set(space) - set(param_space_keys())
@@ -135,7 +136,7 @@ def check_storage(config: StudyConfig) -> None:
 
 def run_study(config: StudyConfig, *, address: str | None = None, verbose: int = 0,
               out: TextIO | None = None, rule: Rule | None = None, points: list[dict] | None = None,
-              dense_cache: str | None = None) -> Outcome:
+              dense_cache: str | None = None, seed_rule: Rule | None = None) -> Outcome:
     """Run (or resume) the study described by `config` and return how far it got.
 
     An existing study directory with the same config is resumed: finished densities are not
@@ -153,6 +154,7 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         points: the trials to run instead of the grid, {"temperature", "dense_seed", "densities"}
             each (a screened study's full stage, `study.screen`).
         dense_cache: the folder where trials find and leave their dense models (`contract.screen`).
+        seed_rule: with seeds.max_seeds, the rule that adds seeds (`analysis.seeds.seed_rule_for`).
 
     Raises:
         StudyError: config mismatch with an existing study, resources the cluster lacks, or a
@@ -164,6 +166,11 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     if config.study.search == "regimes" and rule is None:
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
                          "rule=analysis.search.rule_for(config)")
+    if config.seeds.max_seeds is not None and seed_rule is None:
+        raise StudyError("seeds.max_seeds needs its seed rule: run it with `regimes run`, or pass "
+                         "seed_rule=analysis.seeds.seed_rule_for(config)")
+    if config.study.search == "grid" and config.seeds.max_seeds is not None:
+        rule = GridRule(config.study.temperatures)
     if config.study.search in ("random", "optuna"):
         rule = baseline_rule(config.study.search, candidates=list(config.study.temperatures),
                              densities=config.targets, seed=config.study.search_seed, budget=trial_budget(config))
@@ -185,13 +192,13 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         out.write(f"study: {path}\n")
         if verbose:
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
-                               rule=rule, points=points, dense_cache=dense_cache)
+                               rule=rule, points=points, dense_cache=dense_cache, seed_rule=seed_rule)
         log = log_path(config, path)
         out.write(f"ray log: {log}\n")
         out.flush()
         with output_to(log):
             return _run_locked(config, path, saved=saved is not None, address=address, verbose=verbose, out=out,
-                               rule=rule, points=points, dense_cache=dense_cache)
+                               rule=rule, points=points, dense_cache=dense_cache, seed_rule=seed_rule)
 
 
 def _config_of_trials(path: str) -> dict | None:
@@ -222,7 +229,8 @@ def _no_tune_state(path: str) -> StudyError:
 
 
 def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | None, verbose: int,
-                out: TextIO, rule: Rule | None, points: list[dict] | None, dense_cache: str | None) -> Outcome:
+                out: TextIO, rule: Rule | None, points: list[dict] | None, dense_cache: str | None,
+                seed_rule: Rule | None) -> Outcome:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # TensorBoard logging dominates driver time
     if not verbose:
         # The progress line replaces Tune's output: its legacy reporter at verbose 0 prints nothing,
@@ -234,19 +242,20 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     total = cells_total(config) if points is None else sum(len(p["densities"]) for p in points)
-    progress = ProgressLine(total, out=out, at_most=config.study.search != "grid")
+    progress = ProgressLine(total, out=out, at_most=config.chooses_trials)
     local = not is_uri(path)
     lost = owed.tune_state_lost(path) if local and saved else None
     tuner = None
     if lost is None and saved and tune.Tuner.can_restore(path):
         tuner, lost = _restore(path, trainable, progress, run_config(config, config.study.name,
                                                                       config.study.storage, progress, verbose),
-                               rule=rule if config.study.search == "regimes" else None)
+                               rule=rule if config.study.search == "regimes" else None, seed_rule=seed_rule)
     elif lost is None and saved and _may_hold_results(path):
         lost = "no experiment_state-*.json"
     elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
         save_config(path, config)
-        chosen = tune_config(config, rule, manifest=path if local else None) if points is None else \
+        chosen = tune_config(config, rule, manifest=path if local else None, seed_rule=seed_rule) \
+            if points is None else \
             tune.TuneConfig(reuse_actors=True, search_alg=PointsSearcher(points), num_samples=len(points))
         tuner = tune.Tuner(trainable, param_space=build_param_space(config, code_version(), dense_cache),
                            run_config=run_config(config, config.study.name, config.study.storage, progress, verbose),
@@ -259,13 +268,14 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
                   f"repair experiments inside it ({REPAIR_PREFIX}1, ...)\n")
     grid = None
     if tuner is not None:
-        searched = config.study.search != "grid" or points is not None
+        searched = config.chooses_trials or points is not None
         grid = _fit(tuner, path, slots=trial_slots(config) if searched else None)
         progress.finish()
-    return _repair(config, path, grid, trainable, rule=rule, verbose=verbose, out=out)
+    return _repair(config, path, grid, trainable, rules=(rule, seed_rule), verbose=verbose, out=out)
 
 
-def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunConfig, *, rule: Rule | None):
+def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunConfig, *, rule: Rule | None,
+             seed_rule: Rule | None = None):
     # Tune's state can be readable as JSON and still not restorable: after a full disk a trial's
     # error file is empty and building its results raises EOFError. Such a state is given up
     # (never restored again) and the study's owed cells are repaired instead.
@@ -277,7 +287,7 @@ def _restore(path: str, trainable, progress: ProgressLine, run_config: tune.RunC
         if full:
             raise StudyError(full) from None
         return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"[:200]
-    _replace_callbacks(tuner, run_config.callbacks, rule)
+    _replace_callbacks(tuner, run_config.callbacks, rule, seed_rule)
     return tuner, None
 
 
@@ -294,10 +304,14 @@ def _fit(tuner: tune.Tuner, path: str, *, slots: int | None):
         raise
 
 
-def _search_goes_on(config: StudyConfig, grid, rule: Rule | None, cells) -> bool:
+def _search_goes_on(config: StudyConfig, grid, rules: tuple, cells) -> bool:
+    # Whether the temperature rule, or else the seed rule, would still choose a trial.
+    rule, seed_rule = rules
     temperatures = {result.config.get("temperature") for result in grid} if grid is not None \
         else set(cells["temperature"]) if len(cells) else set()
-    return len(temperatures) < trial_budget(config) and rule(cells, pending=[], n=1) is not None
+    if len(temperatures) < trial_budget(config) and rule(cells, pending=[], n=1) is not None:
+        return True
+    return seed_rule is not None and seed_rule(cells, pending=[], n=1) is not None
 
 
 def _finished_by_tune(result, densities: list[float]) -> bool:
@@ -306,7 +320,7 @@ def _finished_by_tune(result, densities: list[float]) -> bool:
     return bool(result.metrics) and result.metrics.get("density") == owed[-1]
 
 
-def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | None, verbose: int,
+def _repair(config: StudyConfig, path: str, grid, trainable, *, rules: tuple, verbose: int,
             out: TextIO) -> Outcome:
     # Every owed cell (contract.results) that no trial folder reports and that Tune will not
     # compute again (its trial finished, or Tune's state is given up) is computed by a repair
@@ -334,10 +348,10 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rule: Rule | Non
     done = sum((t, s, d) in reported for (t, s), owes in trials.items() for d in owes)
     total = sum(len(owes) for owes in trials.values())
     memory = out_of_memory_line([*(grid or []), *repair], config.resources.max_failures)
-    if config.study.search == "grid":
+    if not config.chooses_trials:
         return Outcome(path, done, total, errored, stuck=memory)
     cells = _disk_cells(path) if grid is None else cell_rows(grid)
-    more = _search_goes_on(config, grid, rule, cells)
+    more = _search_goes_on(config, grid, rules, cells)
     stuck = memory
     if more and grid is None:
         stuck = (f"the search's Tune state is lost ({owed.tune_state_lost(path)}), so it cannot choose further "
@@ -374,7 +388,7 @@ def _disk_cells(path: str):
     return frame.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="last") if rows else frame
 
 
-def _replace_callbacks(tuner: tune.Tuner, callbacks: list, rule: Rule | None) -> None:
+def _replace_callbacks(tuner: tune.Tuner, callbacks: list, rule: Rule | None, seed_rule: Rule | None = None) -> None:
     # Tuner.restore brings back the callbacks pickled at the first launch, with that run's counts,
     # and the regime search's rule as first given (its --by): this run's progress line and rule
     # replace them (private attributes, checked against Ray 2.60).
@@ -382,5 +396,5 @@ def _replace_callbacks(tuner: tune.Tuner, callbacks: list, rule: Rule | None) ->
     if local is not None and hasattr(local, "get_run_config"):
         local.get_run_config().callbacks = callbacks
     searcher = getattr(getattr(local, "_tune_config", None), "search_alg", None)
-    if rule is not None and isinstance(searcher, RegimeSearcher):
-        searcher.rule = rule
+    if isinstance(searcher, RegimeSearcher):  # None keeps the pickled one (a random or TPE search's own rule)
+        searcher.rule, searcher.seed_rule = rule or searcher.rule, seed_rule or getattr(searcher, "seed_rule", None)

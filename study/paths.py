@@ -34,5 +34,9 @@ def trial_budget(config: StudyConfig) -> int:
 
 
 def cells_total(config: StudyConfig) -> int:
-    """Return the number of cells of the study's grid, or the most a search may train (x dense seeds x densities)."""
-    return trial_budget(config) * len(config.study.dense_seeds) * len(config.pruning.densities)
+    """Return the number of cells of the study's grid, or the most a search may train (x dense seeds x densities).
+
+    A study that adds seeds (seeds.max_seeds) may train each of its temperatures with that many.
+    """
+    seeds = max(len(config.study.dense_seeds), config.seeds.max_seeds or 0)
+    return trial_budget(config) * seeds * len(config.pruning.densities)

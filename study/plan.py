@@ -18,6 +18,7 @@ import time
 from study.config import StudyConfig
 from study.paths import study_path, trial_budget
 from contract.screen import screen_config
+from contract.seeds import added_seeds
 from trainables.cell.calibrate import calibrate, study_cost
 
 RAY_START_S = 2.5
@@ -59,9 +60,11 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         notes.append(f"{costs.packed} trials share a GPU (resources.gpu {config.resources.gpu:g}): timed together, "
                      f"each ran {costs.slowdown:.2f}x slower than alone; the figures include it")
     bound = "at most " if config.study.search != "grid" else ""
+    seeds = f"{len(config.study.dense_seeds)}" + (f" to {config.seeds.max_seeds}" if config.seeds.max_seeds else "")
     return [
-        f"plan for {config.study.name}: {bound}{len(temperatures)} temperatures x {len(config.study.dense_seeds)} "
-        f"dense seeds = {cost['trials']} trials, {cost['cells']} cells",
+        f"plan for {config.study.name}: {bound}{len(temperatures)} temperatures x {seeds} "
+        f"dense seeds = {cost['trials']} trials, {cost['cells']} cells" + (" with the first seeds" if
+                                                                          config.seeds.max_seeds else ""),
         f"  dense training: {cost['dense_steps']:,} steps x {costs.dense_step_s * 1e3:.2f} ms = "
         f"{cost['dense_steps'] * costs.dense_step_s:,.0f} s",
         f"  retraining{' (with the from-scratch control)' if config.controls.scratch else ''}: "
@@ -74,7 +77,7 @@ def plan_lines(config: StudyConfig, *, resources: dict | None = None) -> list[st
         f"calibrated in {calibration_s:.1f} s on this machine's {device} with {int(config.resources.cpu)} "
         f"thread(s){', copies and LMC points stacked' if costs.stacked else ''}; another device or model size "
         "scales these numbers",
-    ] + _screen_lines(config, costs, cost, temperatures) + (
+    ] + _screen_lines(config, costs, cost, temperatures) + _seeds_lines(config, costs, cost, temperatures, slots) + (
         [f"{costs.stand_in} files are not on this machine: timed on random inputs of its shape and size "
          f"({costs.n_train:,} training examples)"] if costs.stand_in else []) + _watchdog_lines(config, costs) + notes
 
@@ -111,6 +114,22 @@ def _screen_lines(config: StudyConfig, costs, grid: dict, temperatures: list[flo
             f"{screen['compute_s']:,.0f} s (dense training included), then {per_cell:,.1f} s per cell kept for the "
             f"full budget: {low:,.0f} s (one temperature per target density) to {high:,.0f} s (every cell kept), "
             f"against {grid['compute_s']:,.0f} s for the grid"]
+
+
+def _seeds_lines(config: StudyConfig, costs, first: dict, temperatures: list[float], slots: int) -> list[str]:
+    # Seeds added where calls are uncertain: from none added (every call sure on the first seeds)
+    # to every temperature with seeds.max_seeds; only the cells decide where in between.
+    if config.seeds.max_seeds is None:
+        return []
+    every = list(config.study.dense_seeds) + added_seeds(list(config.study.dense_seeds), config.seeds.max_seeds)
+    most = study_cost(config.model_copy(update={"study": config.study.model_copy(update={"dense_seeds": every})}),
+                      costs, temperatures=temperatures)
+    walls = [max(c["compute_s"] / slots, makespan(c["trial_s"], slots)) + RAY_START_S + PER_TRIAL_S * c["trials"]
+             for c in (first, most)]
+    return [f"  seeds added where a call is uncertain (seeds.max_seeds {config.seeds.max_seeds}): compute "
+            f"{first['compute_s']:,.0f} s (no seed added) to {most['compute_s']:,.0f} s (every temperature with "
+            f"{config.seeds.max_seeds} seeds, {most['trials']} trials); wall about {clock(walls[0])} to "
+            f"{clock(walls[1])}"]
 
 
 def makespan(durations: list[float], slots: int) -> float:

@@ -11,8 +11,11 @@ create as many trials at once as there are slots. The searcher's side of the wor
   different temperatures and no temperature is suggested twice;
 - the rule sees the cells of finished trials only (every density of every dense seed of a
   temperature arrives before that temperature counts as visited);
-- it stops (Searcher.FINISHED) when the rule says the search is done or `max_trials`
-  temperatures have been suggested, once nothing is in flight;
+- with a seed rule (seeds.max_seeds, `contract.seeds`), once the temperature rule is done it asks
+  the seed rule which temperature gets one more dense seed (the next of `more_seeds`, one trial
+  with all its densities), until the seed rule is done or every temperature has every seed; a
+  grid with added seeds is this searcher over `GridRule` (every temperature once, in order);
+- it stops (Searcher.FINISHED) when the rules say they are done, once nothing is in flight;
 - `save`/`restore` keep its whole state (queue, live trials, cells seen), which Tune writes with
   the experiment state at the same moment: `Tuner.restore` resumes a search without repeating
   or losing a trial. Concurrency is limited here rather than by Tune's ConcurrencyLimiter, whose
@@ -34,6 +37,7 @@ from ray.tune.search import Searcher
 
 from contract.cells import finished_cells
 from contract.config import StudyConfig
+from contract.seeds import added_seeds
 from contract.row import RULE_KEYS, rule_keys
 from study.owed import record_trial
 from study.paths import trial_budget
@@ -59,13 +63,19 @@ class RegimeSearcher(Searcher):
         slots: the most trials live at once.
         manifest: the local study folder whose manifest lists every trial that has reported
             (`contract.results`: the cells a search owes), or None (a study in object storage).
+        seed_rule: `seed_rule(cells, pending=[temperatures], n=1)` returning the temperature that
+            gets its next seed, [] to wait, or None when no seed is worth adding
+            (`analysis.seeds.seed_rule_for`); None: no seeds are added.
+        more_seeds: the seeds a temperature may get after dense_seeds, in order.
     """
 
     def __init__(self, rule: Rule, *, dense_seeds: list[int], max_trials: int, slots: int,
-                 manifest: str | None = None):
+                 manifest: str | None = None, seed_rule: Rule | None = None, more_seeds: list[int] = ()):
         super().__init__()
         self.rule, self.dense_seeds, self.max_trials, self.slots = rule, list(dense_seeds), max_trials, max(1, slots)
         self.manifest = manifest
+        self.seed_rule, self.more_seeds = seed_rule, list(more_seeds)
+        self.added: dict[float, int] = {}  # temperature -> how many of more_seeds it was given
         self.visited: list[float] = []  # temperatures suggested, in order
         self.queue: list[tuple[float, int]] = []  # (temperature, seed) still to hand out
         self.trials: dict[str, tuple[float, int]] = {}
@@ -82,16 +92,22 @@ class RegimeSearcher(Searcher):
             return None
         if not self.queue:
             temperature = self._ask_rule()
-            if temperature is None:
+            if temperature is _WAIT and self.live:
+                return None
+            if isinstance(temperature, float):
+                self.visited.append(temperature)
+                self.queue = [(temperature, seed) for seed in self.dense_seeds]
+            else:
+                self.queue = self._ask_seed_rule()
+            if not self.queue:
                 return Searcher.FINISHED if not self.live else None
-            self.visited.append(temperature)
-            self.queue = [(temperature, seed) for seed in self.dense_seeds]
         temperature, seed = self.queue.pop(0)
         self.trials[trial_id] = (temperature, seed)
         self.live.add(trial_id)
         return {"temperature": temperature, "dense_seed": seed}
 
-    def _ask_rule(self) -> float | None:
+    def _ask_rule(self) -> float | object | None:
+        # A temperature, _WAIT (the rule waits for trials in flight), or None (the rule is done).
         if len(self.visited) >= self.max_trials:
             return None
         cells = self.cells()
@@ -99,11 +115,30 @@ class RegimeSearcher(Searcher):
         # In flight, or suggested and never reported (its trials errored): not to be suggested again.
         pending = sorted({self.trials[t][0] for t in self.live} | (set(self.visited) - finished))
         answer = self.rule(cells, pending=pending, n=1)
-        if not answer:
+        if answer is None:
             return None
+        if not answer:
+            return _WAIT
         if answer[0] in self.visited:
             raise RuntimeError(f"the search rule suggested temperature {answer[0]:g} again; it was already trained")
         return float(answer[0])
+
+    def _ask_seed_rule(self) -> list[tuple[float, int]]:
+        # [(temperature, its next seed)], or [] when the seed rule waits or is done.
+        if getattr(self, "seed_rule", None) is None:  # older pickles lack it
+            return []
+        live = {self.trials[t][0] for t in self.live}
+        full = {t for t, given in self.added.items() if given >= len(self.more_seeds)}
+        answer = self.seed_rule(self.cells(), pending=sorted(live | full), n=1)
+        if not answer:
+            return []
+        temperature = float(answer[0])
+        if temperature in live | full or temperature not in self.visited:
+            raise RuntimeError(f"the seed rule asked for a seed at temperature {temperature:g}, which is in flight, "
+                               "has every seed, or was never trained")
+        given = self.added.get(temperature, 0)
+        self.added[temperature] = given + 1
+        return [(temperature, self.more_seeds[given])]
 
     def cells(self) -> pd.DataFrame:
         """Return the cells of finished trials, one row per (temperature, dense seed, density)."""
@@ -138,7 +173,23 @@ class RegimeSearcher(Searcher):
 
     def _state(self) -> dict:
         return {"visited": self.visited, "queue": self.queue, "trials": self.trials, "live": self.live,
-                "rows": self.rows}
+                "rows": self.rows, "added": self.added, "more_seeds": self.more_seeds}
+
+
+_WAIT = object()  # a rule's [] : wait for the trials in flight
+
+
+class GridRule:
+    """The grid as a rule: every temperature once, in the config's order (a grid whose seeds are added)."""
+
+    def __init__(self, temperatures: list[float]):
+        self.temperatures = [float(t) for t in temperatures]
+
+    def __call__(self, cells: pd.DataFrame, pending=(), n: int = 1) -> list[float] | None:
+        """Return the next `n` temperatures not trained nor pending, or None when every one was handed out."""
+        seen = set(pending) | (set(cells["temperature"]) if len(cells) else set())
+        rest = [t for t in self.temperatures if t not in seen]
+        return rest[:n] if rest else None
 
 
 class PointsSearcher(Searcher):
@@ -178,17 +229,23 @@ class PointsSearcher(Searcher):
         self.points, self.given = state["points"], state["given"]
 
 
-def tune_config(config: StudyConfig, rule: Rule | None, *, manifest: str | None = None) -> tune.TuneConfig:
-    """Return the study's TuneConfig: actors reused, and for a search its RegimeSearcher over `rule`.
+def tune_config(config: StudyConfig, rule: Rule | None, *, manifest: str | None = None,
+                seed_rule: Rule | None = None) -> tune.TuneConfig:
+    """Return the study's TuneConfig: actors reused, and where trials are chosen a RegimeSearcher.
 
-    `manifest` is the local study folder whose manifest the searcher keeps (None in object storage).
+    `rule` picks temperatures (a grid with added seeds: `GridRule`), `seed_rule` adds seeds
+    (seeds.max_seeds); `manifest` is the local study folder whose manifest the searcher keeps
+    (None in object storage).
     """
-    if config.study.search == "grid":
+    if not config.chooses_trials:
         return tune.TuneConfig(reuse_actors=True)
-    budget = trial_budget(config)
-    searcher = RegimeSearcher(rule, dense_seeds=list(config.study.dense_seeds), max_trials=budget,
-                              slots=trial_slots(config), manifest=manifest)
-    return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * len(config.study.dense_seeds))
+    if config.study.search == "grid":
+        rule = GridRule(config.study.temperatures)
+    budget, seeds = trial_budget(config), list(config.study.dense_seeds)
+    more = added_seeds(seeds, config.seeds.max_seeds)
+    searcher = RegimeSearcher(rule, dense_seeds=seeds, max_trials=budget, slots=trial_slots(config),
+                              manifest=manifest, seed_rule=seed_rule, more_seeds=more)
+    return tune.TuneConfig(reuse_actors=True, search_alg=searcher, num_samples=budget * (len(seeds) + len(more)))
 
 
 def trial_slots(config: StudyConfig) -> int:

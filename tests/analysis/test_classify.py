@@ -115,7 +115,7 @@ def test_a_cka_exactly_eps_below_the_best_is_still_ii_b():
 
 def test_the_thresholds_travel_with_the_classified_table():
     out = classify(_table([(10, 0.1, 0.8, 0.0, 0.9)]), mc_threshold=-0.1, cka_eps=0.01, confidence=1.5)
-    assert out.attrs == {"mc_threshold": -0.1, "cka_eps": 0.01, "confidence": 1.5}
+    assert out.attrs == {"mc_threshold": -0.1, "cka_eps": 0.01, "confidence": 1.5, "margin": 0.0}
 
 
 def test_regime_counts_list_the_definite_regimes_always_and_uncertain_and_na_ones_when_present():

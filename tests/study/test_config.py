@@ -103,6 +103,13 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
      "data.validation (e.g. 0.1), or search with random or regimes"),
     ("study:\n  screen_epochs: 2\n  search: random\n  max_trials: 2\nretrain:\n  epochs: 8\n",
      "study.screen_epochs: a screen runs over the whole grid and study.search is random; use one or the other"),
+    ("study:\n  dense_seeds: [0, 1, 2]\nseeds:\n  max_seeds: 3\n", "seeds.max_seeds: 3 is not more than the 3 "
+     "study.dense_seeds, so no seed would be added; raise it (e.g. 6) or remove it"),
+    ("seeds:\n  max_seeds: 3\nmetrics:\n  lmc: false\n", "seeds.max_seeds: seeds go where an mc call is uncertain "
+     "and metrics.lmc is false"),
+    ("seeds:\n  max_seeds: 3\nstudy:\n  screen_epochs: 2\nretrain:\n  epochs: 8\n", "seeds.max_seeds: adding "
+     "seeds to a screened grid is not built"),
+    ("seeds:\n  margin: -0.1\n", "seeds.margin"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
     problems = _problems(tmp_path, text)

@@ -1,0 +1,73 @@
+"""The seed rule: seeds go to uncertain cells whose call matters, the least settled first; and the boundary call."""
+
+import pandas as pd
+import pytest
+
+from analysis.classify import aggregate, classify
+from analysis.seeds import next_seeds
+
+TEMPERATURES = (0.01, 0.02, 0.04, 0.08)
+
+
+def _cells(mc: dict, val: dict | None = None, *, density=0.05) -> pd.DataFrame:
+    # Two dense seeds per temperature: mc and val_acc as given per seed ({temperature: (seed 0, seed 1)}).
+    val = val or {0.01: (0.50, 0.52), 0.02: (0.60, 0.62), 0.04: (0.80, 0.82), 0.08: (0.70, 0.72)}
+    rows = [{"knob": "lr", "temperature": t, "dense_seed": s, "density": density, "test_acc": val[t][s],
+             "val_acc": val[t][s], "lmc": mc[t][s], "cka": 0.9, "status": "ok", "n_copies": 2}
+            for t in TEMPERATURES for s in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+# By hand, tau -0.1, 2 SE: 0.01 has mc -0.51 +- 0.01 (sure I); 0.02 has -0.09 +- 0.05 (II?, within
+# 0.1 of the threshold); 0.04 and 0.08 have 0.01 and 0.03 +- 0.01 (sure II).
+MC = {0.01: (-0.50, -0.52), 0.02: (-0.14, -0.04), 0.04: (0.00, 0.02), 0.08: (0.02, 0.04)}
+
+
+def _rule(cells, **kwargs):
+    settings = dict(knob="lr", densities=[0.05], mc_threshold=-0.1, cka_eps=0.005, confidence=2.0, margin=0.02,
+                    max_seeds=4, by="val")
+    return next_seeds(cells, **{**settings, **kwargs})
+
+
+def test_a_seed_goes_to_the_uncertain_cell_between_the_two_sides():
+    assert _rule(_cells(MC)) == [0.02]
+
+
+def test_no_seed_while_it_is_in_flight_and_none_past_max_seeds():
+    assert _rule(_cells(MC), pending=[0.02]) == []  # wait: its trial may call it
+    assert _rule(_cells(MC), max_seeds=2) is None  # every temperature has its 2 seeds
+
+
+def test_an_uncertain_cell_flanked_by_sure_calls_of_its_side_cannot_move_the_boundary():
+    flanked = {**MC, 0.01: (0.00, 0.02)}  # now sure II on both sides of 0.02's II?
+    assert _rule(_cells(flanked)) is None
+
+
+def test_a_cell_at_the_boundary_is_settled_and_called_so():
+    # -0.10 +- 0.005: within 2 SE of the threshold (0.01), and the interval within 0.02 of it.
+    at_edge = {**MC, 0.02: (-0.105, -0.095)}
+    cells = _cells(at_edge)
+    classified = classify(aggregate(cells), mc_threshold=-0.1, cka_eps=0.005, confidence=2.0, margin=0.02)
+    assert classified.set_index("temperature").loc[0.02, "regime"] == "I|II"
+    assert _rule(cells) is None
+    # Without a margin the same cell is unresolved, and wants a seed.
+    assert classify(aggregate(cells), mc_threshold=-0.1, cka_eps=0.005,
+                    confidence=2.0).set_index("temperature").loc[0.02, "regime"] == "II?"
+    assert _rule(cells, margin=0.0) == [0.02]
+
+
+def test_a_tie_for_the_answer_gets_seeds_before_a_less_settled_map_cell():
+    tied = {0.01: (0.50, 0.52), 0.02: (0.60, 0.62), 0.04: (0.80, 0.82), 0.08: (0.80, 0.82)}
+    # The tie 0.04/0.08: gap 0, index 0; the map cell 0.02: (0.01 + 0.02) / 0.05 = 0.6.
+    assert _rule(_cells(MC, tied), n=3) == [0.04, 0.08, 0.02]
+
+
+def test_the_least_settled_map_cell_goes_first():
+    # Two uncertain cells: 0.02 index (0.01 + 0.02) / 0.05 = 0.6; 0.04 at 0.0 +- 0.1: (0.1 + 0.02) / 0.1 = 1.2.
+    two = {**MC, 0.04: (-0.1, 0.1)}
+    assert _rule(_cells(two), n=2) == [0.02, 0.04]
+
+
+@pytest.mark.parametrize("pending, expected", [((), None), ((0.04,), [])])
+def test_an_empty_study_waits_for_its_first_trials(pending, expected):
+    assert _rule(_cells(MC).iloc[:0], pending=list(pending)) == expected
