@@ -10,6 +10,19 @@ idle slots at the end (load imbalance, estimated by replaying the trials first-i
     python benchmarks/study_cost.py --screen 1 # the demo's grid, then the same study screened at 1 retraining
                                                # epoch, side by side: compute and select's answers
 
+With --side-by-side, three studies of one setting (--config) run one after the other in one
+process and one temporary storage root: the grid with as many dense seeds as
+configs/demo_fast.yaml may add up to (seeds.max_seeds, 6), the same grid starting from demo_fast's
+first seeds and adding seeds where calls are uncertain ("seeded", the map), and demo_fast's whole
+composition on the setting ("composed": its search, first seeds, seeds.max_seeds and margin). Per
+study: trials, compute by part as `regimes status` splits it (dense training included), calls
+sure / unresolved / at the boundary; per study against the grid: its compute as a share of the
+grid's, the cells both call surely (equal, contradicted, and contradicted on the mc side I vs
+II), and the answers by the grid's criterion (equal, or within the grid's noise).
+
+    python benchmarks/study_cost.py --side-by-side                            # the demo's setting
+    python benchmarks/study_cost.py --side-by-side --config configs/cost_mlp.yaml
+
 With --screen E the grid and the screened study (`study.screen_epochs: E`) run one after the
 other in one temporary storage root; it prints each one's compute by part (`analysis.cost`),
 the screened study's retraining compute (screen and full stage) as a share of the grid's, and
@@ -39,9 +52,13 @@ def main():
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="the tiny test study instead of the demo")
     parser.add_argument("--screen", type=int, metavar="E", help="compare the grid with the study screened at E epochs")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="the grid with 6 dense seeds, the seeded map and demo_fast's composition of the setting")
     args = parser.parse_args()
     overrides = parse_overrides(args.overrides)
     config_path = ROOT / "configs/tiny.yaml" if args.smoke else args.config
+    if args.side_by_side:
+        return side_by_side(config_path, overrides)
     if args.screen:
         return screened_against_grid(config_path, overrides, args.screen)
     with tempfile.TemporaryDirectory() as storage:
@@ -133,6 +150,67 @@ def screened_against_grid(config_path, overrides: dict, screen_epochs: int) -> N
         print(f"screened at {screen_epochs} of {grid_config.retrain.epochs} retraining epochs: {agreed} of "
               f"{len(answers)} answers agree with the grid's within its standard errors, at "
               f"{retrain['screened'] / retrain['grid']:.1%} of its retraining compute")
+
+
+def compositions(config_path, overrides: dict, storage: str) -> dict:
+    """Return {"grid", "seeded", "composed"}: the setting's three configs, from configs/demo_fast.yaml's levers."""
+    fast = load_config(ROOT / "configs/demo_fast.yaml")
+    seeds = {"study.dense_seeds": list(fast.study.dense_seeds), "seeds.max_seeds": fast.seeds.max_seeds,
+             "seeds.margin": fast.seeds.margin}
+    base = load_config(config_path, {**overrides, "study.storage": storage})
+    levers = {"grid": {"study.dense_seeds": list(range(fast.seeds.max_seeds))}, "seeded": seeds,
+              "composed": {**seeds, "study.search": fast.study.search}}
+    return {kind: load_config(config_path, {**overrides, **lever, "study.storage": storage,
+                                            "study.name": f"{base.study.name}_{kind}"})
+            for kind, lever in levers.items()}
+
+
+def side_by_side(config_path, overrides: dict) -> None:
+    """Run the grid (6 seeds), the seeded map and the composed study of one setting; print compute and agreement."""
+    from analysis.agreement import map_agreement
+    from analysis.search import rule_for
+    from analysis.seeds import seed_rule_for
+
+    with tempfile.TemporaryDirectory() as storage:
+        configs = compositions(config_path, overrides, storage)
+        connect(None)
+        opened = {}
+        for kind, config in configs.items():
+            started = time.perf_counter()
+            by = config.criterion
+            outcome = run_study(config, rule=rule_for(config, by=by) if config.study.search == "regimes" else None,
+                                seed_rule=seed_rule_for(config, by=by) if config.seeds.max_seeds else None)
+            opened[kind] = open_study(outcome.path)
+            split = study_compute(opened[kind].study)
+            counts = opened[kind].cells["regime"].value_counts()
+            print(f"{kind:<9} wall {time.perf_counter() - started:6.1f} s, {len(opened[kind].study.trials)} trials, "
+                  f"{len(opened[kind].cells)} cells: {sum(counts.get(r, 0) for r in ('I', 'II-A', 'II-B'))} sure, "
+                  f"{counts.get('I?', 0) + counts.get('II?', 0)} unresolved, {counts.get('I|II', 0)} at the "
+                  f"boundary (confidence {opened[kind].confidence:.2f} SE); {cost_line(split)}", flush=True)
+        grid = opened["grid"]
+        total = study_compute(grid.study)["total"]["cpu_s"]
+        for kind in ("seeded", "composed"):
+            other = opened[kind]
+            m = map_agreement(grid.cells, other.cells)
+            side = _side_contradictions(grid.cells, other.cells)
+            answers = answer_agreement(grid.cells, other.cells, criteria=[grid.criterion])
+            equal = sum(1 for a in answers if "why" not in a and a["reference"] == a["other"])
+            print(f"{kind} against the grid: compute {study_compute(other.study)['total']['cpu_s'] / total:.1%}; "
+                  f"sure in both {m['sure']}: {m['sure_equal']} equal, {m['sure'] - m['sure_equal']} contradicted "
+                  f"({side} on the mc side); answers by {grid.criterion}: {equal} equal, "
+                  f"{sum(a['agree'] for a in answers)} of {len(answers)} within the grid's noise")
+            for a in answers:
+                print(f"  density {a['density']:g}: " + (a["why"] if "why" in a else
+                      f"grid {a['reference']:g}, {kind} {a['other']:g}: {'agree' if a['agree'] else 'DIFFER'}"))
+
+
+def _side_contradictions(reference, other) -> int:
+    # Cells both call surely whose mc sides differ (I against II-A or II-B).
+    keys = ["temperature", "density"]
+    both = reference[keys + ["regime"]].merge(other[keys + ["regime"]], on=keys, suffixes=("_ref", "_other"))
+    sure = {"I": "I", "II-A": "II", "II-B": "II"}
+    sides = both.assign(a=both["regime_ref"].map(sure), b=both["regime_other"].map(sure)).dropna(subset=["a", "b"])
+    return int((sides["a"] != sides["b"]).sum())
 
 
 if __name__ == "__main__":
