@@ -1,4 +1,4 @@
-"""Replay three searchers against a finished full-grid table used as an oracle, at equal budgets, answering alike.
+"""Replay four searchers against a finished full-grid table used as an oracle, at equal budgets, answering alike.
 
     python benchmarks/search_replay.py benchmarks/tables/demo_fine.csv              # budgets N/4 and N/3
     python benchmarks/search_replay.py TABLE.csv --budget 4 5 --answer-by test
@@ -23,11 +23,18 @@ Regret is always scored on test accuracy:
 - random: B distinct temperatures drawn uniformly, 50 draws, medians over the draws;
 - optuna: TPE (optuna's `TPESampler`, n_startup_trials = max(1, B // 3) so that TPE, not its
   random start, picks most trials at small budgets) maximizing the answer criterion's mean over
-  the target densities, 10 sampler seeds, medians over seeds. A temperature it suggests again is
-  answered from cache without spending budget (a real study would retrain it: generous to TPE).
+  the target densities, 10 sampler seeds, medians over seeds. It searches the index of a
+  temperature in the sorted list, an ordered integer, as the study's own TPE rule does
+  (`study.baselines`). An index it suggests again is answered from cache without spending budget
+  (a real study would retrain it: generous to TPE);
+- bisection: the simplest rival, which knows nothing of regimes: over the sorted temperatures it
+  keeps a range [lo, hi] holding the best of the same objective as TPE's, trains the middle two
+  (m, m + 1) and keeps the side of the better one, until one temperature is left or the budget
+  is spent (a discrete bisection on the slope, exact for a unimodal objective); a last trial that
+  cannot complete a pair trains m.
 
 Budgets default to a quarter and a third of the grid (rounded up). The last line, for the last
-budget: `regimes R1 pts, random R2 pts, optuna R3 pts (mean regret, budget B of N)`.
+budget: `regimes R1 pts, random R2 pts, optuna R3 pts, bisection R4 pts (mean regret, budget B of N)`.
 """
 
 from __future__ import annotations
@@ -125,12 +132,31 @@ def replay_optuna(table: pd.DataFrame, *, budget: int, densities, seeds: int, ke
             if len(visited) >= min(budget, len(temps)):
                 break
             trial = run.ask()
-            t = trial.suggest_categorical("temperature", temps)
+            t = temps[trial.suggest_int("index", 0, len(temps) - 1)]
             run.tell(trial, float(objective[t]))
             if t not in visited:
                 visited.append(t)
         out.append(best_visited(table, visited, densities, key))
     return out
+
+
+def replay_bisection(table: pd.DataFrame, *, budget: int, densities, key: str) -> tuple[list[float], dict]:
+    """Return (visits, picks by `key`) of a bisection on the slope of `key`'s mean over `densities`, `budget` trials."""
+    temps = [float(t) for t in sorted(table["temperature"].unique())]
+    objective = table[table["density"].isin(densities)].groupby("temperature")[key].mean()
+    visited: list[float] = []
+    lo, hi = 0, len(temps) - 1
+    while lo < hi:
+        m = (lo + hi) // 2
+        new = [temps[i] for i in (m, m + 1) if temps[i] not in visited]
+        if len(visited) + len(new) > budget:  # one trial left: the middle's lower side, then stop
+            visited += new[:budget - len(visited)]
+            break
+        visited += new
+        lo, hi = (m + 1, hi) if objective[temps[m + 1]] > objective[temps[m]] else (lo, m)
+    if not visited or (lo == hi and temps[lo] not in visited and len(visited) < budget):
+        visited.append(temps[lo])
+    return visited, best_visited(table, visited, densities, key)
 
 
 def regrets(table: pd.DataFrame, picks: dict) -> dict:
@@ -208,23 +234,28 @@ def replay(table: pd.DataFrame, *, budget: int, densities, thresholds: dict, ans
         replay_random(table, budget=budget, densities=densities, draws=draws, key=key), table)
     optuna_picks, optuna_regret, optuna_mean, optuna_iqr = _median_run(
         replay_optuna(table, budget=budget, densities=densities, seeds=seeds, key=key), table)
+    bisected, bisection_picks = replay_bisection(table, budget=budget, densities=densities, key=key)
+    bisection = regrets(table, bisection_picks)
     lines = [f"budget {budget} of {n_temps}, every searcher answering by {answer_by} accuracy, regret on test: "
              f"regimes visited {', '.join(f'{t:g}' for t in visited)} ({len(visited)} of {budget} trials"
              f"{', stopped by itself' if len(visited) < budget else ''}); thresholds mc "
-             f"{thresholds['mc_threshold']:g}, cka_eps {thresholds['cka_eps']:g}",
-             f"{'density':>8} {'best':>12} {'regimes':>16} {'random (median)':>18} {'optuna (median)':>18}"]
+             f"{thresholds['mc_threshold']:g}, cka_eps {thresholds['cka_eps']:g}; bisection visited "
+             f"{', '.join(f'{t:g}' for t in bisected)}",
+             f"{'density':>8} {'best':>12} {'regimes':>16} {'random (median)':>18} {'optuna (median)':>18} "
+             f"{'bisection':>18}"]
     for d in densities:
         at = table[np.isclose(table["density"], d)]
         best = at.loc[at["test_acc"].idxmax()]
         lines.append(f"{d:>8g} {best['temperature']:>5g} {100 * best['test_acc']:6.2f} "
                      f"{rule_picks[d]:>7g} {rule[d]:+7.2f} {random_picks[d]:>9g} {random_regret[d]:+7.2f} "
-                     f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f}")
+                     f"{optuna_picks[d]:>9g} {optuna_regret[d]:+7.2f} {bisection_picks[d]:>9g} {bisection[d]:+7.2f}")
     paper = float(np.mean(list(regrets(table, paper_picks).values())))
     lines.append(f"regimes' visits answered by the paper's rule (Regime II, highest CKA) instead: {paper:.2f} pts")
     lines.append(f"spread of the mean regret over draws (25-75 %): random {random_iqr[0]:.2f}-{random_iqr[1]:.2f}, "
                  f"optuna {optuna_iqr[0]:.2f}-{optuna_iqr[1]:.2f} pts (regimes is deterministic on a table)")
     lines.append(f"regimes {float(np.mean(list(rule.values()))):.2f} pts, random {random_mean:.2f} pts, "
-                 f"optuna {optuna_mean:.2f} pts (mean regret, budget {budget} of {n_temps})")
+                 f"optuna {optuna_mean:.2f} pts, bisection {float(np.mean(list(bisection.values()))):.2f} pts "
+                 f"(mean regret, budget {budget} of {n_temps})")
     return lines
 
 

@@ -73,12 +73,13 @@ def test_the_search_replay_ends_with_the_three_regrets_on_a_table_and_on_a_csv(t
                             capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == \
-        "regimes 0.00 pts, random 0.00 pts, optuna 0.00 pts (mean regret, budget 3 of 3)"
+        "regimes 0.00 pts, random 0.00 pts, optuna 0.00 pts, bisection 0.00 pts (mean regret, budget 3 of 3)"
 
 
 def test_the_replay_answers_every_searcher_by_validation_accuracy_and_scores_on_test(tmp_path):
     # Validation accuracy points at 20 everywhere, test accuracy at 30: answering by val, a searcher
-    # that visits the whole grid picks 20 and pays 0.9 - 0.85 = 5 points at each density.
+    # that visits the whole grid picks 20 and pays 0.9 - 0.85 = 5 points at each density. Bisection
+    # trains 20 and 30 (20 better), then 10 and 20 (20 better): it picks 20 too.
     rows = ["knob,temperature,density,test_acc,val_acc,lmc,cka"]
     rows += [f"epochs,{t},{d},{ {10: 0.8, 20: 0.85, 30: 0.9}[t] },{ {10: 0.8, 20: 0.95, 30: 0.9}[t] },0.0,0.9"
              for t in (10, 20, 30) for d in (0.1, 0.5)]
@@ -90,10 +91,32 @@ def test_the_replay_answers_every_searcher_by_validation_accuracy_and_scores_on_
     assert result.returncode == 0, result.stderr[-2000:]
     assert "every searcher answering by val accuracy" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == \
-        "regimes 5.00 pts, random 5.00 pts, optuna 5.00 pts (mean regret, budget 3 of 3)"
+        "regimes 5.00 pts, random 5.00 pts, optuna 5.00 pts, bisection 5.00 pts (mean regret, budget 3 of 3)"
     (tmp_path / "t.csv").write_text("\n".join(r.replace(",val_acc", "") if i == 0 else
                                               ",".join(r.split(",")[:4] + r.split(",")[5:])
                                               for i, r in enumerate(rows)) + "\n")
     refused = subprocess.run([sys.executable, script, "t.csv", "--answer-by", "val"], capture_output=True, text=True,
                              cwd=tmp_path, timeout=300, env=env)
     assert refused.returncode == 2 and "needs a val_acc column" in refused.stderr
+
+
+def test_the_bisection_rival_follows_the_slope_to_a_unimodal_peak_in_few_trials(tmp_path):
+    # Eight temperatures (indices 0-7), validation accuracy peaked at index 6 and test accuracy best
+    # at 7 (regret 1 point at each density). Bisection trains 3 and 4 (4 better: right), 5 and 6
+    # (6 better: right), then 7 beside 6 (6 better: left): 5 trials, picks 6. With a budget of 4
+    # the last one does not fit; it stops and picks 6, the best it saw. With 3, its last trial is
+    # the second pair's lower side (index 5), and it picks 5: test accuracy 0.9 - 0.01 - 0.001,
+    # 2.1 points below index 7's.
+    peak = {t: 0.9 - 0.02 * abs(t - 6) for t in range(8)}
+    rows = ["knob,temperature,density,test_acc,val_acc,lmc,cka"]
+    rows += [f"epochs,{t + 1},{d},{0.91 if t == 7 else 0.9 - 0.01 * abs(t - 6) - 0.001 * (t < 6)},{peak[t]},0.0,0.9"
+             for t in range(8) for d in (0.1, 0.5)]
+    (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for budget, visits, regret in ((5, "4, 5, 6, 7, 8", "1.00"), (4, "4, 5, 6, 7", "1.00"), (3, "4, 5, 6", "2.10")):
+        result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "search_replay.py"), "b.csv", "--budget",
+                                 str(budget)], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f", bisection {regret} pts (mean regret" in result.stdout.strip().splitlines()[-1]
+        # Indices 3-7, 3-6 or 3-5: the temperatures are index + 1.
+        assert result.stdout.splitlines()[0].endswith(f"bisection visited {visits}")

@@ -19,14 +19,25 @@ def test_every_shipped_config_validates_and_builds_a_param_space(path):
 
     config = load_config(path, check_paths=False)
     space = build_param_space(config)
-    if config.study.search == "grid":
+    if config.study.search == "grid" and config.seeds.max_seeds is None:
         assert space["temperature"] == {"grid_search": list(config.study.temperatures)}
     else:  # the searcher suggests temperature and dense seed
         assert "temperature" not in space and "dense_seed" not in space
     assert space["study_config"]["pruning"]["densities"] == list(config.pruning.densities)
     budget = min(config.study.max_trials or len(config.study.temperatures), len(config.study.temperatures))
-    assert cells_total(config) == budget * len(config.study.dense_seeds) * len(config.pruning.densities)
+    seeds = config.seeds.max_seeds or len(config.study.dense_seeds)  # a study that adds seeds: at most max_seeds
+    assert cells_total(config) == budget * seeds * len(config.pruning.densities)
     assert Path(config.study.storage).is_absolute()
+
+
+def test_demo_fast_is_the_demo_with_its_levers_and_nothing_else():
+    demo, fast = (load_config(ROOT / f"configs/{name}.yaml", check_paths=False) for name in ("demo", "demo_fast"))
+    levers = {"study": {"name": "demo_fast", "dense_seeds": [0, 1], "search": "regimes"},
+              "seeds": {"max_seeds": 6, "margin": 0.02}}
+    expected = demo.model_dump()
+    for section, values in levers.items():
+        expected[section].update(values)
+    assert fast.model_dump() == expected
 
 
 def test_paper_configs_carry_the_paper_settings():
