@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
     ("lmc_subset.py", [], "mc, first 500"),
     ("study_cost.py", [], "Ray per-trial overhead"),
     ("study_cost.py", ["--screen", "1"], "answers agree with the grid's within its standard errors, at"),
+    ("study_cost.py", ["--side-by-side"], "composed against the grid: compute "),
     ("spectra.py", [], "largest relative difference from weightwatcher over the layers it reads"),
 ])
 def test_benchmark_smoke(script, extra, expect, tmp_path):

@@ -155,3 +155,18 @@ def test_a_trial_timeout_too_close_to_the_longest_unit_of_work_is_said_with_the_
     roomy = tight.model_copy(update={"resources": tight.resources.model_copy(update={"trial_timeout_s": 1800.0})})
     assert not [line for line in plan_lines(roomy, resources={"CPU": 8.0, "GPU": 1.0})
                 if line.startswith("resources.trial_timeout_s")]
+
+
+def test_a_study_that_adds_seeds_is_priced_from_its_first_seeds_to_every_seed(monkeypatch):
+    import study.plan
+    from study.plan import plan_lines
+
+    monkeypatch.setattr(study.plan, "calibrate", lambda config, say: UnitCosts(1.0, 0.5, 2.0, 512))
+    config = load_config(ROOT / "configs/tiny.yaml", {"seeds.max_seeds": 3})
+    lines = plan_lines(config, resources={"CPU": 2.0, "GPU": 0.0})
+    # By hand (the first test's units): a cell 32 x 0.5 + 3 x 2 = 22 s, a dense run 32 s per seed. One
+    # seed: 4 cells + 1 run = 120 s; three seeds on both temperatures: 12 cells + 3 runs = 360 s.
+    assert lines[0] == "plan for tiny: 2 temperatures x 1 to 3 dense seeds = 2 trials, 4 cells with the first seeds"
+    assert [line for line in lines if "seeds added" in line][0].startswith(
+        "  seeds added where a call is uncertain (seeds.max_seeds 3): compute 120 s (no seed added) to 360 s "
+        "(every temperature with 3 seeds, 6 trials); wall about ")
