@@ -29,6 +29,7 @@ import pandas as pd
 from analysis.classify import aggregate, classify
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
+from contract.seeds import study_confidence
 
 SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
 
@@ -66,14 +67,18 @@ def owes(screen_cells: pd.DataFrame, config: StudyConfig) -> dict[tuple[float, i
         config: the screened study's config (its thresholds, criterion, targets and seeds).
     """
     m = config.metrics
-    cells = classify(aggregate(screen_cells), mc_threshold=m.mc_threshold, cka_eps=m.cka_eps, confidence=m.confidence)
+    cells = classify(aggregate(screen_cells), mc_threshold=m.mc_threshold, cka_eps=m.cka_eps,
+                     confidence=study_confidence(config), margin=config.seeds.margin)
     kept = {float(d): kept_temperatures(cells, density=float(d), by=config.criterion) for d in config.targets}
+    # The seeds the screen trained at each temperature: a grid's dense seeds, a search's visited
+    # temperatures only, and the seeds a seed rule added where they were.
+    seeds = screen_cells.groupby("temperature")["dense_seed"].unique() if len(screen_cells) else {}
     out = {}
     for t in config.study.temperatures:
         densities = [d for d in kept if any(math.isclose(t, k) for k in kept[d])]
-        for seed in config.study.dense_seeds:
-            if densities:
-                out[(float(t), int(seed))] = densities
+        trained = next((s for at, s in seeds.items() if math.isclose(float(at), t)), []) if densities else []
+        for seed in sorted(int(s) for s in trained):
+            out[(float(t), seed)] = densities
     return out
 
 

@@ -14,7 +14,8 @@ With --side-by-side, three studies of one setting (--config) run one after the o
 process and one temporary storage root: the grid with as many dense seeds as
 configs/demo_fast.yaml may add up to (seeds.max_seeds, 6), the same grid starting from demo_fast's
 first seeds and adding seeds where calls are uncertain ("seeded", the map), and demo_fast's whole
-composition on the setting ("composed": its search, first seeds, seeds.max_seeds and margin). Per
+composition on the setting ("composed": its search, first seeds, seeds.max_seeds and margin, and
+its screen; the compute counted includes the screen's). Per
 study: trials, compute by part as `regimes status` splits it (dense training included), calls
 sure / unresolved / at the boundary; per study against the grid: its compute as a share of the
 grid's, the cells both call surely (equal, contradicted, and contradicted on the mc side I vs
@@ -159,7 +160,7 @@ def compositions(config_path, overrides: dict, storage: str) -> dict:
              "seeds.margin": fast.seeds.margin}
     base = load_config(config_path, {**overrides, "study.storage": storage})
     levers = {"grid": {"study.dense_seeds": list(range(fast.seeds.max_seeds))}, "seeded": seeds,
-              "composed": {**seeds, "study.search": fast.study.search}}
+              "composed": {**seeds, "study.search": fast.study.search, "study.screen_epochs": fast.study.screen_epochs}}
     return {kind: load_config(config_path, {**overrides, **lever, "study.storage": storage,
                                             "study.name": f"{base.study.name}_{kind}"})
             for kind, lever in levers.items()}
@@ -178,12 +179,21 @@ def side_by_side(config_path, overrides: dict) -> None:
         for kind, config in configs.items():
             started = time.perf_counter()
             by = config.criterion
-            outcome = run_study(config, rule=rule_for(config, by=by) if config.study.search == "regimes" else None,
-                                seed_rule=seed_rule_for(config, by=by) if config.seeds.max_seeds else None)
+            rules = {"rule": rule_for(config, by=by) if config.study.search == "regimes" else None,
+                     "seed_rule": seed_rule_for(config, by=by) if config.seeds.max_seeds else None}
+            if config.study.screen_epochs is None:
+                outcome = run_study(config, **rules)
+            else:
+                from study.screen import run_screened
+
+                _, outcome = run_screened(config, owes_rule=owes_for(config), read_cells=lambda p: read_study(p).cells,
+                                          **rules)
             opened[kind] = open_study(outcome.path)
             split = study_compute(opened[kind].study)
             counts = opened[kind].cells["regime"].value_counts()
-            print(f"{kind:<9} wall {time.perf_counter() - started:6.1f} s, {len(opened[kind].study.trials)} trials, "
+            screened = f" + {len(opened[kind].screen.trials)} screen" if opened[kind].screen is not None else ""
+            print(f"{kind:<9} wall {time.perf_counter() - started:6.1f} s, {len(opened[kind].study.trials)}{screened} "
+                  "trials, "
                   f"{len(opened[kind].cells)} cells: {sum(counts.get(r, 0) for r in ('I', 'II-A', 'II-B'))} sure, "
                   f"{counts.get('I?', 0) + counts.get('II?', 0)} unresolved, {counts.get('I|II', 0)} at the "
                   f"boundary (confidence {opened[kind].confidence:.2f} SE); {cost_line(split)}", flush=True)

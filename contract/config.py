@@ -327,9 +327,6 @@ class StudyConfig(Section):
         if not (self.metrics.lmc and self.metrics.cka):
             raise ValueError("study.screen_epochs: the screen tells the regimes apart by mc and CKA; set metrics.lmc "
                              "and metrics.cka to true, or remove the screen")
-        if study.search != "grid":
-            raise ValueError(f"study.screen_epochs: a screen runs over the whole grid and study.search is "
-                             f"{study.search}; use one or the other")
 
     @property
     def criterion(self) -> str:

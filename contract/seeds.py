@@ -76,6 +76,3 @@ def check_seeds(config) -> None:
     if not config.metrics.lmc:
         raise ValueError("seeds.max_seeds: seeds go where an mc call is uncertain and metrics.lmc is false; set it "
                          "to true, or remove seeds.max_seeds")
-    if config.study.screen_epochs is not None:
-        raise ValueError("seeds.max_seeds: adding seeds to a screened grid is not built; use study.screen_epochs "
-                         "or seeds.max_seeds")

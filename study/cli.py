@@ -160,12 +160,11 @@ def _run(args: argparse.Namespace) -> int:
     checks.check_storage_writable(config.study.storage, config.study.name)
     from study.launch import run_study  # imports Ray: only after the config and the data are valid
 
-    path = study_path(config)
-    searching = config.chooses_trials
-    if config.study.screen_epochs is not None:
-        return _run_screened(config, args)
+    path, searching = study_path(config), config.chooses_trials
     rule = rule_for(config, by=by) if config.study.search == "regimes" else None  # random, optuna: baselines
     seeds = seed_rule_for(config, by=by) if config.seeds.max_seeds is not None else None
+    if config.study.screen_epochs is not None:
+        return _run_screened(config, args, (rule, seeds))
     outcome = run_study(config, address=args.address, verbose=args.verbose, rule=rule, seed_rule=seeds)
     follow.print_cells(path)
     if searching and outcome.cells_done:
@@ -190,12 +189,12 @@ def _unfinished(outcome, what: str, cells: str) -> int:
     return 1
 
 
-def _run_screened(config, args: argparse.Namespace) -> int:
+def _run_screened(config, args: argparse.Namespace, rules: tuple) -> int:
     # A screened study (study.screen): the screen's grid at the short budget, then the full budget where it matters.
     from study.screen import run_screened  # imports Ray, as run_study
 
     screen, full = run_screened(config, owes_rule=owes_for(config), read_cells=lambda p: read_study(p).cells,
-                                address=args.address, verbose=args.verbose)
+                                address=args.address, verbose=args.verbose, rule=rules[0], seed_rule=rules[1])
     if not screen.complete:
         return _unfinished(screen, "unfinished screen", "cells")
     follow.print_cells(full.path)

@@ -163,10 +163,10 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
     if config.study.screen_epochs is not None and points is None:
         raise StudyError("study.screen_epochs: a screened study runs in two stages: run it with `regimes run`, or "
                          "study.screen.run_screened")
-    if config.study.search == "regimes" and rule is None:
+    if config.study.search == "regimes" and rule is None and points is None:
         raise StudyError("study.search: regimes needs its rule: run it with `regimes run`, or pass "
                          "rule=analysis.search.rule_for(config)")
-    if config.seeds.max_seeds is not None and seed_rule is None:
+    if config.seeds.max_seeds is not None and seed_rule is None and points is None:
         raise StudyError("seeds.max_seeds needs its seed rule: run it with `regimes run`, or pass "
                          "seed_rule=analysis.seeds.seed_rule_for(config)")
     if config.study.search == "grid" and config.seeds.max_seeds is not None:
@@ -242,7 +242,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     check_storage(config)
     trainable = tune.with_resources(run_trial, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     total = cells_total(config) if points is None else sum(len(p["densities"]) for p in points)
-    progress = ProgressLine(total, out=out, at_most=config.chooses_trials)
+    progress = ProgressLine(total, out=out, at_most=config.chooses_trials and points is None)
     local = not is_uri(path)
     lost = owed.tune_state_lost(path) if local and saved else None
     tuner = None
@@ -348,7 +348,7 @@ def _repair(config: StudyConfig, path: str, grid, trainable, *, rules: tuple, ve
     done = sum((t, s, d) in reported for (t, s), owes in trials.items() for d in owes)
     total = sum(len(owes) for owes in trials.values())
     memory = out_of_memory_line([*(grid or []), *repair], config.resources.max_failures)
-    if not config.chooses_trials:
+    if not config.chooses_trials or config.study.screen_epochs is not None:  # a screen's full stage: fixed points
         return Outcome(path, done, total, errored, stuck=memory)
     cells = _disk_cells(path) if grid is None else cell_rows(grid)
     more = _search_goes_on(config, grid, rules, cells)

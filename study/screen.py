@@ -4,13 +4,16 @@ Design. Hyperband and ASHA stop trials early; here a trial is one dense model an
 density, and what is cut short is the retraining of each cell, so the screen is a second wave of
 trials rather than a scheduler. Two Tune experiments, run one after the other by `run_screened`:
 
-1. **The screen** (`STUDY/screen/`, `contract.screen.screen_config`): the whole grid, each cell
-   retrained for `study.screen_epochs` epochs (milestones scaled), LMC and CKA measured as usual.
-   It is a study of its own: it resumes, repairs and is read like any other.
+1. **The screen** (`STUDY/screen/`, `contract.screen.screen_config`): the whole grid, or the
+   temperatures a search chooses and the seeds a seed rule adds (study.search, seeds.max_seeds:
+   they choose by the screen's short-budget cells), each cell retrained for `study.screen_epochs`
+   epochs (milestones scaled), LMC and CKA measured as usual. It is a study of its own: it
+   resumes, repairs and is read like any other.
 2. **The full stage** (`STUDY/` itself): once the screen has finished, the caller's rule
    (`analysis.screen.owes`: per target density, the temperatures the screen cannot rule out by
    the study's criterion within its standard errors, Regime I colder than Regime II out) decides
-   what the full budget is spent on; the decision is recorded once in the study's manifest
+   what the full budget is spent on, at the (temperature, seed) trials the screen trained; the
+   decision is recorded once in the study's manifest
    (`owes`), so a resumed run never changes it. Tune runs those points (a `PointsSearcher`), each
    trial computing only the densities it owes, at the full `retrain.epochs`.
 
@@ -41,7 +44,8 @@ OwesRule = Callable[[pd.DataFrame], dict]
 
 
 def run_screened(config: StudyConfig, *, owes_rule: OwesRule, read_cells: Callable[[str], pd.DataFrame],
-                 address: str | None = None, verbose: int = 0, out: TextIO | None = None) -> tuple[Outcome, Outcome]:
+                 address: str | None = None, verbose: int = 0, out: TextIO | None = None,
+                 rule=None, seed_rule=None) -> tuple[Outcome, Outcome]:
     """Run (or resume) the screen, then the full stage; return (screen outcome, full stage outcome).
 
     While the screen is unfinished the full stage's outcome is an unfinished empty one.
@@ -54,13 +58,16 @@ def run_screened(config: StudyConfig, *, owes_rule: OwesRule, read_cells: Callab
         address: as for `study.launch.run_study`.
         verbose: as for `study.launch.run_study`.
         out: as for `study.launch.run_study`.
+        rule: a searched screen's rule (study.search: regimes), as for `study.launch.run_study`.
+        seed_rule: the screen's seed rule (seeds.max_seeds), as for `study.launch.run_study`.
     """
     path = study_path(config)
     if is_uri(path):
         raise StudyError("study.screen_epochs: a screened study keeps its decision and its dense models next to "
                          "the study; use a local or shared storage path, or remove the screen")
     cache = f"{path}/{DENSE_CACHE}"
-    screen = run_study(screen_config(config, path), address=address, verbose=verbose, out=out, dense_cache=cache)
+    screen = run_study(screen_config(config, path), address=address, verbose=verbose, out=out, dense_cache=cache,
+                       rule=rule, seed_rule=seed_rule)
     if not screen.complete:
         return screen, Outcome(path, 0, 0, 0, search_unfinished=True)
     recorded = read_manifest(path).get("owes")

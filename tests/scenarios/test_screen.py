@@ -73,3 +73,28 @@ def test_a_screen_not_shorter_than_the_full_budget_or_without_lmc_is_one_line_be
         result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *extra, cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
         assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_screen_on_a_search_with_seeds_added_retrains_only_what_the_screen_trained_and_kept(tmp_path):
+    # The levers together (configs/demo_fast.yaml's shape): the search chooses temperatures and the
+    # seed rule adds seeds, both at the screen's budget; the full stage retrains the kept cells of
+    # exactly the (temperature, seed) trials the screen ran, on their dense models.
+    args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *ARGS, "--set", "study.search=regimes",
+            "--set", "study.temperatures=[1, 2, 3, 4]", "--set", "seeds.max_seeds=3"]
+    done = _regimes(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = tmp_path / "tiny"
+    screen, full = read_study(study / "screen"), read_study(study)
+    trained = set(map(tuple, screen.cells[["temperature", "dense_seed"]].to_numpy().tolist()))
+    seeds = screen.cells.groupby("temperature")["dense_seed"].unique()
+    assert all(sorted(s) in ([0, 1], [0, 1, 2]) for s in seeds)  # the first two seeds, and a third where added
+    owes = json.loads((study / "regimes_manifest.json").read_text())["owes"]
+    assert owes and {(t, s) for t, s, _ in owes} <= trained
+    got = {(r.temperature, r.dense_seed, r.density) for r in full.cells.itertuples()}
+    assert got == {(t, s, d) for t, s, densities in owes for d in densities}
+    assert set(full.cells["retrain_epochs"]) == {4} and full.cells["seconds_dense"].sum() == 0
+    # Every seed the screen trained at a kept temperature is retrained there: none left out, none made up.
+    for t, _, densities in owes:
+        assert {s for tt, s, _ in owes if tt == t} == set(seeds[t])
+    assert done.stderr.strip().splitlines()[-1] == f"study complete: {study}"

@@ -32,7 +32,7 @@ def test_every_shipped_config_validates_and_builds_a_param_space(path):
 
 def test_demo_fast_is_the_demo_with_its_levers_and_nothing_else():
     demo, fast = (load_config(ROOT / f"configs/{name}.yaml", check_paths=False) for name in ("demo", "demo_fast"))
-    levers = {"study": {"name": "demo_fast", "dense_seeds": [0, 1], "search": "regimes"},
+    levers = {"study": {"name": "demo_fast", "dense_seeds": [0, 1], "search": "regimes", "screen_epochs": 1},
               "seeds": {"max_seeds": 6, "margin": 0.02}}
     expected = demo.model_dump()
     for section, values in levers.items():
@@ -112,14 +112,10 @@ def test_every_field_problem_is_listed_with_its_key(tmp_path):
      "and metrics.cka to true"),
     ("study:\n  search: optuna\n", "study.search: optuna maximises validation accuracy and data.validation is 0; set "
      "data.validation (e.g. 0.1), or search with random or regimes"),
-    ("study:\n  screen_epochs: 2\n  search: random\n  max_trials: 2\nretrain:\n  epochs: 8\n",
-     "study.screen_epochs: a screen runs over the whole grid and study.search is random; use one or the other"),
     ("study:\n  dense_seeds: [0, 1, 2]\nseeds:\n  max_seeds: 3\n", "seeds.max_seeds: 3 is not more than the 3 "
      "study.dense_seeds, so no seed would be added; raise it (e.g. 6) or remove it"),
     ("seeds:\n  max_seeds: 3\nmetrics:\n  lmc: false\n", "seeds.max_seeds: seeds go where an mc call is uncertain "
      "and metrics.lmc is false"),
-    ("seeds:\n  max_seeds: 3\nstudy:\n  screen_epochs: 2\nretrain:\n  epochs: 8\n", "seeds.max_seeds: adding "
-     "seeds to a screened grid is not built"),
     ("seeds:\n  margin: -0.1\n", "seeds.margin"),
 ])
 def test_bad_input_names_the_problem(tmp_path, text, fragment):
