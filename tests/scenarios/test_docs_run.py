@@ -49,7 +49,11 @@ def _shrunk(config: dict, name: str, named: set[float]) -> dict:
     study["dense_seeds"] = study.get("dense_seeds", [0, 1])[:2 if name in TWO_SEEDS else 1]
     if study["knob"] != "epochs":
         dense.update(epochs=1, milestones=[])
-    retrain.update(epochs=1, milestones=[])
+    retrain.update(epochs=2 if study.get("screen_epochs") else 1, milestones=[])  # a screen must be shorter
+    if study.get("screen_epochs"):
+        study["screen_epochs"] = 1
+    if config.get("seeds", {}).get("max_seeds"):  # one seed more at most: the words, not the seeds
+        config["seeds"]["max_seeds"] = len(study["dense_seeds"]) + 1
     config["data"]["train_subset"] = 600 if config["data"]["name"] == "mnist1d" else 1000
     config.setdefault("metrics", {}).update(lmc_points=3, lmc_subset=300, cka_examples=300)
     return config
