@@ -71,3 +71,32 @@ def test_the_least_settled_map_cell_goes_first():
 @pytest.mark.parametrize("pending, expected", [((), None), ((0.04,), [])])
 def test_an_empty_study_waits_for_its_first_trials(pending, expected):
     assert _rule(_cells(MC).iloc[:0], pending=list(pending)) == expected
+
+
+def test_the_map_validate_and_advise_tell_the_boundary_from_unresolved():
+    from analysis.advice import advise
+    from analysis.plots import REGIME_COLORS, regime_map
+    from analysis.validate import validate_advice
+
+    # 0.02 at the boundary (-0.10 +- 0.005), 0.04 unresolved (0.0 +- 0.1), the rest sure.
+    cells = classify(aggregate(_cells({**MC, 0.02: (-0.105, -0.095), 0.04: (-0.1, 0.1)})), mc_threshold=-0.1,
+                     cka_eps=0.005, confidence=2.0, margin=0.02)
+    assert list(cells.sort_values("temperature")["regime"]) == ["I", "I|II", "II?", "II-B"]
+    fig = regime_map(cells)
+    legend = {trace.name: trace.marker.color for trace in fig.data[1:] if trace.mode == "markers"}
+    assert legend["I|II: at the boundary (mc within the margin)"] == REGIME_COLORS["I|II"]
+    assert len([s for s in fig.layout.shapes if s.line.color == "white"]) == 2  # only the II? cell is hatched
+    check = validate_advice(cells)
+    assert (check["unresolved"], check["boundary"]) == (1, 1)
+    said = advise(cells, density=0.05, temperature=0.02)
+    assert said["direction"] == "boundary" and said["advice"].startswith("at the I/II boundary: mc -0.100 +- 0.005")
+
+
+def test_validate_says_how_many_cells_it_did_not_advise_and_why():
+    from analysis.validate import criteria_regrets, validate_advice, validation_lines
+
+    cells = classify(aggregate(_cells({**MC, 0.02: (-0.105, -0.095), 0.04: (-0.1, 0.1)})), mc_threshold=-0.1,
+                     cka_eps=0.005, confidence=2.0, margin=0.02)
+    lines = validation_lines(validate_advice(cells), criteria_regrets(cells), knob="lr")
+    assert ("not advised: 1 cells unresolved (I? or II?: more seeds could call them), 1 at the boundary (I|II: mc "
+            "within the margin of the threshold)") in lines
