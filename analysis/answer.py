@@ -44,7 +44,7 @@ def header_html(config: StudyConfig | None, per_seed: pd.DataFrame | None, cells
         model = m.name + (f" (depth {m.depth})" if m.name in ("preresnet", "vgg") else "") + \
             (f" x{m.width:g} wide" if m.width != 1 else "")
         parts = [f"<b>{html.escape(d.name)}</b>, {html.escape(model)}"] + parts + [
-            f"{len(config.study.dense_seeds)} dense seed{'s' * (len(config.study.dense_seeds) > 1)}",
+            _seeds_words(config),
             f"{config.retrain.copies} copies a cell",
             f"dense {config.dense.epochs} epochs, retraining {config.retrain.epochs} epochs, "
             f"{config.pruning.method} pruning"]
@@ -54,6 +54,13 @@ def header_html(config: StudyConfig | None, per_seed: pd.DataFrame | None, cells
     if "code_version" in rows.columns and rows["code_version"].notna().any():
         parts.append("code " + html.escape(str(rows["code_version"].dropna().iloc[-1])))
     return f"<p class='header'>{'; '.join(parts)}.</p>"
+
+
+def _seeds_words(config: StudyConfig) -> str:
+    first, most = len(config.study.dense_seeds), config.seeds.max_seeds
+    if most is not None:
+        return f"{first} to {most} dense seeds a temperature (added where a call was uncertain)"
+    return f"{first} dense seed{'s' * (first > 1)}"
 
 
 def answers_html(cells: pd.DataFrame, criterion: str) -> str:

@@ -51,6 +51,8 @@ def test_the_reports_top_names_the_study_and_answers_each_density_with_shared_ca
         "seeds; 3 copies a cell; dense 160 epochs, retraining 160 epochs, uniform pruning; last cell 2027-01-15 "
         "08:10 UTC; code 0.1.0+gbbb.</p>")
     assert header_html(None, None, cells) == "<p class='header'>epochs 20, 60 x density 0.05, 0.2, 0.8.</p>"
+    seeded = config.model_copy(update={"seeds": config.seeds.model_copy(update={"max_seeds": 6})})
+    assert "; 3 to 6 dense seeds a temperature (added where a call was uncertain); " in header_html(seeded, None, cells)
     page = answers_html(cells, "regime")
     assert page.startswith("<h2>The answer, by regime</h2>")
     assert "<li><b>density 0.05</b>: no answer: no Regime-II cell at density 0.05" in page
