@@ -145,7 +145,10 @@ def print_recommendations(path: str, densities: list[float], *, finished: bool, 
     knob = str(cells["knob"].iloc[0])
     trained = sorted(cells["temperature"].unique())
     so_far = "" if finished else " so far (unfinished: the answers may change)"
-    print(f"{what} trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}")
+    seeds = opened.study.cells.groupby("temperature")["dense_seed"].nunique()
+    counts = "" if seeds.nunique() <= 1 else " (dense seeds: " + ", ".join(
+        f"{seeds[t]} at {t:g}" for t in trained if t in seeds.index) + ")"
+    print(f"{what} trained {len(trained)} temperatures{so_far}: {knob} {', '.join(f'{t:g}' for t in trained)}{counts}")
     for density in densities:
         try:
             answer = opened.select(density=density, by=by)
