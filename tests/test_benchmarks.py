@@ -121,3 +121,24 @@ def test_the_bisection_rival_follows_the_slope_to_a_unimodal_peak_in_few_trials(
         assert f", bisection {regret} pts (mean regret" in result.stdout.strip().splitlines()[-1]
         # Indices 3-7, 3-6 or 3-5: the temperatures are index + 1.
         assert result.stdout.splitlines()[0].endswith(f"bisection visited {visits}")
+
+
+def test_the_seed_replay_reveals_seeds_only_where_the_rule_asks_for_them():
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from seed_replay import replay
+
+    # Three learning rates, one density, four seeds. 0.01 is a sure I from its first two seeds
+    # (-0.50, -0.52: +- 0.01) and 0.04 a sure II (0.00, 0.02); 0.02 sits on the threshold
+    # (-0.14, -0.04: -0.09 +- 0.05) with a neighbour of each side: it wants seeds, and gets seeds 2
+    # and 3 of the grid (-0.06, -0.12 keep it within noise), then has every seed: done.
+    mc = {0.01: [-0.50, -0.52, -0.51, -0.49], 0.02: [-0.14, -0.04, -0.06, -0.12], 0.04: [0.00, 0.02, 0.01, 0.0]}
+    rows = pd.DataFrame([{"knob": "lr", "temperature": t, "dense_seed": s, "density": 0.05, "test_acc": 0.8,
+                          "val_acc": {0.01: 0.5, 0.02: 0.6, 0.04: 0.8}[t] + 0.01 * (s % 2), "lmc": mc[t][s],
+                          "cka": 0.9, "status": "ok", "n_copies": 2} for t in mc for s in range(4)])
+    settings = {"knob": "lr", "densities": [0.05], "mc_threshold": -0.1, "cka_eps": 0.005, "confidence": 2.0,
+                "by": "val"}
+    shown = replay(rows, first=[0, 1], max_seeds=4, margin=0.0, settings=settings, slots=1)
+    assert shown.groupby("temperature")["dense_seed"].apply(sorted).to_dict() == {
+        0.01: [0, 1], 0.02: [0, 1, 2, 3], 0.04: [0, 1]}
