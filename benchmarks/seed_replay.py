@@ -1,4 +1,4 @@
-"""Replay the seed rule on a finished grid with many dense seeds: what adding seeds where calls are uncertain would cost.
+"""Replay the seed rule on a finished grid with many dense seeds: what adding seeds where calls are uncertain costs.
 
     python benchmarks/seed_replay.py studies/cost/demo_grid                 # demo_fast's seeds: 2 first, up to 6
     python benchmarks/seed_replay.py studies/cost/demo_grid --first 3 --max-seeds 6 --margin 0.02
