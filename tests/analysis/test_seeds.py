@@ -100,3 +100,50 @@ def test_validate_says_how_many_cells_it_did_not_advise_and_why():
     lines = validation_lines(validate_advice(cells), criteria_regrets(cells), knob="lr")
     assert ("not advised: 1 cells unresolved (I? or II?: more seeds could call them), 1 at the boundary (I|II: mc "
             "within the margin of the threshold)") in lines
+
+
+def test_an_unresolved_barrier_flanked_by_sure_barriers_gets_no_seed_and_one_beside_the_other_side_does():
+    # lr hot to cold: 0.08, 0.04, 0.02, 0.01. 0.02 is I? (-0.11 +- 0.05) between sure I at 0.04
+    # (-0.5 +- 0.01) and sure I at 0.01: no seed. With 0.04 a sure II instead it can move the boundary.
+    barrier = {0.01: (-0.50, -0.52), 0.02: (-0.16, -0.06), 0.04: (-0.50, -0.52), 0.08: (0.02, 0.04)}
+    assert _rule(_cells(barrier)) is None
+    assert _rule(_cells({**barrier, 0.04: (0.00, 0.02)})) == [0.02]
+
+
+def test_the_hottest_but_one_is_flanked_by_the_hottest_too():
+    # 0.04 (second hottest) is II? (-0.08 +- 0.03 within 2 SE of -0.1) between sure II at 0.08 and
+    # sure II at 0.02: no seed; with 0.08 unresolved too, both want one.
+    cells = _cells({0.01: (-0.50, -0.52), 0.02: (0.00, 0.02), 0.04: (-0.11, -0.05), 0.08: (0.02, 0.04)})
+    assert _rule(cells) is None
+    both = _cells({0.01: (-0.50, -0.52), 0.02: (0.00, 0.02), 0.04: (-0.11, -0.05), 0.08: (-0.14, -0.04)})
+    assert sorted(_rule(both, n=2)) == [0.04, 0.08]
+
+
+def test_the_index_divides_the_gap_by_the_se_and_the_margin_counts_in_it():
+    # 0.02: -0.09 +- 0.05, gap 0.01; 0.04: 0.01 +- 0.1, gap 0.11 (II?, beside 0.02's II?). Margin 0:
+    # 0.01 / 0.05 = 0.2 against 0.11 / 0.1 = 1.1, 0.02 first. Margin 0.1 (neither interval within it):
+    # 0.11 / 0.05 = 2.2 against 0.21 / 0.1 = 2.1, 0.04 first.
+    two = {**MC, 0.04: (-0.09, 0.11)}
+    assert _rule(_cells(two), margin=0.0) == [0.02]
+    assert _rule(_cells(two), margin=0.1) == [0.04]
+    # gap / SE, not gap x SE: 0.02 at -0.12 +- 0.01 (I?, exactly 2 SE) has index 0.02 / 0.01 = 2,
+    # more settled than 0.04's 1.1 (as products, 0.0002 against 0.011, it would come first).
+    tight = {**two, 0.02: (-0.13, -0.11)}
+    assert _rule(_cells(tight), margin=0.0) == [0.04]
+
+
+SURE = {0.01: (-0.50, -0.52), 0.02: (0.00, 0.02), 0.04: (0.00, 0.02), 0.08: (0.02, 0.04)}  # every call sure
+
+
+def test_only_target_densities_count_and_ties_at_every_target_density_do():
+    # Density 0.05: every call sure, 0.04 and 0.08 tied by validation accuracy; density 0.5: the map
+    # as MC (0.02 wants a seed). Each target alone: its own wish, never the other density's.
+    tied = {0.01: (0.50, 0.52), 0.02: (0.60, 0.62), 0.04: (0.80, 0.82), 0.08: (0.80, 0.82)}
+    cells = pd.concat([_cells(SURE, tied), _cells(MC, density=0.5)], ignore_index=True)
+    assert _rule(cells, densities=[0.05], n=4) == [0.04, 0.08]
+    assert _rule(cells, densities=[0.5], n=4) == [0.02]
+    # Ties at two densities, each its own pair: both pairs want seeds (index 0 each, in temperature order).
+    other = {0.01: (0.50, 0.52), 0.02: (0.80, 0.82), 0.04: (0.80, 0.82), 0.08: (0.60, 0.62)}
+    two = pd.concat([_cells(SURE, tied), _cells(SURE, other, density=0.5)], ignore_index=True)
+    assert _rule(two, densities=[0.05, 0.5], n=4) == [0.02, 0.04, 0.08]
+    assert len(_rule(two, densities=[0.05, 0.5])) == 1  # one temperature unless asked for more
