@@ -70,7 +70,7 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
 # cell with the highest CKA: training-set metrics only); "val", the highest validation accuracy;
 # "regime+val", the highest validation accuracy among Regime-II cells. None reads the test set.
 CRITERIA = ("regime", "val", "regime+val")
-_SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
+SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
 
 
 class NoAnswer(AdviceError):
@@ -114,7 +114,7 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
     """
     require_criterion(cells, by)
     at = _at_density(cells, density)
-    knob, score = str(at["knob"].iloc[0]), _SCORE[by]
+    knob, score = str(at["knob"].iloc[0]), SCORE[by]
     point = at["regime_point"] if "regime_point" in at.columns else at["regime"]
     pool = at[point.isin(["II-A", "II-B"])] if by != "val" else at
     pool = pool[pool[score].notna() & pool["test_acc"].notna()]

@@ -24,16 +24,13 @@ from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
 from analysis.spectra import spearman
 from analysis.uncertainty import is_sure
 
-SURE = ("I", "II-A", "II-B")
-
-
 def map_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> dict:
     """Return counts and shares of equal regime calls over the cells both classified tables have."""
     keys = ["temperature", "density"]
     both = reference[keys + ["regime", "regime_point"]].merge(other[keys + ["regime", "regime_point"]], on=keys,
                                                              suffixes=("_ref", "_other"))
-    sure = both["regime_ref"].isin(SURE) & both["regime_other"].isin(SURE)
-    unsure = ~both["regime_ref"].map(is_sure) | ~both["regime_other"].map(is_sure)
+    sure = both["regime_ref"].map(is_sure) & both["regime_other"].map(is_sure)
+    unsure = ~sure
     equal = both["regime_ref"] == both["regime_other"]
     point_equal = both["regime_point_ref"] == both["regime_point_other"]
     return {"cells": len(both), "sure": int(sure.sum()), "sure_equal": int((sure & equal).sum()),

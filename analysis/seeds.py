@@ -28,15 +28,12 @@ from functools import partial
 
 import pandas as pd
 
-from analysis.advice import AdviceError, select_model
+from analysis.advice import SCORE, AdviceError, select_model
 from analysis.classify import aggregate, classify
 from analysis.uncertainty import is_sure
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
-
-_SCORE = {"regime": "cka", "val": "val_acc", "regime+val": "val_acc"}
-
 
 def seed_indices(classified: pd.DataFrame, *, knob: str, densities: list[float], by: str) -> dict[float, float]:
     """Return {temperature: the lowest index of its cells that want a seed} (only temperatures with such a cell)."""
@@ -71,7 +68,7 @@ def _side(regime: str) -> str:
 
 def _answer_ties(classified: pd.DataFrame, densities: list[float], by: str) -> list[tuple[float, float]]:
     out = []
-    score = _SCORE[by]
+    score = SCORE[by]
     for density in densities:
         try:
             answer = select_model(classified, density=density, by=by)
