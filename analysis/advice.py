@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import classify
-from analysis.uncertainty import BOUNDARY, indistinguishable
+from analysis.uncertainty import BOUNDARY, indistinguishable, pm, se_of
 from contract.knobs import hot_to_cold, knob_words
 
 
@@ -47,16 +47,16 @@ def advise(cells: pd.DataFrame, *, density: float, temperature: float) -> dict:
         direction, words = "keep", "keep this setting: it is near the best for this density"
     elif regime == BOUNDARY:
         direction = "boundary"
-        words = (f"at the I/II boundary: mc {row['lmc']:.3f} +- {_se(row, 'lmc'):.3f} is within the margin "
+        words = (f"at the I/II boundary: mc {pm(row['lmc'], se_of(row, 'lmc'), digits=3)} is within the margin "
                  f"{row['margin']:g} of the threshold {row['mc_threshold']:g}; more seeds would not call it, and a "
                  "small move either way crosses the boundary")
     elif regime in ("I?", "II?"):
         direction = "unclear"
-        if math.isnan(_se(row, "lmc")):
+        if math.isnan(se_of(row, "lmc")):
             words = (f"within noise: mc {row['lmc']:.3f} has no standard error (that takes 2 dense seeds, or 4 "
                      "copies of one); add dense seeds before moving the temperature")
         else:
-            words = (f"within noise: mc {row['lmc']:.3f} +- {_se(row, 'lmc'):.3f} is within {row['confidence']:g} "
+            words = (f"within noise: mc {pm(row['lmc'], se_of(row, 'lmc'), digits=3)} is within {row['confidence']:g} "
                      f"standard errors of the threshold {row['mc_threshold']:g}; add dense seeds (or copies) "
                      "before moving the temperature")
     else:
@@ -128,7 +128,7 @@ def select_model(cells: pd.DataFrame, *, density: float, by: str = "regime") -> 
     best = at.loc[at["test_acc"].idxmax()]
     confidence = float(chosen.get("confidence", 0.0))
     ties = [float(r["temperature"]) for _, r in pool.iterrows() if r.name != chosen.name and
-            indistinguishable(float(r[score]), _se(r, score), float(chosen[score]), _se(chosen, score),
+            indistinguishable(float(r[score]), se_of(r, score), float(chosen[score]), se_of(chosen, score),
                               confidence=confidence)]
     answer = {"knob": knob, "density": float(chosen["density"]), "by": by, "temperature": float(chosen["temperature"]),
             "regime": chosen["regime"], "best_test_acc": float(best["test_acc"]),
@@ -174,16 +174,16 @@ def caveats(answer: dict, at: pd.DataFrame, *, best_temperature: float) -> list[
                      "dense seeds (or copies)")
         return notes
     if answer["regret"] > k * answer["regret_se"] > 0:
-        notes.append(f"its test accuracy is {answer['regret']:.4f} +- {answer['regret_se']:.4f} below the grid's "
+        notes.append(f"its test accuracy is {pm(answer['regret'], answer['regret_se'])} below the grid's "
                      f"best at this density ({knob} {best_temperature:g}), {answer['regret'] / answer['regret_se']:.1f}"
                      f" standard errors: the criterion ({answer['by']}) missed a better model")
     baseline = "plain SGD (rho 0)" if knob == "sam_rho" and answer["coldest_temperature"] == 0 else \
         f"the coldest model ({knob} {answer['coldest_temperature']:g})"
     if t != answer["coldest_temperature"] and abs(answer["gain_over_coldest"]) <= k * answer["gain_se"]:
-        notes.append(f"no better than {baseline} within noise: gain {answer['gain_over_coldest']:+.4f} +- "
-                     f"{answer['gain_se']:.4f}")
+        notes.append(f"no better than {baseline} within noise: gain "
+                     f"{pm(answer['gain_over_coldest'], answer['gain_se'], sign='+')}")
     elif answer["gain_over_coldest"] < -k * answer["gain_se"]:
-        notes.append(f"worse than {baseline}: gain {answer['gain_over_coldest']:+.4f} +- {answer['gain_se']:.4f}")
+        notes.append(f"worse than {baseline}: gain {pm(answer['gain_over_coldest'], answer['gain_se'], sign='+')}")
     return notes
 
 
@@ -232,21 +232,17 @@ def recommend_rho(cells: pd.DataFrame, *, density: float, mc_threshold: float, c
     return {**answer, "interpolated_between": [low, high]}
 
 
-def _se(row: pd.Series, metric: str) -> float:
-    value = row.get(f"{metric}_se", math.nan)
-    return math.nan if pd.isna(value) else float(value)
-
 
 def _difference_se(a: pd.Series, b: pd.Series) -> float:
     # Standard error of a difference of test accuracies of two cells (0 when they are the same cell).
     if a.name == b.name:
         return 0.0
-    return math.sqrt(_se(a, "test_acc") ** 2 + _se(b, "test_acc") ** 2)
+    return math.sqrt(se_of(a, "test_acc") ** 2 + se_of(b, "test_acc") ** 2)
 
 
 def _values(row: pd.Series) -> dict:
     return {"test_acc": float(row["test_acc"]), "lmc": float(row["lmc"]), "cka": float(row["cka"]),
-            "test_acc_se": _se(row, "test_acc"), "lmc_se": _se(row, "lmc"), "cka_se": _se(row, "cka"),
+            "test_acc_se": se_of(row, "test_acc"), "lmc_se": se_of(row, "lmc"), "cka_se": se_of(row, "cka"),
             "confidence": float(row.get("confidence", 0.0)),
             "mc_threshold": float(row["mc_threshold"]), "cka_eps": float(row["cka_eps"])}
 

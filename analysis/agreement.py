@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
 from analysis.spectra import spearman
-from analysis.uncertainty import is_sure
+from analysis.uncertainty import is_sure, pm
 
 def map_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> dict:
     """Return counts and shares of equal regime calls over the cells both classified tables have."""
@@ -107,7 +107,7 @@ def agreement_lines(result: dict, *, reference: str, other: str, knob: str) -> l
         if "why" in a:
             lines.append(f"    density {a['density']:g} by {a['by']}: no answer in one of them ({a['why']})")
             continue
-        gap = (f"the reference's test accuracy {a['loss']:+.4f} +- {a['loss_se']:.4f} lower at the other's pick"
+        gap = (f"the reference's test accuracy {pm(a['loss'], a['loss_se'], sign='+')} lower at the other's pick"
                if math.isfinite(a["loss"]) else "the other's pick is not in the reference")
         lines.append(f"    density {a['density']:g} by {a['by']}: {knob} {a['reference']:g} / {a['other']:g}, {gap}: "
                      f"{'agree' if a['agree'] else 'DIFFER'}")

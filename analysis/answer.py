@@ -1,11 +1,15 @@
-"""The top of a study's report: what the study is, its answer per density by its criterion, which criterion.
+"""Answers as a reader sees them: the lines `regimes advise` / `select` print, and the top of the report.
+
+`advise_text` and `select_text` turn an answer (`ClassifiedStudy.advise`, `.select`) into the
+line the command line prints; the rest is the top of a study's report: what the study is, its
+answer per density by its criterion, which criterion.
 
 A reader of the report should see, without scrolling, which study this is (dataset, model, knob,
 grid, seeds, copies, budget, when, which code), what to prune to each target density by the
 criterion the study is answered by (with its regime, test accuracy and standard error, and at most
 one line of caveats; caveats every density shares are said once), and then the regime map. Which
 criterion answers this study best (select's regret per criterion, `analysis.validate`) follows as
-a small table with its verdict in words. One notation for a standard error: "±".
+a small table with its verdict in words. One notation for a standard error: "±" (`uncertainty.pm`).
 """
 
 from __future__ import annotations
@@ -18,15 +22,44 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import NoAnswer, select_model
+from analysis.uncertainty import pm
 from analysis.validate import criteria_regrets
 from contract.config import StudyConfig
 
 
-def pm(value: float, se: float, digits: int = 4, sign: str = "") -> str:
-    """Return "value ± se" in the report's one notation (the value alone where there is no SE)."""
-    shown = f"{value:{sign}.{digits}f}"
-    return shown if se is None or math.isnan(se) else f"{shown} &plusmn; {se:.{digits}f}"
+NO_SE = " (no SE: too few dense seeds or copies)"  # after a value that has no standard error
 
+
+def advise_text(answer: dict) -> str:
+    """Return `advise`'s answer (`ClassifiedStudy.advise`) as the line `regimes advise` prints."""
+    return (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']} "
+            f"(mc {pm(answer['lmc'], answer['lmc_se'], digits=3, missing=NO_SE)}, CKA {answer['cka']:.4f}) -> "
+            f"{answer['advice']}")
+
+
+def select_text(answer: dict, *, given_by: bool) -> str:
+    """Return `select`'s or `recommend_rho`'s answer as `regimes select` prints it, caveats on lines of their own.
+
+    `given_by`: the criterion was asked for (--by), not the study's own.
+    """
+    by, knob, t = answer["by"], answer["knob"], answer["temperature"]
+    chosen_by = (f"CKA {pm(answer['cka'], answer['cka_se'], missing=NO_SE)}" if by == "regime" else
+                 f"validation accuracy {answer['val_acc']:.4f}")
+    whose = "" if given_by else ", the study's criterion"
+    text = (f"prune the model at {knob} {t:g} (Regime {answer['regime']}, by {by}{whose}: {chosen_by}): "
+            f"test accuracy {pm(answer['test_acc'], answer['test_acc_se'], missing=NO_SE)}, "
+            f"regret {pm(answer['regret'], answer['regret_se'], sign='+', missing=NO_SE)} against the grid's best, "
+            f"gain {pm(answer['gain_over_coldest'], answer['gain_se'], sign='+', missing=NO_SE)} over the coldest "
+            f"model ({knob} {answer['coldest_temperature']:g})")
+    if answer["indistinguishable_from"]:
+        others = ", ".join(f"{o:g}" for o in answer["indistinguishable_from"])
+        score = "CKA" if by == "regime" else "validation accuracy"
+        text += (f"; within noise: {knob} {others} and {t:g} are indistinguishable at density "
+                 f"{answer['density']:g} ({score} within {answer['confidence']:g} standard errors)")
+    if answer.get("interpolated_between"):
+        low, high = answer["interpolated_between"]
+        text += f"; density {answer['density']:g} is interpolated on log-density between {low:g} and {high:g}"
+    return text + "".join(f"\ncaveat: {note}" for note in answer.get("caveats", []))
 
 def words(text: str) -> str:
     """Return `text` escaped for HTML, its "+-" in the report's notation."""
@@ -82,7 +115,8 @@ def answers_html(cells: pd.DataFrame, criterion: str) -> str:
         own = [note for note in a["caveats"] if note not in shared]
         caveat = f"<br><span class='caveat'>caveat: {words('; '.join(own))}</span>" if own else ""
         lines.append(f"<li><b>density {density:g}</b>: prune the model at {knob} {a['temperature']:g} "
-                     f"(Regime {a['regime']}), test accuracy {pm(a['test_acc'], a['test_acc_se'])}{caveat}</li>")
+                     f"(Regime {a['regime']}), test accuracy "
+                     f"{pm(a['test_acc'], a['test_acc_se'], html=True)}{caveat}</li>")
     said_once = "".join(f"<li class='caveat'>{words(note)}</li>" for note in shared)
     shared_html = f"<p>At more than one density:</p><ul>{said_once}</ul>" if shared else ""
     return (f"<h2>The answer, by {html.escape(criterion)}</h2><p>The model to prune to each density, by the study's "
@@ -107,7 +141,7 @@ def criteria_html(cells: pd.DataFrame, criterion: str) -> str:
         mean = float(np.mean([r["regret"] for r in done]))
         se = math.sqrt(sum(r["regret_se"] ** 2 for r in done)) / len(done)
         means[by] = (mean, len(done))
-        rows.append(f"<tr><td>{by}</td><td>{pm(mean, se)}</td><td>{len(done)} of {len(answered)}</td></tr>")
+        rows.append(f"<tr><td>{by}</td><td>{pm(mean, se, html=True)}</td><td>{len(done)} of {len(answered)}</td></tr>")
     most = max((n for _, n in means.values()), default=0)
     full = {by: mean for by, (mean, n) in means.items() if n == most}  # compared only where they answered alike
     best = min(full, key=full.get) if full else None

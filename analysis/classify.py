@@ -8,12 +8,11 @@ II-A (train colder). Diverged cells, or cells missing LMC or CKA, get regime "n/
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import BOUNDARY, cell_standard_errors, mc_call
+from analysis.uncertainty import BOUNDARY, cell_standard_errors, mc_call, standard_error
 from contract.knobs import hot_to_cold
 from contract.row import PERTURBED_KEY
 
@@ -43,9 +42,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     grouped = ok.groupby(keys)[metrics]
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_seed_std"))
     for metric in [m for m in OPTIONAL_METRICS if m in df.columns]:
-        by_cell = ok.groupby(keys)[metric]
-        count = by_cell.count()
-        out[f"{metric}_se"] = (by_cell.std(ddof=1) / count.pow(0.5)).where(count >= 2, math.nan)
+        out[f"{metric}_se"] = ok.groupby(keys)[metric].agg(standard_error)
     out["n_seeds"] = ok.groupby(keys).size()
     out = out.reset_index()
     if len(ok) and {"test_acc", "lmc", "cka"} <= set(ok.columns):

@@ -22,6 +22,7 @@ from analysis.agreement import agreement, agreement_lines
 from analysis.transfer import transfer_lines, transfer_table
 from analysis.classified import ClassifiedStudy
 from analysis.prunability import DEFAULT_MARGIN_POINTS, prune_potential
+from analysis.uncertainty import pm
 from contract.knobs import hot_to_cold, knob_words
 
 
@@ -103,8 +104,7 @@ def _method(study: ClassifiedStudy) -> str:
 def comparison_lines(result: dict) -> list[str]:
     """Return the comparison as text: prunability (temperatures x studies) and the boundary (densities x studies)."""
     knob, labels = result["knob"], result["labels"]
-    p = result["prunability"].assign(text=[f"{v:.3f} +- {se:.3f}" if se == se else f"{v:.3f}"
-                                           for v, se in zip(result["prunability"]["prunability"],
+    p = result["prunability"].assign(text=[pm(v, se, digits=3) for v, se in zip(result["prunability"]["prunability"],
                                                             result["prunability"]["prunability_se"], strict=True)])
     table = p.pivot(index="temperature", columns="study", values="text").reindex(
         index=hot_to_cold(knob, p["temperature"]), columns=labels).fillna("-")
@@ -141,8 +141,7 @@ def accuracy_lines(result: dict) -> list[str]:
     for density, at in acc.groupby("density"):
         if at["study"].nunique() < 2:
             continue
-        text = at.assign(text=[f"{a:.4f}" + (f" +- {se:.4f}" if se == se else "")
-                               for a, se in zip(at["test_acc"], at["test_acc_se"], strict=True)])
+        text = at.assign(text=[pm(a, se) for a, se in zip(at["test_acc"], at["test_acc_se"], strict=True)])
         table = text.pivot(index="temperature", columns="study", values="text").reindex(
             index=hot_to_cold(knob, at["temperature"].unique()), columns=labels).fillna("-")
         table.index = [f"{knob} {t:g}" for t in table.index]

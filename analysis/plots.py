@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.uncertainty import pm, se_of
+
 from contract.knobs import hot_to_cold, knob_words
 
 # Uncertain calls (mc within `confidence` standard errors of the threshold) have their own pale
@@ -80,9 +82,7 @@ def heatmap(cells: pd.DataFrame, metric: str) -> go.Figure:
 
 
 def _value_text(value, se) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    return f"{value:.3f}" if se is None or pd.isna(se) else f"{value:.3f} &plusmn; {se:.3f}"
+    return "" if value is None or pd.isna(value) else pm(value, se, digits=3, html=True)
 
 
 def regime_map(cells: pd.DataFrame) -> go.Figure:
@@ -151,8 +151,7 @@ def _cell_hover(cells: pd.DataFrame, temperature: str, density: str) -> str:
     row = rows.iloc[0]
     parts = []
     for key, name in (("lmc", "mc"), ("cka", "CKA"), ("test_acc", "test acc")):
-        se = row.get(f"{key}_se", np.nan)
-        parts.append(f"{name} {_value_text(row[key], se if not pd.isna(se) else None)}")
+        parts.append(f"{name} {_value_text(row[key], se_of(row, key))}")
     return "<br>".join(parts)
 
 

@@ -20,6 +20,7 @@ import math
 
 import pandas as pd
 
+from analysis.uncertainty import standard_error
 from contract.row import PERTURBED_KEY
 
 DEFAULT_MARGIN_POINTS = 0.5
@@ -79,7 +80,7 @@ def prune_potential(cells: pd.DataFrame, *, margin_points: float = DEFAULT_MARGI
             if not values:
                 continue
             series = pd.Series(values, dtype=float)
-            se = float(series.std(ddof=1) / math.sqrt(len(series))) if len(series) >= 2 else math.nan
+            se = standard_error(series)
             rows.append({"temperature": float(temperature), "test_set": test_set,
                          "prune_potential": float(series.mean()), "prune_potential_se": se,
                          "prunability": 1.0 - float(series.mean()), "n_seeds": len(series),

@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.advice import CRITERIA, NoAnswer, has_validation, select_model
-from analysis.answer import answers_html, criteria_html, header_html, pm, words
+from analysis.answer import answers_html, criteria_html, header_html, words
 from analysis.classify import regime_counts
 from analysis.cost import LABELS, PARTS, config_split
+from analysis.uncertainty import pm
 from analysis.plots import all_figures, dense_alpha_figure, layer_alpha_figure
 from analysis.spectra import dense_by_temperature, has_spectra, layer_alphas, rank_correlations, spectra_lines
 from analysis.validate import criteria_regrets, validate_advice, validation_lines
@@ -122,7 +123,7 @@ def _advice_html(cells: pd.DataFrame) -> str:
             within = ", ".join(f"{t:g}" for t in a["indistinguishable_from"])
             notes = ([f"within noise of {knob} {within}"] if within else []) + a["caveats"]
             rows.append((density, by, f"{knob} {a['temperature']:g}", a["regime"],
-                         pm(a["test_acc"], a["test_acc_se"]), "<br>".join(words(n) for n in notes)))
+                         pm(a["test_acc"], a["test_acc_se"], html=True), "<br>".join(words(n) for n in notes)))
     body = "".join(f"<tr><td>{d:g}</td><td>{by}</td><td>{pick}</td><td>{regime}</td><td>{acc}</td>"
                    f"<td class='words'>{notes}</td></tr>" for d, by, pick, regime, acc, notes in rows)
     head = "".join(f"<th>{name}</th>" for name in ("density", "by", "prune the model at", "regime", "test accuracy"))
@@ -161,10 +162,8 @@ def _potential_html(potential: pd.DataFrame | None, figure: str = "") -> str:
     # Prune potential per temperature (rows) and test set (columns), mean +- SE over dense seeds.
     if potential is None or potential.empty:
         return ""
-    # A standard error below 1e-12 is float noise of identical seeds (0.05 +- 4.9e-18): shown as 0.
-    text = potential.assign(value=[f"{p:.3g} &plusmn; {se if se > 1e-12 else 0:.2g}" if se == se else f"{p:.3g}"
-                                   for p, se in zip(potential["prune_potential"], potential["prune_potential_se"],
-                                                    strict=True)])
+    text = potential.assign(value=[pm(p, se, digits=3, html=True) for p, se in
+                                   zip(potential["prune_potential"], potential["prune_potential_se"], strict=True)])
     table = text.pivot(index="temperature", columns="test_set", values="value")
     table = table[list(dict.fromkeys(potential["test_set"]))].rename_axis(columns=None).reset_index()  # one header row
     margin = potential["margin_points"].iloc[0]

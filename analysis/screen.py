@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import aggregate, classify
+from analysis.uncertainty import se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
@@ -53,9 +54,9 @@ def kept_temperatures(cells: pd.DataFrame, *, density: float, by: str) -> list[f
     kept = set(pool["temperature"].astype(float))
     if pool[score].notna().any():
         best = pool.loc[pool[score].idxmax()]
-        best_se = _se(best, score)
+        best_se = se_of(best, score)
         kept = {float(r["temperature"]) for _, r in pool.iterrows()
-                if not _below(r[score], _se(r, score), best[score], best_se)}
+                if not _below(r[score], se_of(r, score), best[score], best_se)}
     return [t for t in order if t in kept - colder_one]
 
 
@@ -85,11 +86,6 @@ def owes(screen_cells: pd.DataFrame, config: StudyConfig) -> dict[tuple[float, i
 def owes_for(config: StudyConfig) -> Callable[[pd.DataFrame], dict]:
     """Return `owes` bound to `config`: what `study.screen` calls once the screen has finished."""
     return lambda screen_cells: owes(screen_cells, config)
-
-
-def _se(row: pd.Series, metric: str) -> float:
-    value = row.get(f"{metric}_se", math.nan)
-    return math.nan if pd.isna(value) else float(value)
 
 
 def _below(value: float, se: float, best: float, best_se: float) -> bool:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis.advice import SCORE, AdviceError, select_model
 from analysis.classify import aggregate, classify
-from analysis.uncertainty import is_sure
+from analysis.uncertainty import is_sure, se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
@@ -58,7 +58,7 @@ def _map_cells(classified: pd.DataFrame, knob: str, densities: list[float]) -> l
             side = _side(str(row["regime"]))
             if len(flanks) == 2 and all(is_sure(c) and _side(c) == side for c in flanks):
                 continue
-            out.append((_index(abs(float(row["lmc"]) - tau) + margin, float(row["lmc_se"])), float(row["temperature"])))
+            out.append((_index(abs(float(row["lmc"]) - tau) + margin, se_of(row, "lmc")), float(row["temperature"])))
     return out
 
 
@@ -75,7 +75,7 @@ def _answer_ties(classified: pd.DataFrame, densities: list[float], by: str) -> l
         except AdviceError:
             continue
         at = classified[classified["density"].apply(lambda d, x=density: math.isclose(float(d), x))]
-        value = {float(r["temperature"]): (float(r[score]), float(r.get(f"{score}_se", math.nan)))
+        value = {float(r["temperature"]): (float(r[score]), se_of(r, score))
                  for _, r in at.iterrows()}
         chosen = value[answer["temperature"]]
         for tie in answer["indistinguishable_from"]:

@@ -24,6 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from analysis.uncertainty import standard_error
 from analysis.validate import wilson_interval
 
 DENSE_METRICS = ("alpha", "alpha_hat", "stable_rank", "log_spectral_norm")
@@ -40,9 +41,7 @@ def dense_by_temperature(per_seed: pd.DataFrame, metric: str = "alpha") -> pd.Da
     col = f"dense_{metric}"
     models = per_seed.dropna(subset=[col]).drop_duplicates(["temperature", "dense_seed"])
     grouped = models.groupby("temperature")[col]
-    out = pd.DataFrame({"mean": grouped.mean(), "n": grouped.count(), "sd": grouped.std(ddof=1)}).reset_index()
-    out["se"] = (out["sd"] / np.sqrt(out["n"])).where(out["n"] >= 2)
-    return out.drop(columns="sd")
+    return pd.DataFrame({"mean": grouped.mean(), "n": grouped.count(), "se": grouped.agg(standard_error)}).reset_index()
 
 
 def layer_alphas(per_seed: pd.DataFrame) -> pd.DataFrame:

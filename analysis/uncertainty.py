@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from contract.row import COPY_KEYS
@@ -23,18 +22,47 @@ from contract.row import COPY_KEYS
 SE_METRICS = ("test_acc", "lmc", "cka")
 
 
+def standard_error(values, independent: int | None = None) -> float:
+    """Return the standard error of the mean of `values`: sample std (ddof 1) over sqrt(independent units).
+
+    NaNs are dropped; `independent` defaults to the number of values left (pairs of copies that
+    share copies pass fewer). NaN with fewer than two values or no independent unit.
+    """
+    kept = pd.Series(values, dtype=float).dropna()
+    units = len(kept) if independent is None else independent
+    return float(kept.std(ddof=1) / math.sqrt(units)) if len(kept) >= 2 and units >= 1 else math.nan
+
+
+def se_of(row, metric: str) -> float:
+    """Return a cell row's standard error of `metric` (its `{metric}_se`), NaN where it has none."""
+    value = row.get(f"{metric}_se", math.nan)
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def pm(value: float, se: float | None, *, digits: int = 4, sign: str = "", html: bool = False,
+       missing: str = "") -> str:
+    """Return "value +- se", the one notation of a standard error ("&plusmn;" in HTML).
+
+    Without a standard error (None or NaN) the value alone, followed by `missing` (a reason, if
+    the reader should see one).
+    """
+    shown = f"{value:{sign}.{digits}f}"
+    if se is None or pd.isna(se):
+        return shown + missing
+    return f"{shown} {'&plusmn;' if html else '+-'} {se:.{digits}f}"
+
+
 def within_seed_se(row: pd.Series) -> dict[str, float]:
     """Return {"test_acc_se", "lmc_se", "cka_se"} of one (seed, temperature, density) row from its copies and pairs."""
     out = {}
     for metric, pattern in COPY_KEYS.items():
-        values = np.array([row[k] for k in row.index if pattern.match(k) and pd.notna(row[k])], dtype=float)
+        values = [row[k] for k in row.index if pattern.match(k)]
         if metric == "test_acc":
-            independent = len(values)
+            independent = None
         else:  # pairs share copies: count the disjoint pairs of the K copies
             copies = int(row["n_copies"]) if "n_copies" in row and pd.notna(row["n_copies"]) else 0
             independent = copies // 2
-        enough = len(values) >= 2 and independent >= 1
-        out[f"{metric}_se"] = float(values.std(ddof=1) / math.sqrt(independent)) if enough else math.nan
+        out[f"{metric}_se"] = standard_error(values, independent)
     return out
 
 
@@ -45,9 +73,7 @@ def cell_standard_errors(ok: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         entry = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         if len(group) >= 2:
             for metric in SE_METRICS:
-                values = group[metric].dropna() if metric in group else pd.Series(dtype=float)
-                entry[f"{metric}_se"] = float(values.std(ddof=1) / math.sqrt(len(values))) \
-                    if len(values) >= 2 else math.nan
+                entry[f"{metric}_se"] = standard_error(group[metric] if metric in group else [])
             entry["se_basis"] = "seeds"
         else:
             entry.update(within_seed_se(group.iloc[0]))

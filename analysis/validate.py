@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
-from analysis.uncertainty import BOUNDARY
+from analysis.uncertainty import BOUNDARY, pm
 from contract.knobs import hot_to_cold
 
 
@@ -147,8 +147,8 @@ def validation_lines(check: dict, regrets: dict[str, list[dict]], *, knob: str) 
 def _regret_text(row: dict, knob: str) -> str:
     if row["temperature"] is None:
         return row["error"]
-    text = (f"{knob} {row['temperature']:g} ({row['regime']}), regret {row['regret']:+.4f} +- {row['regret_se']:.4f}, "
-            f"gain {row['gain_over_coldest']:+.4f} +- {row['gain_se']:.4f}")
+    text = (f"{knob} {row['temperature']:g} ({row['regime']}), regret {pm(row['regret'], row['regret_se'], sign='+')}, "
+            f"gain {pm(row['gain_over_coldest'], row['gain_se'], sign='+')}")
     if row["indistinguishable_from"]:
         text += "; indistinguishable from " + ", ".join(f"{t:g}" for t in row["indistinguishable_from"])
     return text
@@ -160,4 +160,4 @@ def _mean_regret(by: str, rows: list[dict]) -> str:
         return f"{by} none answered"
     mean = float(np.mean([r["regret"] for r in answered]))
     se = math.sqrt(sum(r["regret_se"] ** 2 for r in answered)) / len(answered)  # NaN when any SE is unknown
-    return f"{by} {mean:.4f} +- {se:.4f} ({len(answered)} of {len(rows)})"
+    return f"{by} {pm(mean, se)} ({len(answered)} of {len(rows)})"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from analysis import AdviceError, StudyReadError, open_study, read_study
 from analysis.advice import CRITERIA, NoAnswer
+from analysis.answer import advise_text, select_text
 from analysis.classify import regime_counts
 from analysis.compare import compare, comparison_html, comparison_lines
 from analysis.prunability import DEFAULT_MARGIN_POINTS
@@ -332,12 +333,6 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pm(value: float, se: float, digits: int = 4, sign: str = "") -> str:
-    # "0.9168 +- 0.0021", or the value alone and why there is no standard error.
-    shown = f"{value:{sign}.{digits}f}"
-    return f"{shown} (no SE: too few dense seeds or copies)" if math.isnan(se) else f"{shown} +- {se:.{digits}f}"
-
-
 def _question(args: argparse.Namespace) -> int:
     # advise / select / recommend-rho, printed as text or JSON; a study that holds no answer to a
     # well-posed question refuses (NO_ANSWER), with its reason, on stdout as JSON under --json.
@@ -357,29 +352,7 @@ def _question(args: argparse.Namespace) -> int:
         else:
             print(f"regimes: no answer: {err}", file=sys.stderr)
         return NO_ANSWER
-    if args.command == "advise":
-        text = (f"density {answer['density']:g}, {answer['knob']} {answer['temperature']:g}: Regime {answer['regime']}"
-                f" (mc {_pm(answer['lmc'], answer['lmc_se'], 3)}, CKA {answer['cka']:.4f}) -> {answer['advice']}")
-    else:
-        by = answer["by"]
-        chosen_by = (f"CKA {_pm(answer['cka'], answer['cka_se'])}" if by == "regime" else
-                     f"validation accuracy {answer['val_acc']:.4f}")
-        whose = "" if args.by else ", the study's criterion"
-        text = (f"prune the model at {answer['knob']} {answer['temperature']:g} (Regime {answer['regime']}, "
-                f"by {by}{whose}: {chosen_by}): test accuracy {_pm(answer['test_acc'], answer['test_acc_se'])}, "
-                f"regret {_pm(answer['regret'], answer['regret_se'], sign='+')} against the grid's best, gain "
-                f"{_pm(answer['gain_over_coldest'], answer['gain_se'], sign='+')} over the coldest model "
-                f"({answer['knob']} {answer['coldest_temperature']:g})")
-        if answer["indistinguishable_from"]:
-            others = ", ".join(f"{t:g}" for t in answer["indistinguishable_from"])
-            score = "CKA" if by == "regime" else "validation accuracy"
-            text += (f"; within noise: {answer['knob']} {others} and {answer['temperature']:g} are "
-                     f"indistinguishable at density {answer['density']:g} ({score} within {answer['confidence']:g} "
-                     "standard errors)")
-        if answer.get("interpolated_between"):
-            low, high = answer["interpolated_between"]
-            text += f"; density {args.density:g} is interpolated on log-density between {low:g} and {high:g}"
-        text += "".join(f"\ncaveat: {note}" for note in answer.get("caveats", []))
+    text = advise_text(answer) if args.command == "advise" else select_text(answer, given_by=args.by is not None)
     print(json.dumps(_jsonable(answer), indent=2) if args.json else text)
     return 0
 

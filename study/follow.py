@@ -16,6 +16,7 @@ import pandas as pd
 from analysis import AdviceError, StudyReadError, open_study, read_study
 from analysis.classify import map_lines
 from analysis.cost import cost_line, study_compute
+from analysis.uncertainty import pm
 from study import checks, lock, storage
 from contract.knobs import hot_to_cold, knob_words
 from study.config import is_uri
@@ -160,7 +161,7 @@ def print_recommendations(path: str, densities: list[float], *, finished: bool, 
                   f"there; {knob_words(knob).hotter} than {hot_to_cold(knob, trained)[0]:g}")
             continue
         print(f"density {density:g}: train at {knob} {answer['temperature']:g} (Regime {answer['regime']}, by {by}), "
-              f"test accuracy {answer['test_acc']:.4f} +- {answer['test_acc_se']:.4f}")
+              f"test accuracy {pm(answer['test_acc'], answer['test_acc_se'])}")
 
 
 def say_missing(study) -> None:

@@ -132,3 +132,18 @@ def test_indistinguishable_values_at_confidence_zero_below_one_and_at_the_edge()
     # Binary-exact edge: sqrt(0.375^2 + 0.5^2) = 0.625 = |0 - 0.625|: within one SE of the difference.
     assert indistinguishable(0.0, 0.375, 0.625, 0.5, confidence=1)
     assert not indistinguishable(0.0, 0.375, 0.6875, 0.5, confidence=1)
+
+
+def test_one_standard_error_and_one_notation_for_it():
+    from analysis.uncertainty import pm, se_of, standard_error
+
+    # By hand: 0.80, 0.84, 0.88 have sample std 0.04 (ddof 1); over sqrt(3): 0.023094.
+    assert math.isclose(standard_error([0.80, 0.84, float("nan"), 0.88]), 0.04 / math.sqrt(3))
+    # Three pairs' values sharing copies, over floor(4/2) = 2 independent pairs: 0.04 / sqrt(2).
+    assert math.isclose(standard_error([0.80, 0.84, 0.88], 2), 0.04 / math.sqrt(2))
+    assert math.isnan(standard_error([0.8])) and math.isnan(standard_error([0.8, 0.9], 0))
+    assert se_of(pd.Series({"lmc": 0.1, "lmc_se": 0.02}), "lmc") == 0.02
+    assert math.isnan(se_of(pd.Series({"lmc": 0.1}), "lmc")) and math.isnan(se_of({"lmc_se": None}, "lmc"))
+    assert pm(0.01, 0.002, digits=3, sign="+") == "+0.010 +- 0.002"
+    assert pm(0.01, 0.002, digits=3, sign="+", html=True) == "+0.010 &plusmn; 0.002"
+    assert pm(0.5, float("nan")) == "0.5000" and pm(0.5, None, missing=" (no SE)") == "0.5000 (no SE)"
