@@ -6,7 +6,6 @@ never from Tune's trial status: after an interrupted run Tune marks unfinished t
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,9 @@ import yaml
 from contract.cells import finished_cells
 from contract.config import StudyConfig
 from contract.store import is_uri
-from contract.results import owed_cells, read_fault_notes, read_result_lines, repair_folders
+from contract.folders import (has_tune_state, read_fault_notes, read_result_lines, repair_folders, trial_folders,
+                              trial_id, trial_params)
+from contract.results import owed_cells
 from contract.screen import SCREEN_FOLDER
 from contract.saved import read_saved_config
 from contract.row import row_fields
@@ -198,7 +199,7 @@ def _tune_trials(path: str, *, required: bool = True) -> tuple[list[_Trial], str
     # The trials Tune's experiment state lists; when it cannot be read (cut short, deleted) and the
     # trial folders are there, those, with the reason: results are never lost to a damaged index.
     # An experiment that need not hold trials (a repair, or a study with repairs) may hold none.
-    if "://" not in path and not list(Path(path).glob("experiment_state-*.json")):  # no Ray needed to say so
+    if not is_uri(path) and not has_tune_state(path):  # no Ray needed to say so
         trials = _folder_trials(path)
         if not trials and not required:
             return [], "Tune could not read the experiment state (no experiment_state-*.json)"
@@ -238,20 +239,12 @@ def _from_folders(path: str, trials: list[_Trial], reason: str) -> tuple[list[_T
 
 
 def _folder_trials(path: str) -> list[_Trial]:
-    # Each trial folder Tune wrote holds params.json (its config) beside result.json.
+    # Each trial folder Tune wrote holds its config (params.json) beside its rows.
     if is_uri(path):
         return []
-    trials = []
-    for params in sorted(Path(path).glob("*/params.json")):
-        try:
-            config = json.loads(params.read_bytes())
-        except ValueError:
-            continue
-        parts = params.parent.name.split("_")  # run_trial_<experiment>_<index>_...
-        trial_id = "_".join(parts[2:4]) if params.parent.name.startswith("run_trial_") else params.parent.name
-        if isinstance(config, dict):
-            trials.append(_Trial(trial_id, config, str(params.parent), "UNKNOWN", 0, None))
-    return trials
+    configs = ((folder, trial_params(folder)) for folder in trial_folders(path))
+    return [_Trial(trial_id(folder), config, str(folder), "UNKNOWN", 0, None) for folder, config in configs
+            if config is not None]
 
 
 def load_study(path: str | Path) -> pd.DataFrame:

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from contract.results import experiments, read_result_lines, row_counts, trial_folders
+from contract.folders import experiments, read_result_lines, trial_folders
+from contract.results import row_counts
 from faults import CONFIG, ENV, line, regimes_run, trial
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 
+from contract.folders import has_tune_state
 from study import owed, storage
 from study.config import ConfigError, StudyConfig, is_uri
 from study.snapshot import CONFIG_FILE
@@ -73,7 +74,7 @@ def looks_like_a_study(folder: str) -> bool:
     """Return True for a folder `regimes run` wrote: its config snapshot or a Tune experiment state is there."""
     if is_uri(folder):
         return storage.read_text(storage.join(folder, CONFIG_FILE)) is not None
-    return (Path(folder) / CONFIG_FILE).is_file() or any(Path(folder).glob("experiment_state-*.json"))
+    return (Path(folder) / CONFIG_FILE).is_file() or has_tune_state(folder)
 
 
 def number(low: float | None = None, high: float | None = None, *, above: bool = False):

@@ -2,7 +2,7 @@
 
 A trial whose process ends (the watchdog of a hung trial, Ray's memory monitor, a SIGKILL) leaves
 Tune only "the actor died"; the trial notes what it knows in its folder first
-(`contract.results.FAULTS_FILE`). An allocation that failed inside the trial is a
+(`contract.folders.FAULTS_FILE`). An allocation that failed inside the trial is a
 `TrialOutOfMemory` whose message says what it had and what to lower; Ray's memory monitor raises
 `ray.exceptions.OutOfMemoryError` instead. Retrying either one as it is would fail again, so once
 `resources.max_failures` is spent the study ends with that one line rather than "run again".
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract.results import read_fault_notes
+from contract.folders import read_fault_notes
 
 MEMORY_MARK = "out of memory: "  # how `trainables.run.memory.TrialOutOfMemory` messages begin
 RAY_MEMORY_MONITOR = ("lower the trial's memory, or give the node more; Ray's memory monitor kills the worker that "

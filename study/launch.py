@@ -10,7 +10,6 @@ read) are computed by a repair experiment inside the study. Ray's own output goe
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import ray
 from ray import tune
 
 from contract.cells import count_finished
-from contract.results import (MANIFEST_FILE, REPAIR_PREFIX, experiments, missing_cells, next_repair_name,
-                              owed_cells, read_result_lines, reported_cells, trial_folders)
+from contract.folders import REPAIR_PREFIX, may_hold_results, next_repair_name, reported_rows, trials_params
+from contract.results import MANIFEST_FILE, missing_cells, owed_cells, reported_cells
 from contract.row import RULE_KEYS, rule_keys
 from contract.store import join
 from contract.screen import DENSE_CACHE, SCREEN_FOLDER
@@ -204,23 +203,8 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
 def _config_of_trials(path: str) -> dict | None:
     # A deleted config snapshot is read back from the config every trial received (params.json)
     # and written again once it is found to be this command's; None where no trial has one.
-    if is_uri(path):
-        return None
-    for experiment in experiments(path):
-        for folder in trial_folders(experiment):
-            try:
-                given = json.loads((folder / "params.json").read_bytes()).get("study_config")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(given, dict):
-                return given
-    return None
-
-
-def _may_hold_results(path: str) -> bool:
-    # A driver killed in its first seconds leaves the snapshot (and perhaps Tune's first files)
-    # but no result: nothing to lose by starting Tune afresh there. Remote storage is not listed.
-    return is_uri(path) or any(Path(path).glob("*/result.json"))
+    given = (params.get("study_config") for params in ([] if is_uri(path) else trials_params(path)))
+    return next((config for config in given if isinstance(config, dict)), None)
 
 
 def _no_tune_state(path: str) -> StudyError:
@@ -250,7 +234,9 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
         tuner, lost = _restore(path, trainable, progress, run_config(config, config.study.name,
                                                                       config.study.storage, progress, verbose),
                                rule=rule if config.study.search == "regimes" else None, seed_rule=seed_rule)
-    elif lost is None and saved and _may_hold_results(path):
+    elif lost is None and saved and may_hold_results(path):
+        # A driver killed in its first seconds leaves the snapshot (and perhaps Tune's first files)
+        # but no result: nothing to lose by starting Tune afresh there.
         lost = "no experiment_state-*.json"
     elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
         save_config(path, config)
@@ -382,8 +368,7 @@ def _disk_cells(path: str):
     # The rule's view of a study whose Tune state is lost: every reported row, from the trial folders.
     import pandas as pd
 
-    rows = [rule_keys(row) for experiment in experiments(path) for folder in trial_folders(experiment)
-            for row in read_result_lines(folder)[0] if "density" in row]
+    rows = [rule_keys(row) for row in reported_rows(path) if "density" in row]
     frame = pd.DataFrame(rows, columns=None if rows else sorted(RULE_KEYS))
     return frame.drop_duplicates(subset=["temperature", "dense_seed", "density"], keep="last") if rows else frame
 

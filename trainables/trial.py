@@ -23,7 +23,7 @@ import torch
 from ray import tune
 
 from contract.config import StudyConfig
-from contract.results import study_of_experiment
+from contract.folders import study_of_experiment
 from contract.row import CellRow, grid_keys
 from contract.saved import read_config_snapshot
 from contract.store import is_uri

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from contract.config import StudyConfig
-from contract.results import (MANIFEST_FILE, missing_cells, next_repair_name, owed_trials, read_manifest,
+from contract.folders import next_repair_name
+from contract.results import (MANIFEST_FILE, missing_cells, owed_trials, read_manifest,
                               reported_cells)
 
 
@@ -100,7 +101,7 @@ def test_a_study_whose_own_experiment_holds_nothing_is_read_from_its_repairs(tmp
 
 
 def test_result_lines_skip_blank_lines_and_number_the_bad_ones_from_one(tmp_path):
-    from contract.results import read_result_lines
+    from contract.folders import read_result_lines
 
     (tmp_path / "result.json").write_bytes(b'{"density": 0.1}\n\n[1, 2]\nnot json\n{"density": 0.5}\n')
     rows, bad = read_result_lines(tmp_path)
@@ -186,7 +187,7 @@ def test_a_study_by_uri_owes_misses_and_repairs_as_the_same_folder_on_disk(tmp_p
 
 
 def test_a_trials_study_is_its_experiment_or_the_folder_above_a_repair(tmp_path):
-    from contract.results import study_of_experiment
+    from contract.folders import study_of_experiment
 
     assert study_of_experiment(tmp_path / "tiny") == tmp_path / "tiny"
     assert study_of_experiment(tmp_path / "tiny" / "repair-12") == tmp_path / "tiny"

@@ -7,7 +7,7 @@ waiting forever. So the trial watches itself: training steps, evaluation batches
 a shared dense run each `beat()`, and a thread ends the trial's process when no beat came for
 `resources.trial_timeout_s` seconds. Tune sees a failed trial and retries it under
 `resources.max_failures`, from the last density it reported; the reason is written to the
-trial's folder first (`contract.results.FAULTS_FILE`), where `regimes status` and the run's
+trial's folder first (`contract.folders.FAULTS_FILE`), where `regimes status` and the run's
 failure line read it.
 """
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from contract.results import FAULTS_FILE
+from contract.folders import FAULTS_FILE
 
 # The exit status of a trial process ended for want of progress (what Ray's error shows).
 HUNG_EXIT = 75

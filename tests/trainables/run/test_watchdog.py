@@ -4,7 +4,7 @@ import json
 import threading
 import time
 
-from contract.results import read_fault_notes
+from contract.folders import read_fault_notes
 from trainables.run import watchdog
 
 
