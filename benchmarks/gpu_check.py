@@ -181,7 +181,7 @@ def packed_study(device, *, smoke: bool) -> None:
     from ray.tune import ExperimentAnalysis
 
     from analysis import read_study
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     print("\n5. a tiny study with resources.gpu 0.25 (lr knob: no shared dense run), one GPU")
     if smoke:  # one logical GPU: Ray packs as on a card; torch sees none, so the trials run on the CPU

@@ -41,8 +41,9 @@ from analysis.agreement import answer_agreement
 from analysis.cost import cost_line, study_compute
 from analysis.screen import owes_for
 from study.config import load_config, parse_overrides
-from study.launch import connect, run_study
-from study.plan import makespan as fifo_makespan
+from study.run.cluster import connect
+from study.run.launch import run_study
+from study.run.plan import makespan as fifo_makespan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +113,7 @@ def main():
 
 def screened_against_grid(config_path, overrides: dict, screen_epochs: int) -> None:
     """Run the grid and the screened study side by side; print their compute and whether their answers agree."""
-    from study.screen import run_screened
+    from study.run.screen import run_screened
 
     with tempfile.TemporaryDirectory() as storage:
         grid_config = load_config(config_path, {**overrides, "study.storage": storage})
@@ -184,7 +185,7 @@ def side_by_side(config_path, overrides: dict) -> None:
             if config.study.screen_epochs is None:
                 outcome = run_study(config, **rules)
             else:
-                from study.screen import run_screened
+                from study.run.screen import run_screened
 
                 _, outcome = run_screened(config, owes_rule=owes_for(config), read_cells=lambda p: read_study(p).cells,
                                           **rules)

@@ -4,7 +4,10 @@ The launcher and the readers agree here on three things, so that no row is lost 
 deleted Tune file:
 
 - **what a study owes**: every (temperature, dense seed, density) of its grid, or, for a search,
-  of every trial that has reported (`MANIFEST_FILE`, which the searcher writes as it goes);
+  of every trial that has reported (`MANIFEST_FILE`, which the searcher writes as it goes,
+  atomically: the trials it started, a screen's owed cells and, once Tune's experiment state
+  could not be read back, why: from then on the owed cells are computed in repair experiments
+  and the damaged state is never restored again);
 - **what it has reported**: the rows of every `result.json` under the study, read line by line
   (a line that is not UTF-8 JSON is skipped and named, never a crash; `contract.folders`);
 - **what is missing**: the owed cells no trial folder reports, which a repair computes
@@ -16,10 +19,11 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
+from pathlib import Path
 
 from contract.config import StudyConfig
 from contract.folders import reported_rows, trials_params
-from contract.store import Where, join, read_bytes
+from contract.store import Where, join, read_bytes, write_atomically
 
 MANIFEST_FILE = "regimes_manifest.json"
 
@@ -60,6 +64,36 @@ def read_manifest(study: Where) -> dict:
     except ValueError:
         manifest = {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+def record_trial(study: Where, temperature: float, dense_seed: int) -> None:
+    """Add a searched trial to the study's manifest (once)."""
+    manifest = read_manifest(study)
+    trials = [list(t) for t in manifest.get("trials", [])]
+    if [float(temperature), int(dense_seed)] not in trials:
+        trials.append([float(temperature), int(dense_seed)])
+        _write_manifest(study, {**manifest, "trials": trials})
+
+
+def record_owes(study: Where, owes: dict[tuple[float, int], list[float]]) -> None:
+    """Record what a screened study's full stage owes, decided once from its finished screen (`contract.screen`)."""
+    _write_manifest(study, {**read_manifest(study), "owes": [[float(t), int(s), [float(d) for d in densities]]
+                                                     for (t, s), densities in owes.items()]})
+
+
+def tune_state_lost(study: Where) -> str | None:
+    """Return why the study's own Tune experiment state was given up, or None while it is in use."""
+    return read_manifest(study).get("tune_state_lost")
+
+
+def give_up_tune_state(study: Where, reason: str) -> None:
+    """Record that the study's Tune experiment state cannot be read, and why (never restored again)."""
+    _write_manifest(study, {**read_manifest(study), "tune_state_lost": reason})
+
+
+def _write_manifest(study: Where, manifest: dict) -> None:
+    Path(study).mkdir(parents=True, exist_ok=True)
+    write_atomically(Path(study) / MANIFEST_FILE, json.dumps(manifest, indent=1).encode())
 
 
 def owed_trials(config: StudyConfig, study: Where) -> list[tuple[float, int]]:

@@ -9,6 +9,7 @@ pyarrow's options as a query string (`?endpoint_override=127.0.0.1:9000&scheme=h
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 Where = str | Path  # a local folder or file, or a URI
@@ -71,3 +72,19 @@ def filesystem(uri: str):
     import pyarrow.fs
 
     return pyarrow.fs.FileSystem.from_uri(uri)
+
+
+def write_atomically(file: Path, content: bytes) -> None:
+    """Write `file` so that a crash or a full disk leaves the old content or the new, never a part.
+
+    The bytes go to a temporary name beside it, are fsynced, and replace the file in one rename.
+    """
+    temporary = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, file)
+    finally:
+        temporary.unlink(missing_ok=True)

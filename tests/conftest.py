@@ -22,7 +22,7 @@ def ray_cluster():
 def tiny_study(ray_cluster, tmp_path_factory):
     """The tiny config (2 temperatures x 2 densities x 2 copies) run once; returns (config, outcome)."""
     from study.config import load_config
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path_factory.mktemp("studies")),
                                                       "study.name": "clean"})

@@ -14,6 +14,8 @@ MODULES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 # Inside trainables, the sub-packages in the order of the method: a module imports only from its
 # own sub-package and the ones before it (the trial, last, from all of them).
 TRAINABLES_ORDER = ("data", "models", "run", "method", "cell", "trial")
+# Inside study, likewise: the config, then the searchers, then running them, then the command line.
+STUDY_ORDER = ("config", "search", "run", "cli")
 
 
 def _imports(path):
@@ -40,23 +42,23 @@ def _project_graph():
     return graph
 
 
-CLI_MODULES = ("study/cli.py", "study/follow.py")
+CLI = "study/cli/"  # the command line: the one part of study/ that imports analysis
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_form_the_v_and_ray_stays_at_the_edge(path):
     # DESIGN.md 3: `study` and `analysis` sit side by side on `trainables`, the contract below all
     # three; `analysis` reads what trials wrote and imports neither; under `study/` only the CLI
-    # (cli.py and its `status` / `ls` in follow.py) may import `analysis`; the contract imports
-    # none of them, nor torch or Ray.
+    # (study/cli/) may import `analysis`; the contract imports none of them, nor torch or Ray.
     relative = str(path.relative_to(ROOT))
     package = path.relative_to(ROOT).parts[0]
     roots = {name.split(".")[0] for name in _imports(path)}
     forbidden = {"contract": {"trainables", "study", "analysis", "torch", "torchvision", "ray"},
                  "trainables": {"study", "analysis"}, "analysis": {"study", "trainables"},
-                 "study": set() if relative in CLI_MODULES else {"analysis"}}[package]
+                 "study": set() if relative.startswith(CLI) else {"analysis"}}[package]
     assert not roots & forbidden, f"{path}: imports {roots & forbidden}"
-    ray_allowed = {"trainables/trial.py", "study/launch.py", "study/callbacks.py", "study/search.py", "analysis/load.py"}
+    ray_allowed = {"trainables/trial.py", "study/run/launch.py", "study/run/repair.py", "study/run/cluster.py",
+                   "study/run/callbacks.py", "study/search/searchers.py", "analysis/load.py"}
     if "ray" in roots:
         assert relative in ray_allowed, f"{path} imports ray"
 
@@ -72,6 +74,20 @@ def test_trainables_import_one_way_in_the_order_of_the_method(path):
         inner = name.split(".")
         if inner[0] == "trainables" and len(inner) > 1:
             assert TRAINABLES_ORDER.index(inner[1]) <= mine, f"{path}: imports {name}, later in the method"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "study").glob("*/*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_study_sub_packages_import_one_way(path):
+    mine = STUDY_ORDER.index(path.parent.name)
+    for name in _imports(path):
+        inner = name.split(".")
+        if inner[0] == "study" and len(inner) > 1 and inner[1] in STUDY_ORDER:
+            assert STUDY_ORDER.index(inner[1]) <= mine, f"{path}: imports {name}, above it"
+
+
+def test_every_package_says_what_it_owns_and_may_import():
+    for init in sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("__init__.py")):
+        assert len((ast.get_docstring(ast.parse(init.read_text())) or "").splitlines()) >= 2, f"{init}: no docstring"
 
 
 def test_the_project_has_no_import_circle():
@@ -129,7 +145,8 @@ def test_the_engine_imports_without_ray():
 
 
 def test_importing_every_module_creates_no_files(tmp_path):
-    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in MODULES if p.name != "__init__.py"]
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in MODULES
+             if p.name not in ("__init__.py", "__main__.py")]  # __main__ runs the command line
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\nfor n in {names!r}: __import__(n)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
     assert list(tmp_path.iterdir()) == []
@@ -138,7 +155,7 @@ def test_importing_every_module_creates_no_files(tmp_path):
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_assert_eval_or_exec_and_small_functions(path):
     tree = ast.parse(path.read_text())
-    assert len(path.read_text().splitlines()) <= 400, f"{path} is over 400 lines"
+    assert len(path.read_text().splitlines()) <= 300, f"{path} is over 300 lines"
     for node in ast.walk(tree):
         assert not isinstance(node, ast.Assert), f"{path}:{node.lineno}: validate with exceptions, not assert"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):

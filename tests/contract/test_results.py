@@ -57,33 +57,33 @@ def test_a_damaged_manifest_reads_as_empty(tmp_path):
 
 
 def test_the_launchers_manifest_is_written_atomically_and_a_given_up_state_is_remembered(tmp_path):
-    from study import owed
+    from contract import results
 
-    owed.record_trial(tmp_path, 4, 1)
-    owed.record_trial(tmp_path, 4, 1)
-    owed.give_up_tune_state(tmp_path, "EOFError: Ran out of input")
+    results.record_trial(tmp_path, 4, 1)
+    results.record_trial(tmp_path, 4, 1)
+    results.give_up_tune_state(tmp_path, "EOFError: Ran out of input")
     assert read_manifest(tmp_path) == {"trials": [[4.0, 1]], "tune_state_lost": "EOFError: Ran out of input"}
-    assert owed.tune_state_lost(tmp_path) == "EOFError: Ran out of input"
+    assert results.tune_state_lost(tmp_path) == "EOFError: Ran out of input"
     assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST_FILE]  # no temporary left
 
 
 def test_a_full_disk_is_told_by_enospc_anywhere_in_the_chain_or_by_the_free_space(tmp_path, monkeypatch):
-    from study import owed
+    from study.run import disk
 
-    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": 3 << 20})())
-    assert owed.full_disk(tmp_path) is None
-    assert owed.full_disk(tmp_path, EOFError("Ran out of input")) is None
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda _: type("U", (), {"free": 3 << 20})())
+    assert disk.full_disk(tmp_path) is None
+    assert disk.full_disk(tmp_path, EOFError("Ran out of input")) is None
     try:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")
         except OSError:
             raise EOFError("Ran out of input")
     except EOFError as err:
-        line = owed.full_disk(tmp_path / "study", err)
+        line = disk.full_disk(tmp_path / "study", err)
     assert line == (f"the disk holding {tmp_path / 'study'} is full (3.0 MB free); the rows already reported are "
                     "kept: free some space there and run the same command again")
-    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": 4096})())
-    assert owed.full_disk(tmp_path).startswith(f"the disk holding {tmp_path} is full (4.0 KB free)")
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda _: type("U", (), {"free": 4096})())
+    assert disk.full_disk(tmp_path).startswith(f"the disk holding {tmp_path} is full (4.0 KB free)")
 
 
 def test_a_study_whose_own_experiment_holds_nothing_is_read_from_its_repairs(tmp_path):
@@ -124,13 +124,13 @@ def test_a_trial_folder_with_unreadable_params_does_not_hide_the_ones_after_it(t
 def test_the_manifest_keeps_every_searched_trial_and_a_screen_s_owed_cells(tmp_path):
     # Written into a study folder that does not exist yet (its parents neither), read back by what owes.
     from contract.results import owed_cells
-    from study import owed
+    from contract import results
 
     study = tmp_path / "storage" / "study"
-    owed.record_trial(study, 2, 0)
-    owed.record_trial(study, 8, 1)
+    results.record_trial(study, 2, 0)
+    results.record_trial(study, 8, 1)
     assert read_manifest(study)["trials"] == [[2.0, 0], [8.0, 1]]
-    owed.record_owes(study, {(2.0, 0): [0.1], (8.0, 1): [0.1, 0.5]})
+    results.record_owes(study, {(2.0, 0): [0.1], (8.0, 1): [0.1, 0.5]})
     screened = StudyConfig.model_validate({"study": {"temperatures": [2, 8], "dense_seeds": [0, 1],
                                                      "screen_epochs": 2},
                                            "pruning": {"densities": [0.1, 0.5]}, "retrain": {"epochs": 8}})
@@ -139,17 +139,17 @@ def test_the_manifest_keeps_every_searched_trial_and_a_screen_s_owed_cells(tmp_p
 
 
 def test_free_space_is_read_where_the_study_will_be_and_the_disk_is_full_below_the_least(tmp_path, monkeypatch):
-    from study import owed
+    from study.run import disk
 
-    assert owed.free_bytes(tmp_path / "not" / "yet") > 0  # its nearest existing parent's file system
-    monkeypatch.setattr(owed.shutil, "disk_usage", lambda _: type("U", (), {"free": owed.MIN_FREE_BYTES})())
-    assert owed.full_disk(tmp_path) is None  # exactly the least is enough
+    assert disk.free_bytes(tmp_path / "not" / "yet") > 0  # its nearest existing parent's file system
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda _: type("U", (), {"free": disk.MIN_FREE_BYTES})())
+    assert disk.full_disk(tmp_path) is None  # exactly the least is enough
 
 
 @pytest.mark.parametrize("free, text", [(512, "512 bytes"), (1023, "1023 bytes"), (1024, "1.0 KB"),
                                         (1024 * 1023, "1023.0 KB"), (3 << 30, "3.0 GB"), (5 << 40, "5120.0 GB")])
 def test_free_space_is_said_in_the_largest_unit_below_1024(free, text):
-    from study.owed import _size
+    from study.run.disk import _size
 
     assert _size(free) == text
 

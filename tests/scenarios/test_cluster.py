@@ -56,7 +56,7 @@ def test_a_study_over_two_nodes_finishes_when_the_second_node_is_lost(ray_cluste
     assert len(cells) == len(set(cells)) == 12  # every cell exactly once
 
     from study.config import load_config
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     overrides = {key: yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in STUDY[1::2])}
     calm = run_study(load_config(ROOT / "configs/tiny.yaml", {**overrides, "study.storage": str(tmp_path / "calm")}))

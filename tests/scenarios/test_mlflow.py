@@ -55,7 +55,7 @@ def test_every_cell_row_and_the_config_reach_mlflow(ray_cluster, mlflow_server, 
 
     from analysis import read_study
     from study.config import load_config
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path), "study.name": "tracked",
                                                       "tracking.mlflow": {"tracking_uri": mlflow_server,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from study.config import load_config
-from study.lock import LOCK_FILE, StudyLocked, acquire, release
+from study.run.lock import LOCK_FILE, StudyLocked, acquire, release
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -58,7 +58,7 @@ def test_sigint_then_rerun_finishes_with_nothing_recomputed_and_a_second_run_is_
 @pytest.mark.slow
 def test_a_diverging_cell_is_reported_not_crashed_and_analysis_leaves_it_out(ray_cluster, tmp_path):
     from analysis import aggregate, classify, load_study
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path), "study.knob": "lr",
                                                      "study.temperatures": [0.05, 1.0e6]})

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from study.baselines import RandomRule, TPERule, baseline_rule, validation_scores
+from study.search.baselines import RandomRule, TPERule, baseline_rule, validation_scores
 
 CANDIDATES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
 

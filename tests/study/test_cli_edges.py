@@ -2,7 +2,7 @@
 
 import pytest
 
-from study import checks
+from study.cli import checks
 from study.cli import main
 
 

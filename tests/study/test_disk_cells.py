@@ -2,7 +2,7 @@
 
 import json
 
-from study.launch import _disk_cells
+from study.run.repair import disk_cells
 
 
 def _trial(folder, temperature, seed, reports):
@@ -20,12 +20,12 @@ def test_each_cell_is_read_once_the_last_report_winning_repairs_after_the_study(
     _trial(tmp_path / "run_trial_a_00000", 2.0, 0, [(0.1, 0.5), (0.5, 0.6), (0.1, 0.7)])
     _trial(tmp_path / "run_trial_a_00001", 4.0, 0, [(0.1, 0.3)])
     _trial(tmp_path / "repair-1" / "run_trial_b_00000", 4.0, 0, [(0.1, 0.8)])
-    cells = _disk_cells(str(tmp_path))
+    cells = disk_cells(str(tmp_path))
     got = sorted((r.temperature, r.dense_seed, r.density, r.test_acc) for r in cells.itertuples())
     assert got == [(2.0, 0, 0.1, 0.7), (2.0, 0, 0.5, 0.6), (4.0, 0, 0.1, 0.8)]
     assert "seconds" not in cells.columns  # the rule's keys only
 
 
 def test_a_study_with_no_trial_folder_has_no_cells(tmp_path):
-    cells = _disk_cells(str(tmp_path))
+    cells = disk_cells(str(tmp_path))
     assert cells.empty and {"temperature", "dense_seed", "density", "test_acc"} <= set(cells.columns)

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from study.failures import memory_message, new_fault_note, out_of_memory_line
+from study.run.failures import memory_message, new_fault_note, out_of_memory_line
 
 
 class OutOfMemoryError(Exception):

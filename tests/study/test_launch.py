@@ -70,7 +70,7 @@ def test_the_loader_gives_one_row_per_cell(clean_study):
 
 
 def test_a_crashing_trial_is_retried_by_tune_and_resumes_at_the_next_density(clean_study, tmp_path):
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = _tiny(tmp_path, "retried", **{"faults.crash_after_densities": 1, "resources.max_failures": 1})
     outcome = run_study(config)
@@ -84,7 +84,7 @@ def test_a_crashing_trial_is_retried_by_tune_and_resumes_at_the_next_density(cle
 
 def test_an_interrupted_study_finishes_on_the_next_run_without_recomputing(clean_study, tmp_path):
     from analysis.load import read_study
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = _tiny(tmp_path, "interrupted", **{"faults.crash_after_densities": 1, "resources.max_failures": 0})
     first = run_study(config)
@@ -101,7 +101,7 @@ def test_an_interrupted_study_finishes_on_the_next_run_without_recomputing(clean
 
 
 def test_a_gpu_request_on_a_cluster_without_one_fails_clearly(ray_cluster, tmp_path):
-    from study.launch import StudyError, run_study
+    from study.run.launch import StudyError, run_study
 
     if ray_cluster.cluster_resources().get("GPU", 0) > 0:
         pytest.skip("this cluster has a GPU")
@@ -116,7 +116,7 @@ def load_rows(path):
 
 
 def test_a_killed_worker_process_is_retried_and_resumes(clean_study, tmp_path):
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     # Killed right after reporting its second density: that row must survive the restart (Ray
     # Tune 2.60 copied the trial's result files back from storage over it; study.callbacks.JsonLogger).
@@ -169,7 +169,7 @@ def test_a_snapshot_written_before_a_key_was_added_resumes_and_a_damaged_one_is_
     import json
     import shutil
 
-    from study.launch import StudyError, run_study
+    from study.run.launch import StudyError, run_study
 
     config, outcome = clean_study
     shutil.copytree(outcome.path, tmp_path / "clean")
@@ -191,8 +191,8 @@ def test_a_snapshot_written_before_a_key_was_added_resumes_and_a_damaged_one_is_
 def test_a_study_stopped_before_tune_wrote_anything_resumes_with_the_same_command(clean_study, tmp_path):
     # A driver SIGKILLed in its first seconds leaves the config snapshot and no Tune state: before,
     # every rerun said "holds no resumable Tune state; pass --fresh".
-    from study.launch import run_study
-    from study.snapshot import save_config
+    from study.run.launch import run_study
+    from study.run.snapshot import save_config
 
     config, _ = clean_study
     early = config.model_copy(update={"study": config.study.model_copy(update={"storage": str(tmp_path),
@@ -260,8 +260,8 @@ def test_a_study_whose_tune_state_is_cut_short_or_gone_is_read_from_its_trial_fo
 
 
 def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):
-    from study.launch import StudyError, run_study
-    from study.paths import fresh_name, study_path
+    from study.run.launch import StudyError, run_study
+    from study.config.paths import fresh_name, study_path
 
     config, outcome = clean_study
     changed = config.model_copy(update={"retrain": config.retrain.model_copy(update={"epochs": 3})})
@@ -274,7 +274,7 @@ def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_
 def test_a_study_with_stacked_copies_matches_the_sequential_one(clean_study, tmp_path):
     # resources.stacked "auto" retrains one copy after another on the CPU; forcing the stacked
     # path through a real study gives the same cells up to float rounding.
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     outcome = run_study(_tiny(tmp_path, "stacked", **{"resources.stacked": True}))
     assert outcome.complete
@@ -294,7 +294,7 @@ def test_a_restarted_trial_keeps_the_rows_staged_on_this_driver(tmp_path):
     import pyarrow.fs
     from ray.tune.logger import JsonLoggerCallback
 
-    from study.callbacks import JsonLogger
+    from study.run.callbacks import JsonLogger
 
     remote, staged = tmp_path / "storage", tmp_path / "staging"
     remote.mkdir()
@@ -315,7 +315,7 @@ def test_a_restarted_trial_keeps_the_rows_staged_on_this_driver(tmp_path):
 
 def test_a_validation_split_reaches_every_row(ray_cluster, tmp_path):
     from analysis.load import load_study
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     outcome = run_study(_tiny(tmp_path, "val", **{"data.validation": 0.25, "data.validation_seed": 7}))
     cells = load_study(outcome.path)
@@ -471,7 +471,7 @@ def test_watching_a_study_redraws_its_status_and_map_so_far_and_stops_when_it_is
                                                                                          capsys):
     import shutil
 
-    from study.follow import watch
+    from study.cli.follow import watch
 
     partial = tmp_path / "partial"
     shutil.copytree(clean_study[1].path, partial)
@@ -500,7 +500,7 @@ def test_tensorboard_event_files_hold_every_cells_metrics_one_step_per_density(r
 
     from tensorboardX.proto import event_pb2
 
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     outcome = run_study(_tiny(tmp_path, "tb", **{"tracking.tensorboard": True}))
     assert outcome.complete

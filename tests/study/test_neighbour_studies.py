@@ -21,7 +21,7 @@ def test_scratch_control_beyond_accuracy_and_reduced_dimension_in_one_study(ray_
     from analysis import read_study
     from study.cli import main
     from study.config import load_config
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = load_config(ROOT / "configs/tiny.yaml", {
         "study.storage": str(tmp_path), "study.name": "neighbours", "controls.scratch": True,

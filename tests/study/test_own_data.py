@@ -32,7 +32,7 @@ def test_torchvision_resnet18_on_png_image_folders_through_regimes_run(tmp_path)
 def test_an_npz_study_reads_back_through_select(ray_cluster, tmp_path):
     from study.cli import main
     from study.config import load_config
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     path = write_npz(tmp_path / "signals.npz", shape=(1, 32), n_train=64, n_test=32)
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path), "study.name": "npz",

@@ -105,7 +105,7 @@ def test_on_cuda_a_fractional_gpu_is_timed_packed_and_every_unit_carries_the_slo
 def test_the_plan_labels_the_device_that_was_timed_and_prices_packed_trials_on_it(monkeypatch):
     import torch
 
-    from study.plan import plan_lines
+    from study.run.plan import plan_lines
 
     _fake_gpu_calibration(monkeypatch, alone=1.0, together=2.0)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -141,7 +141,7 @@ def test_a_sam_rho_study_is_timed_at_its_largest_rho(monkeypatch):
 def test_a_trial_timeout_too_close_to_the_longest_unit_of_work_is_said_with_the_bound_to_use(monkeypatch):
     import torch
 
-    from study.plan import plan_lines
+    from study.run.plan import plan_lines
 
     _fake_gpu_calibration(monkeypatch, alone=1.0, together=1.0)  # dense 0.5 s, a copy-step 1 s, an LMC point 2 s
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -158,10 +158,10 @@ def test_a_trial_timeout_too_close_to_the_longest_unit_of_work_is_said_with_the_
 
 
 def test_a_study_that_adds_seeds_is_priced_from_its_first_seeds_to_every_seed(monkeypatch):
-    import study.plan
-    from study.plan import plan_lines
+    import study.run.plan
+    from study.run.plan import plan_lines
 
-    monkeypatch.setattr(study.plan, "calibrate", lambda config, say: UnitCosts(1.0, 0.5, 2.0, 512))
+    monkeypatch.setattr(study.run.plan, "calibrate", lambda config, say: UnitCosts(1.0, 0.5, 2.0, 512))
     config = load_config(ROOT / "configs/tiny.yaml", {"seeds.max_seeds": 3})
     lines = plan_lines(config, resources={"CPU": 2.0, "GPU": 0.0})
     # By hand (the first test's units): a cell 32 x 0.5 + 3 x 2 = 22 s, a dense run 32 s per seed. One

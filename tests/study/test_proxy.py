@@ -83,7 +83,7 @@ def test_a_width_proxy_of_a_model_without_a_width_multiplier_is_refused(tmp_path
 def test_a_proxy_study_records_its_axes_in_every_row_and_compare_prints_its_transfer_row(tiny_study):
     from analysis import open_study, read_study
     from analysis.compare import compare, comparison_lines
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config, outcome = tiny_study
     proxy = load_config(TINY, {"study.storage": config.study.storage, "study.name": "clean", "proxy.width": 0.5,

@@ -10,7 +10,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from study.config import load_config
-from study.search import RegimeSearcher
+from study.search.searchers import RegimeSearcher
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -101,7 +101,7 @@ def _search_config(tmp_path, name, **overrides):
 def test_a_search_through_ray_stops_by_itself_and_never_trains_a_temperature_twice(ray_cluster, tmp_path):
     from analysis import read_study
     from analysis.search import rule_for
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = _search_config(tmp_path, "search", **{"study.dense_seeds": [0, 1]})
     rule = rule_for(config)
@@ -127,7 +127,7 @@ def test_a_search_through_ray_stops_by_itself_and_never_trains_a_temperature_twi
 def test_a_capped_search_trains_max_trials_temperatures(ray_cluster, tmp_path):
     from analysis import read_study
     from analysis.search import rule_for
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = _search_config(tmp_path, "capped", **{"study.max_trials": 1})
     outcome = run_study(config, rule=rule_for(config))
@@ -172,7 +172,7 @@ def test_tunes_searchers_train_distinct_temperatures_with_every_seed_two_at_a_ti
     from ray.tune import ExperimentAnalysis
 
     from analysis import open_study, select_model
-    from study.launch import run_study
+    from study.run.launch import run_study
 
     config = _search_config(tmp_path, search, **{"study.search": search, "study.max_trials": 2,
                                                  "study.dense_seeds": [0, 1], "data.validation": 0.2,
@@ -194,7 +194,7 @@ def test_tunes_searchers_train_distinct_temperatures_with_every_seed_two_at_a_ti
 
 
 def test_a_search_with_a_temperature_left_to_try_is_not_complete():
-    from study.launch import Outcome
+    from study.run.launch import Outcome
 
     assert Outcome("p", 8, 8, 0).complete and not Outcome("p", 8, 8, 0, search_unfinished=True).complete
     assert not Outcome("p", 7, 8, 0).complete
@@ -207,8 +207,8 @@ def test_a_restored_search_searches_by_the_criterion_it_is_given_now(ray_cluster
     from ray import tune
 
     from analysis.search import rule_for
-    from study.launch import _replace_callbacks
-    from study.search import tune_config
+    from study.run.launch import _replace_callbacks
+    from study.search.searchers import tune_config
     from trainables.trial import run_trial
 
     config = _search_config(tmp_path, "by", **{"data.validation": 0.2})

@@ -10,7 +10,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from study.config import load_config
-from study.search import GridRule, RegimeSearcher
+from study.search.searchers import GridRule, RegimeSearcher
 from tests.conftest import ROOT
 from tests.study.test_search import ScriptedRule, _report
 
@@ -61,7 +61,7 @@ def test_a_grid_with_seeds_added_runs_each_seed_once_as_a_prefix_and_reads_with_
         ray_cluster, tmp_path):
     from analysis import open_study
     from analysis.seeds import seed_rule_for
-    from study.launch import StudyError, run_study
+    from study.run.launch import StudyError, run_study
 
     config = _seeds_config(tmp_path, "seeded")
     with pytest.raises(StudyError, match="seeds.max_seeds needs its seed rule"):

@@ -1,7 +1,7 @@
 """The study's config snapshot: what makes two configs the same study, and where it lives."""
 
 from contract.config import StudyConfig
-from study.snapshot import run_settings_changed, same_config
+from study.run.snapshot import run_settings_changed, same_config
 
 
 def _config(**study) -> StudyConfig:

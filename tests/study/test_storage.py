@@ -2,10 +2,10 @@
 
 import pytest
 
-from study import launch, plan
+from study.run import cluster, plan
 from study.config import StudyError, load_config
-from study.paths import study_path
-from study.storage import join, s3_location
+from study.config.paths import study_path
+from study.run.storage import join, s3_location
 from tests.conftest import ROOT
 from trainables.cell.calibrate import UnitCosts, planning_data
 
@@ -22,18 +22,18 @@ def test_a_uri_keeps_its_pyarrow_options_at_the_end_when_joined():
 
 
 def test_a_local_path_on_a_cluster_of_several_nodes_is_refused_unless_declared_shared(monkeypatch, tmp_path):
-    monkeypatch.setattr(launch.ray, "nodes", lambda: [{"Alive": True}, {"Alive": True}, {"Alive": False}])
+    monkeypatch.setattr(cluster.ray, "nodes", lambda: [{"Alive": True}, {"Alive": True}, {"Alive": False}])
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path)})
     with pytest.raises(StudyError) as err:
-        launch.check_storage(config)
+        cluster.check_storage(config)
     assert str(err.value) == (f"study.storage: {str(tmp_path)!r} is a local path and the cluster has 2 nodes, which "
                               "write results from where their trials run; use a URI (s3://bucket/prefix) or a file "
                               "system every node mounts and set study.shared_storage: true")
-    launch.check_storage(load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path),
+    cluster.check_storage(load_config(ROOT / "configs/tiny.yaml", {"study.storage": str(tmp_path),
                                                                    "study.shared_storage": True}))
-    launch.check_storage(load_config(ROOT / "configs/tiny.yaml", {"study.storage": "s3://bucket/studies"}))
-    monkeypatch.setattr(launch.ray, "nodes", lambda: [{"Alive": True}])
-    launch.check_storage(config)  # one node: its local disk is where everything is written
+    cluster.check_storage(load_config(ROOT / "configs/tiny.yaml", {"study.storage": "s3://bucket/studies"}))
+    monkeypatch.setattr(cluster.ray, "nodes", lambda: [{"Alive": True}])
+    cluster.check_storage(config)  # one node: its local disk is where everything is written
 
 
 def test_a_cifar_study_is_planned_on_inputs_of_its_shape_when_its_files_are_absent(tmp_path):

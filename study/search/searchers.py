@@ -39,8 +39,8 @@ from contract.cells import finished_cells
 from contract.config import StudyConfig
 from contract.seeds import added_seeds
 from contract.row import RULE_KEYS, rule_keys
-from study.owed import record_trial
-from study.paths import trial_budget
+from contract.results import record_trial
+from study.config import trial_budget
 
 Rule = Callable[..., "list[float] | None"]
 

@@ -17,7 +17,8 @@ from analysis import AdviceError, StudyReadError, open_study, read_study
 from analysis.classify import map_lines
 from analysis.cost import cost_line, study_compute
 from analysis.uncertainty import pm
-from study import checks, lock, storage
+from study.cli.checks import looks_like_a_study
+from study.run import lock, storage
 from contract.knobs import hot_to_cold, knob_words
 from study.config import is_uri
 
@@ -109,7 +110,7 @@ def ls(args: argparse.Namespace) -> int:
         try:
             study = read_study(folder)
         except StudyReadError as err:
-            if checks.looks_like_a_study(folder):  # its own files are there: damaged, not absent
+            if looks_like_a_study(folder):  # its own files are there: damaged, not absent
                 found = True
                 print(f"{name:<30} damaged: {str(err).removeprefix(folder + ': ')}")
             continue

@@ -15,8 +15,7 @@ import os
 import sys
 import time
 
-from study.config import StudyConfig
-from study.paths import study_path, trial_budget
+from study.config import StudyConfig, study_path, trial_budget
 from contract.screen import screen_config
 from contract.seeds import added_seeds
 from trainables.cell.calibrate import calibrate, study_cost

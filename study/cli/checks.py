@@ -11,12 +11,13 @@ import contextlib
 import math
 import os
 import socket
+import sys
 from pathlib import Path
 
 from contract.folders import has_tune_state
-from study import owed, storage
+from study.run import disk, storage
 from study.config import ConfigError, StudyConfig, is_uri
-from study.snapshot import CONFIG_FILE
+from study.run.snapshot import CONFIG_FILE
 
 # URI schemes pyarrow's file systems (which Ray Tune writes through) open.
 STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file")
@@ -42,7 +43,7 @@ def check_storage_writable(storage: str, name: str) -> None:
     if (root / name).exists() and not (root / name).is_dir():
         raise ConfigError([f"study.name: {root / name} is a file, not a study folder; choose another study.name or "
                            "move the file"])
-    full = owed.full_disk(root)
+    full = disk.full_disk(root)
     if full:
         raise ConfigError([full])
 
@@ -181,3 +182,10 @@ def check_report_out(out: Path, name: str, *, given: bool) -> None:
     if REPORT_MARK.format(html.escape(name)) not in head:
         raise ConfigError([f"--out {out} exists and is not a report of study {name!r}; nothing was written: give a "
                            "new file name, or move that file away"])
+
+
+def fail(message: str) -> int:
+    """Print `message` as `regimes: error:` lines on stderr and return exit status 2 (bad input)."""
+    for line in message.splitlines():
+        print(f"regimes: error: {line}", file=sys.stderr)
+    return 2

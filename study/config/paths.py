@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.config import StudyConfig, is_uri
-from study.storage import join
+from contract.config import StudyConfig
+from contract.store import is_uri, join
 
 
 def study_path(config: StudyConfig) -> str:
     """Return where the study lives: storage/name (a URI keeps its query string at the end)."""
-    return join(config.study.storage, config.study.name)
+    return str(join(config.study.storage, config.study.name))
 
 
 def fresh_name(config: StudyConfig) -> StudyConfig:

@@ -7,12 +7,12 @@ against, so a crash or a full disk must never leave half of one, and a damaged o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from contract.config import StudyConfig
 from contract.saved import CONFIG_FILE, read_saved_config
-from study import storage
+from contract.store import write_atomically
+from study.run import storage
 from study.config import StudyError, is_uri
 
 # Where a study lives (its storage root, and its data's folder on this machine): not part of what
@@ -82,19 +82,3 @@ def save_config(path: str, config: StudyConfig) -> None:
         return
     Path(path).mkdir(parents=True, exist_ok=True)
     write_atomically(Path(path) / CONFIG_FILE, text.encode())
-
-
-def write_atomically(file: Path, content: bytes) -> None:
-    """Write `file` so that a crash or a full disk leaves the old content or the new, never a part.
-
-    The bytes go to a temporary name beside it, are fsynced, and replace the file in one rename.
-    """
-    temporary = file.with_name(f".{file.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, file)
-    finally:
-        temporary.unlink(missing_ok=True)

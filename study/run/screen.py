@@ -33,12 +33,10 @@ from typing import Callable, TextIO
 import pandas as pd
 
 from contract.config import StudyConfig
-from contract.results import read_manifest
+from contract.results import read_manifest, record_owes
 from contract.screen import DENSE_CACHE, screen_config
-from study import owed
-from study.config import StudyError, is_uri
-from study.launch import Outcome, run_study
-from study.paths import study_path
+from study.config import StudyError, is_uri, study_path
+from study.run.launch import Outcome, run_study
 
 OwesRule = Callable[[pd.DataFrame], dict]
 
@@ -73,7 +71,7 @@ def run_screened(config: StudyConfig, *, owes_rule: OwesRule, read_cells: Callab
     recorded = read_manifest(path).get("owes")
     if recorded is None:
         owes = owes_rule(read_cells(screen.path))
-        owed.record_owes(path, owes)
+        record_owes(path, owes)
     else:
         owes = {(float(t), int(s)): [float(d) for d in densities] for t, s, densities in recorded}
     points = [{"temperature": t, "dense_seed": s, "densities": densities} for (t, s), densities in owes.items()]

@@ -15,8 +15,8 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from study.config import StudyConfig
-from study.failures import new_fault_note
-from study.plan import clock
+from study.run.failures import new_fault_note
+from study.run.plan import clock
 
 
 def run_config(config: StudyConfig, name: str, storage_path: str, progress: "ProgressLine",
