@@ -18,7 +18,7 @@ from pathlib import Path
 
 from contract.folders import experiments, read_result_lines, trial_folders
 from contract.results import row_counts
-from faults import CONFIG, ENV, line, regimes_run, trial
+from faults import CONFIG, ENV, line, regimes_run, trial_folder
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -67,7 +67,7 @@ def moved(work: Path, clean: Path) -> str:
     (work / "was").mkdir()
     (work / "moved").mkdir()
     study = Path(shutil.move(str(shutil.copytree(clean, work / "was" / "tiny")), str(work / "moved" / "tiny")))
-    shutil.rmtree(trial(study, "4.0000"))
+    shutil.rmtree(trial_folder(study, 4.0))
     return _timed("moved to another root, a trial folder deleted", study, clean, row_counts(study),
                   lambda: regimes_run(work / "moved"))
 
@@ -75,7 +75,7 @@ def moved(work: Path, clean: Path) -> str:
 def copied(work: Path, clean: Path) -> str:
     original = shutil.copytree(clean, work / "original" / "tiny")
     study = shutil.copytree(original, work / "copy" / "tiny")
-    shutil.rmtree(trial(study, "4.0000"))
+    shutil.rmtree(trial_folder(study, 4.0))
     listing = _listing(original)
     return _timed("copied to another root, a trial folder deleted in the copy", study, clean, row_counts(study),
                   lambda: regimes_run(work / "copy"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -26,58 +25,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from contract.results import row_counts  # noqa: E402  (the rows a study's folders hold, readable lines only)
-CONFIG = ROOT / "configs/tiny.yaml"
+# The hands that damage a study are the recovery tests' own (tests/faults.py).
+from tests.faults import ENV, TINY as CONFIG, bad_byte, copy_study, cut, trial_folder  # noqa: E402,F401
+from tests.faults import regimes_run as run_tiny  # noqa: E402
 OWED = 4
-
-
-ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
 
 
 def regimes_run(storage: Path, name: str = "tiny", *, sets: tuple | list = (),
                 storage_uri: str | None = None) -> subprocess.CompletedProcess:
     """Run `regimes run` on the tiny config in its own process (in `storage`, or at `storage_uri`)."""
-    overrides = [a for s in [f"study.name={name}", *sets] for a in ("--set", s)]
-    return subprocess.run([sys.executable, "-m", "study.cli", "run", str(CONFIG), "--storage",
-                           storage_uri or str(storage), *overrides], capture_output=True, text=True, cwd=storage,
-                          env={**ENV, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}, timeout=600)
-
-
-def trial(study: Path, temperature: str) -> Path:
-    return next(study.glob(f"run_trial_*temperature={temperature}*"))
-
-
-def cut(file: Path, keep: float = 0.5) -> None:
-    data = file.read_bytes()
-    file.write_bytes(data[: int(len(data) * keep)])
+    return run_tiny(storage, *[a for s in [f"study.name={name}", *sets] for a in ("--set", s)], storage_uri=storage_uri)
 
 
 FAULTS = {
-    "a trial folder deleted": lambda s: shutil.rmtree(trial(s, "4.0000")),
-    "a non-UTF-8 byte in a result line": lambda s: _bad_byte(trial(s, "2.0000") / "result.json"),
-    "a result.json overwritten with ASCII garbage": lambda s: (trial(s, "2.0000") / "result.json").write_bytes(
+    "a trial folder deleted": lambda s: shutil.rmtree(trial_folder(s, 4.0)),
+    "a non-UTF-8 byte in a result line": lambda s: bad_byte(trial_folder(s, 2.0) / "result.json"),
+    "a result.json overwritten with ASCII garbage": lambda s: (trial_folder(s, 2.0) / "result.json").write_bytes(
         b"garbage\n" * 20),
     "garbage over a checkpoint": lambda s: [f.write_bytes(b"garbage" * 20)
-                                            for f in trial(s, "2.0000").glob("checkpoint_*/*")],
-    "a checkpoint cut short": lambda s: [cut(f) for f in trial(s, "2.0000").glob("checkpoint_*/*")],
+                                            for f in trial_folder(s, 2.0).glob("checkpoint_*/*")],
+    "a checkpoint cut short": lambda s: [cut(f) for f in trial_folder(s, 2.0).glob("checkpoint_*/*")],
     "the experiment state cut short": lambda s: [cut(f, 0.01) for f in s.glob("experiment_state-*.json")],
     "the experiment state deleted": lambda s: [f.unlink() for f in s.glob("experiment_state-*.json")],
     "the state cut short and a trial folder deleted": lambda s: ([cut(f, 0.01) for f in
                                                                   s.glob("experiment_state-*.json")],
-                                                                 shutil.rmtree(trial(s, "2.0000"))),
+                                                                 shutil.rmtree(trial_folder(s, 2.0))),
     "the config snapshot deleted": lambda s: (s / "regimes_config.json").unlink(),
 }
-
-
-def _bad_byte(result: Path) -> None:
-    first, second = result.read_bytes().splitlines()[:2]
-    result.write_bytes(first + b"\n" + second[:50] + b"\xff" + second[50:] + b"\n")
-
-
-def moved(clean: Path, storage: Path) -> Path:
-    """Copy the finished study under `storage`, as it is (a study resumes where it now lives)."""
-    copy = storage / clean.name
-    shutil.copytree(clean, copy)
-    return copy
 
 
 def line(fault: str, before: collections.Counter, rerun: subprocess.CompletedProcess, after: collections.Counter,
@@ -124,7 +98,7 @@ def main() -> None:
         for number, (fault, damage) in enumerate(FAULTS.items()):
             storage = work / f"fault{number}"
             storage.mkdir()
-            study = moved(clean, storage)
+            study = copy_study(clean, storage)
             damage(study)
             before = row_counts(study)
             started = time.monotonic()

@@ -194,17 +194,21 @@ class TrackingSection(Section):
 class StudyConfig(Section):
     """A whole study: every section, each with its defaults."""
 
+    # what is studied, on what
     study: StudySection = StudySection()
     data: DataSection = DataSection()
     model: ModelSection = ModelSection()
+    # the method, in the order of a trial (contract.method)
     dense: DenseSection = DenseSection()
     pruning: PruningSection = PruningSection()
     retrain: RetrainSection = RetrainSection()
     metrics: MetricsSection = MetricsSection()
-    resources: ResourcesSection = ResourcesSection()
     controls: ControlsSection = ControlsSection()
+    # how trials run, fail on purpose, and are tracked
+    resources: ResourcesSection = ResourcesSection()
     faults: FaultsSection = FaultsSection()
     tracking: TrackingSection = TrackingSection()
+    # the levers that save compute: a smaller study first, seeds only where a call is uncertain
     proxy: ProxySection = ProxySection()
     seeds: SeedsSection = SeedsSection()
 

@@ -9,6 +9,7 @@ retried or resumed trial continues at the first unfinished density.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -142,7 +143,11 @@ def cached_dense(cache: str | None, temperature: float, dense_seed: int) -> Tria
 
 
 def cache_dense(cache: str | None, temperature: float, dense_seed: int, state: TrialState) -> None:
-    """Leave the dense model of `state` in `cache` for the study's other stage (written aside, then renamed)."""
+    """Leave the dense model of `state` in `cache` for the study's other stage (written aside, then renamed).
+
+    An entry already there is kept (another trial's: the same model), unless it cannot be read:
+    then this one replaces it, so that a damaged entry costs one retraining, not one per stage.
+    """
     if cache is None:
         return
     folder = _cache_folder(cache, temperature, dense_seed)
@@ -150,10 +155,15 @@ def cache_dense(cache: str | None, temperature: float, dense_seed: int, state: T
     staged = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staged-"))
     TrialState(state.dense_state, state.dense_diverged, state.dense_test_acc, state.seconds_dense,
                state.seconds_dense_wait, state.dense_epochs_trained, dense_val_acc=state.dense_val_acc).save(staged)
+    if folder.is_dir() and cached_dense(cache, temperature, dense_seed) is None:  # damaged: set it aside
+        with contextlib.suppress(OSError):  # another trial may be replacing it too
+            folder.rename(staged.with_name(staged.name.replace(".staged-", ".damaged-")))
     try:
         staged.rename(folder)  # atomic; a folder already there (another trial's, the same model) is kept
     except OSError:
         shutil.rmtree(staged, ignore_errors=True)
+    for damaged in folder.parent.glob(".damaged-*"):
+        shutil.rmtree(damaged, ignore_errors=True)
 
 
 def _load_data(spec: StudyConfig) -> tuple[Dataset, dict]:

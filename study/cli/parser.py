@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a study, or resume it if its directory exists",
                          description="Run the study of a YAML config on Ray Tune. If the study directory "
                                      "(study.storage/study.name) exists, resume it: finished densities are kept.")
-    run.add_argument("config", help="study YAML file, e.g. configs/demo.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. --set retrain.epochs=20 (repeatable)")
+    _add_config(run)
     run.add_argument("--storage", help="storage root (directory or s3:// / gs:// URI); same as --set study.storage=")
     run.add_argument("--address", help="join a running Ray cluster ('auto', 'ray://host:10001', host:port) "
                                        "instead of starting an embedded one")
@@ -54,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="what a study will cost, before running it",
                           description="Count a study's trials, cells, steps and LMC points, time the engine on "
                                       "this machine for a few seconds, and estimate the wall time and device-hours.")
-    plan.add_argument("config", help="study YAML file")
-    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a config value, as for run")
+    _add_config(plan)
     plan.add_argument("--address", help="plan for the slots of this Ray cluster instead of this machine's")
     compare = sub.add_parser("compare", help="several studies side by side: prunability and the I/II boundary",
                              description="Print, per temperature, each study's prunability (the fraction of weights "
@@ -70,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--html", metavar="FILE", help="also draw both as plots in this HTML file")
     _add_question_parsers(sub)
     return parser
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    # `run` and `plan` take a study's config and its overrides alike.
+    parser.add_argument("config", help="study YAML file, e.g. configs/demo.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set retrain.epochs=20 (repeatable)")
 
 
 def _add_question_parsers(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,7 @@ a full disk), reruns `regimes run` with the same arguments, and counts the rows 
 owed cell exactly once, with the numbers of the undamaged study.
 """
 
-import collections
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,44 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+from tests.faults import ENV, bad_byte, copy_study, regimes_run, rows_on_disk, trial_folder
 
 pytestmark = pytest.mark.slow
 CELLS = [(2.0, 0, 0.1), (2.0, 0, 0.5), (4.0, 0, 0.1), (4.0, 0, 0.5)]
 
 
-def _rows_on_disk(study: Path) -> collections.Counter:
-    # Every readable row of every result.json under the study (its own trials and any repair).
-    counts = collections.Counter()
-    for result in study.rglob("result.json"):
-        for line in result.read_bytes().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and "density" in row:
-                counts[(row["temperature"], row["dense_seed"], row["density"])] += 1
-    return counts
-
-
 def _copy(tiny_study, tmp_path) -> Path:
-    # The finished tiny study, copied under tmp_path as it is: a study resumes where it now lives.
-    copy = tmp_path / "clean"
-    shutil.copytree(tiny_study[1].path, copy)
-    return copy
+    # The finished tiny study ("clean"), copied under tmp_path as it is: a study resumes where it now lives.
+    return copy_study(Path(tiny_study[1].path), tmp_path)
 
 
 def _run(tmp_path, *extra) -> tuple[int, list[str]]:
-    # A real `regimes run` in its own process, as a user reruns it (a driver of its own: the test
-    # session's Ray keeps staging copies of the clean study's files that would hide the damage).
-    done = subprocess.run([sys.executable, "-m", "study.cli", "run", str(ROOT / "configs/tiny.yaml"), "--storage",
-                           str(tmp_path), *extra], capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=300)
+    done = regimes_run(tmp_path, *extra, timeout=300)
     return done.returncode, done.stderr.splitlines()
-
-
-def _trial_folder(study: Path, temperature: str) -> Path:
-    return next(study.glob(f"run_trial_*temperature={temperature}*"))
 
 
 def _same_numbers(study: Path, clean: Path) -> None:
@@ -74,14 +48,12 @@ def test_a_deleted_folder_garbage_bytes_and_a_damaged_checkpoint_are_mended_by_t
     from study.cli import main
 
     study = _copy(tiny_study, tmp_path)
-    shutil.rmtree(_trial_folder(study, "4.0000"))
-    result = _trial_folder(study, "2.0000") / "result.json"
-    first, second = result.read_bytes().splitlines()[:2]
-    result.write_bytes(first + b"\n" + second[:50] + b"\xff\xfe garbage" + second[50:] + b"\n")
-    for state in _trial_folder(study, "2.0000").glob("checkpoint_*/*"):
+    shutil.rmtree(trial_folder(study, 4.0))
+    bad_byte(trial_folder(study, 2.0) / "result.json")
+    for state in trial_folder(study, 2.0).glob("checkpoint_*/*"):
         state.write_bytes(b"garbage" * 20)
     (study / "regimes_config.json").unlink()  # read back from the trials' own config, then written again
-    assert sum(_rows_on_disk(study).values()) == 1
+    assert sum(rows_on_disk(study).values()) == 1
     assert main(["status", str(study)]) == 0
     assert "cells 1/4;" in capsys.readouterr().out
     assert main(["validate", str(study)]) == 0
@@ -91,7 +63,7 @@ def test_a_deleted_folder_garbage_bytes_and_a_damaged_checkpoint_are_mended_by_t
     assert f"repair: 3 owed cells of 2 trials that no result file holds and Tune will not compute again, in " \
            f"{study}/repair-1" in lines
     assert lines[-1] == f"study complete: {study}"
-    assert _rows_on_disk(study) == {cell: 1 for cell in CELLS}
+    assert rows_on_disk(study) == {cell: 1 for cell in CELLS}
     _same_numbers(study, Path(tiny_study[1].path))
     code, lines = _run(tmp_path, "--set", "study.name=clean")  # nothing owed: nothing run
     assert code == 0 and not any(line.startswith("repair:") for line in lines), lines
@@ -105,14 +77,14 @@ def test_an_experiment_state_cut_short_is_given_up_and_the_owed_cells_computed(t
     study = _copy(tiny_study, tmp_path)
     for state in study.glob("experiment_state-*.json"):
         state.write_bytes(state.read_bytes()[:100])
-    shutil.rmtree(_trial_folder(study, "2.0000"))
+    shutil.rmtree(trial_folder(study, 2.0))
     assert main(["ls", str(tmp_path)]) == 0
     assert "cells 2/4      unfinished; damaged: Tune could not read" in capsys.readouterr().out
     code, lines = _run(tmp_path, "--set", "study.name=clean")
     assert code == 0, lines
     assert any(line.startswith(f"Tune's experiment state of {study} cannot be read (") for line in lines)
     assert any(line.startswith("repair: 2 owed cells of 1 trial") for line in lines)
-    assert _rows_on_disk(study) == {cell: 1 for cell in CELLS}
+    assert rows_on_disk(study) == {cell: 1 for cell in CELLS}
     _same_numbers(study, Path(tiny_study[1].path))
     # Given up for good: a later run goes straight to the owed cells (tests/contract/test_results.py).
     assert json.loads((study / "regimes_manifest.json").read_text())["tune_state_lost"].startswith("RuntimeError")
@@ -126,11 +98,11 @@ def test_a_searched_study_knows_the_trials_it_started_when_one_is_deleted(ray_cl
     capfd.readouterr()
     study = tmp_path / "tiny"
     (trial,) = json.loads((study / "regimes_manifest.json").read_text())["trials"]
-    shutil.rmtree(next(study.glob("run_trial_*")))
+    shutil.rmtree(trial_folder(study, trial[0]))
     code, lines = _run(tmp_path, *search)
     assert code == 0, lines
     assert any(line.startswith("repair: 2 owed cells of 1 trial") for line in lines)
-    assert _rows_on_disk(study) == {(trial[0], trial[1], 0.1): 1, (trial[0], trial[1], 0.5): 1}
+    assert rows_on_disk(study) == {(trial[0], trial[1], 0.1): 1, (trial[0], trial[1], 0.5): 1}
 
 
 def _mount_tmpfs(folder: Path, size: str) -> bool:
@@ -153,13 +125,13 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_finishes_once_spac
                                                          "full ("), first.stderr
         assert last.endswith("free); the rows already reported are kept: free some space there and run the same "
                              "command again")
-        before = _rows_on_disk(disk / "tiny")
+        before = rows_on_disk(disk / "tiny")
         assert set(before.values()) <= {1}
         again = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=300)
         assert again.returncode == 2 and "is full (" in again.stderr  # still full: refused before Ray
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
         freed = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=300)
         assert freed.returncode == 0, freed.stderr
-        assert _rows_on_disk(disk / "tiny") == {cell: 1 for cell in CELLS}
+        assert rows_on_disk(disk / "tiny") == {cell: 1 for cell in CELLS}
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)

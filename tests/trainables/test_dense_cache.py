@@ -1,7 +1,5 @@
 """The dense cache a screened study's two stages share: what one stage leaves, the other reads back."""
 
-import math
-
 import torch
 
 from trainables.cell.state import TrialState
@@ -26,8 +24,13 @@ def test_a_cached_dense_model_comes_back_without_its_progress_or_its_cost(tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["0.1_seed0"]  # no staging folder left behind
 
 
-def test_a_damaged_cache_entry_means_training_again(tmp_path):
+def test_a_damaged_cache_entry_means_training_again_once(tmp_path):
     cache_dense(str(tmp_path), 2.0, 0, _state())
     (tmp_path / "2_seed0" / "trial_state.pt").write_bytes(b"not a torch file")
-    assert cached_dense(str(tmp_path), 2.0, 0) is None
-    assert math.isnan(TrialState({}, True, math.nan, 0, 0, 0).dense_val_acc)
+    assert cached_dense(str(tmp_path), 2.0, 0) is None  # the trial trains the dense model again
+    retrained = TrialState({"w": torch.ones(4)}, False, 0.6, 3.0, 0.0, 2.0, dense_val_acc=0.55)
+    cache_dense(str(tmp_path), 2.0, 0, retrained)  # and its model replaces the damaged entry
+    back = cached_dense(str(tmp_path), 2.0, 0)
+    assert torch.equal(back.dense_state["w"], torch.ones(4))
+    assert (back.dense_test_acc, back.dense_val_acc) == (0.6, 0.55)
+    assert [p.name for p in tmp_path.iterdir()] == ["2_seed0"]  # the damaged one and the staging folder gone

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from trainables.run import pidlock
 
 
@@ -43,8 +45,11 @@ def test_a_lock_whose_record_cannot_be_written_is_not_left_behind(tmp_path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(pidlock.json, "dump", no_space)
-    try:
+    # The error reaches the caller (a lock neither taken nor refused: not False, "held by another"),
+    # and nothing is left behind, neither the lock nor its temporary record.
+    with pytest.raises(OSError) as err:
         pidlock.try_create(lock)
-    except OSError as err:
-        assert err.errno == errno.ENOSPC
+    assert err.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert pidlock.try_create(lock)  # the next try, with space, takes it
