@@ -84,7 +84,7 @@ def owes(screen_cells: pd.DataFrame, config: StudyConfig) -> dict[tuple[float, i
 
 
 def owes_for(config: StudyConfig) -> Callable[[pd.DataFrame], dict]:
-    """Return `owes` bound to `config`: what `study.screen` calls once the screen has finished."""
+    """Return `owes` bound to `config`: what `study.run.screen` calls once the screen has finished."""
     return lambda screen_cells: owes(screen_cells, config)
 
 

@@ -25,7 +25,7 @@ Regret is always scored on test accuracy:
   random start, picks most trials at small budgets) maximizing the answer criterion's mean over
   the target densities, 10 sampler seeds, medians over seeds. It searches the index of a
   temperature in the sorted list, an ordered integer, as the study's own TPE rule does
-  (`study.baselines`). An index it suggests again is answered from cache without spending budget
+  (`study.search.baselines`). An index it suggests again is answered from cache without spending budget
   (a real study would retrain it: generous to TPE);
 - bisection: the simplest rival, which knows nothing of regimes: over the sorted temperatures it
   keeps a range [lo, hi] holding the best of the same objective as TPE's, trains the middle two

@@ -33,7 +33,7 @@ class StudySection(Section):
     (`analysis.search`, DESIGN.md 6.2), up to max_trials temperatures (each with every dense
     seed), for the target densities (default: every density of pruning.densities); "random"
     and "optuna" (TPE) choose among the same temperatures with the same budget
-    (`study.baselines`), from search_seed; optuna maximises validation accuracy, so it needs
+    (`study.search.baselines`), from search_seed; optuna maximises validation accuracy, so it needs
     data.validation.
     """
 
@@ -51,7 +51,7 @@ class StudySection(Section):
     search_seed: int = 0
     max_trials: Optional[PositiveInt] = None
     target_densities: Optional[list[Density]] = None
-    # A screened grid (`study.screen`): every cell first retrained for screen_epochs, then only
+    # A screened grid (`study.run.screen`): every cell first retrained for screen_epochs, then only
     # the cells the screen cannot rule out at the full retrain.epochs; None: no screen.
     screen_epochs: Optional[PositiveInt] = None
     # The criterion the screen rules out by (`analysis.advice.CRITERIA`); None: val when the study

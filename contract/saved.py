@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from contract.config import StudyConfig
 
-# The study's own copy of its resolved config, beside Tune's files (`study.snapshot` writes it).
+# The study's own copy of its resolved config, beside Tune's files (`study.run.snapshot` writes it).
 CONFIG_FILE = "regimes_config.json"
 
 # Settings added after studies had been run without them, and the value those studies were run

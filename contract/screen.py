@@ -1,4 +1,4 @@
-"""A screened study's two stages, as the contract both sides read (the design is `study.screen`'s docstring).
+"""A screened study's two stages, as the contract both sides read (the design is `study.run.screen`'s docstring).
 
 A study with `study.screen_epochs` keeps its screen, a whole grid retrained for the short budget,
 in the sub-study `STUDY/screen/` (`screen_config`), and its full-budget cells in `STUDY/` itself:

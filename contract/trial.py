@@ -1,6 +1,6 @@
 """What Ray Tune hands one trial: the study's config and the trial's point, as one typed model.
 
-`study.launch.build_param_space` writes these keys (temperature and dense_seed as a grid, or left
+`study.run.cluster.build_param_space` writes these keys (temperature and dense_seed as a grid, or left
 to a searcher) and `trainables.trial.run_trial` reads them back through `TrialInput` on its first
 line, so the two sides share the names instead of spelling them twice.
 """

@@ -1,7 +1,7 @@
 """What Tune writes and prints for a study run: the progress line, the result loggers, MLflow.
 
 `run_config` is the RunConfig of a study's Tune experiment (its own or a repair) with these
-callbacks; `study.launch` is the only user.
+callbacks; `study.run.launch` is the only user.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class ProgressLine(tune.Callback):
         self._say_failed(trial, "no retries left (resources.max_failures); run again to resume")
 
     def _say_failed(self, trial, what: str) -> None:
-        # Why, where the trial could say it before its process ended (a hang, memory: study.failures).
+        # Why, where the trial could say it before its process ended (a hang, memory: study.run.failures).
         seen = getattr(self, "_notes_seen", {})
         why, seen[trial.trial_id] = new_fault_note(getattr(trial, "path", None), seen.get(trial.trial_id, 0))
         self._notes_seen = seen

@@ -55,9 +55,9 @@ def run_study(config: StudyConfig, *, address: str | None = None, verbose: int =
         out: where our lines go (default: the terminal's stderr).
         rule: for study.search: regimes, the rule that picks temperatures
             (`analysis.search.rule_for(config)`); `regimes run` passes it. The random and optuna
-            searches build their own (`study.baselines`).
+            searches build their own (`study.search.baselines`).
         points: the trials to run instead of the grid, {"temperature", "dense_seed", "densities"}
-            each (a screened study's full stage, `study.screen`).
+            each (a screened study's full stage, `study.run.screen`).
         dense_cache: the folder where trials find and leave their dense models (`contract.screen`).
         seed_rule: with seeds.max_seeds, the rule that adds seeds (`analysis.seeds.seed_rule_for`).
 

@@ -53,11 +53,11 @@ def run_screened(config: StudyConfig, *, owes_rule: OwesRule, read_cells: Callab
         owes_rule: the screen's per-seed cells -> {(temperature, seed): [densities]} the full stage owes
             (`analysis.screen.owes_for(config)`; `regimes run` passes it).
         read_cells: a study folder -> its per-seed cells (`analysis.read_study(...).cells`).
-        address: as for `study.launch.run_study`.
-        verbose: as for `study.launch.run_study`.
-        out: as for `study.launch.run_study`.
-        rule: a searched screen's rule (study.search: regimes), as for `study.launch.run_study`.
-        seed_rule: the screen's seed rule (seeds.max_seeds), as for `study.launch.run_study`.
+        address: as for `study.run.launch.run_study`.
+        verbose: as for `study.run.launch.run_study`.
+        out: as for `study.run.launch.run_study`.
+        rule: a searched screen's rule (study.search: regimes), as for `study.run.launch.run_study`.
+        seed_rule: the screen's seed rule (seeds.max_seeds), as for `study.run.launch.run_study`.
     """
     path = study_path(config)
     if is_uri(path):

@@ -1,7 +1,7 @@
 """A Ray Tune Searcher that lets a rule choose which temperature to train next (study.search other than grid).
 
 The regime rule (`analysis.search`) is handed in by the caller (`regimes run` builds it from the
-config): `study` does not import `analysis`; the random and TPE rules are `study.baselines`.
+config): `study` does not import `analysis`; the random and TPE rules are `study.search.baselines`.
 `tune_config` builds the study's TuneConfig around the searcher, and `pending_trials` lets Tune
 create as many trials at once as there are slots. The searcher's side of the work:
 

@@ -4,7 +4,7 @@ A CUDA out-of-memory error and a failed CPU allocation (a cgroup or address-spac
 exhausted host) are ordinary exceptions inside the trial; `out_of_memory` turns them into one
 `TrialOutOfMemory` whose message the launcher prints when the retries under
 `resources.max_failures` are spent. Ray's memory monitor kills the worker instead, and the
-launcher reads Ray's own error for that (`study.launch`).
+launcher reads Ray's own error for that (`study.run.launch`).
 """
 
 from __future__ import annotations

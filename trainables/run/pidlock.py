@@ -1,6 +1,6 @@
 """A lock file naming its holder (host, pid, since), created atomically: the one helper both locks use.
 
-The study lock (`study.lock`: one `regimes run` per study directory) and the shared dense run's
+The study lock (`study.run.lock`: one `regimes run` per study directory) and the shared dense run's
 trainer lock (`trainables.run.dense_prefix`: one trial trains a seed's run) are the same thing:
 a file created atomically (a hard link to its written record) holding its holder as JSON. A
 holder on this host whose pid is gone has died and its lock may be taken over; a holder on another

@@ -12,7 +12,7 @@ from ray.tune.search import Searcher
 from study.config import load_config
 from study.search.searchers import GridRule, RegimeSearcher
 from tests.conftest import ROOT
-from tests.study.test_search import ScriptedRule, _report
+from tests.study.search.test_search import ScriptedRule, _report
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
