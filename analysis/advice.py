@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import classify
-from analysis.uncertainty import BOUNDARY, indistinguishable, pm, se_of
+from analysis.uncertainty import BOUNDARY, combined_se, indistinguishable, pm, se_of
 from contract.knobs import hot_to_cold, knob_words
 
 
@@ -237,7 +237,7 @@ def _difference_se(a: pd.Series, b: pd.Series) -> float:
     # Standard error of a difference of test accuracies of two cells (0 when they are the same cell).
     if a.name == b.name:
         return 0.0
-    return math.sqrt(se_of(a, "test_acc") ** 2 + se_of(b, "test_acc") ** 2)
+    return combined_se(se_of(a, "test_acc"), se_of(b, "test_acc"))
 
 
 def _values(row: pd.Series) -> dict:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
 from analysis.spectra import spearman
-from analysis.uncertainty import is_sure, pm
+from analysis.uncertainty import combined_se, is_sure, pm
 
 def map_agreement(reference: pd.DataFrame, other: pd.DataFrame) -> dict:
     """Return counts and shares of equal regime calls over the cells both classified tables have."""
@@ -69,7 +69,7 @@ def answer_agreement(reference: pd.DataFrame, other: pd.DataFrame, *, criteria: 
             at = reference[np.isclose(reference["density"], density)]
             hit = at[np.isclose(at["temperature"], theirs["temperature"])]
             acc = float(hit["test_acc"].iloc[0]) if len(hit) else math.nan
-            se = math.hypot(ref["test_acc_se"], float(hit["test_acc_se"].iloc[0])) if len(hit) else math.nan
+            se = combined_se(ref["test_acc_se"], float(hit["test_acc_se"].iloc[0])) if len(hit) else math.nan
             loss = ref["test_acc"] - acc
             agree = (math.isclose(ref["temperature"], theirs["temperature"])
                      or theirs["temperature"] in ref["indistinguishable_from"]

@@ -15,14 +15,13 @@ a small table with its verdict in words. One notation for a standard error: "±"
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 
 from analysis.advice import NoAnswer, select_model
-from analysis.uncertainty import pm
+from analysis.uncertainty import combined_se, pm
 from analysis.validate import criteria_regrets
 from contract.config import StudyConfig
 
@@ -139,7 +138,7 @@ def criteria_html(cells: pd.DataFrame, criterion: str) -> str:
             rows.append(f"<tr><td>{by}</td><td>none answered</td><td>0 of {len(answered)}</td></tr>")
             continue
         mean = float(np.mean([r["regret"] for r in done]))
-        se = math.sqrt(sum(r["regret_se"] ** 2 for r in done)) / len(done)
+        se = combined_se(*(r["regret_se"] for r in done)) / len(done)
         means[by] = (mean, len(done))
         rows.append(f"<tr><td>{by}</td><td>{pm(mean, se, html=True)}</td><td>{len(done)} of {len(answered)}</td></tr>")
     most = max((n for _, n in means.values()), default=0)

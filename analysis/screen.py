@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import aggregate, classify
-from analysis.uncertainty import se_of
+from analysis.uncertainty import combined_se, se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
@@ -92,7 +92,7 @@ def _below(value: float, se: float, best: float, best_se: float) -> bool:
     # Below the best by more than one standard error of the difference; an unknown SE rules nothing out.
     if pd.isna(value):
         return True
-    spread = math.hypot(se, best_se)
+    spread = combined_se(se, best_se)
     return math.isfinite(spread) and best - value > spread
 
 

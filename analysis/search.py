@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.classify import aggregate, classify
+from analysis.uncertainty import combined_se, se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 
@@ -178,7 +179,7 @@ def _indistinguishable_ends(calls: dict[int, Call], low: int, high: int, *, by: 
     if a is None or b is None or not (a.regime == b.regime == "II-B"):
         return False
     if math.isfinite(a.val_acc) and math.isfinite(b.val_acc):
-        spread = math.hypot(a.val_se, b.val_se)
+        spread = combined_se(a.val_se, b.val_se)
         return math.isfinite(spread) and abs(a.val_acc - b.val_acc) <= spread
     return by == "regime"
 
@@ -209,10 +210,10 @@ def _regimes_by_density(cells: pd.DataFrame, order: list[float], densities, *, m
         position = _position(order, row["temperature"])
         if position is None or _key(row["density"]) not in targets:
             continue
-        value = {k: _float(row.get(k)) for k in ("cka", "val_acc", "val_acc_se")}
+        value = {k: _float(row.get(k)) for k in ("cka", "val_acc")}
         score = value["cka"] if by == "regime" else value["val_acc"]
         out.setdefault(_key(row["density"]), {})[position] = Call(str(row["regime_point"]), score, value["val_acc"],
-                                                                  value["val_acc_se"])
+                                                                  se_of(row, "val_acc"))
     return out
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis.advice import SCORE, AdviceError, select_model
 from analysis.classify import aggregate, classify
-from analysis.uncertainty import is_sure, se_of
+from analysis.uncertainty import combined_se, is_sure, se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
@@ -79,7 +79,7 @@ def _answer_ties(classified: pd.DataFrame, densities: list[float], by: str) -> l
                  for _, r in at.iterrows()}
         chosen = value[answer["temperature"]]
         for tie in answer["indistinguishable_from"]:
-            index = _index(abs(chosen[0] - value[tie][0]), math.hypot(chosen[1], value[tie][1]))
+            index = _index(abs(chosen[0] - value[tie][0]), combined_se(chosen[1], value[tie][1]))
             out += [(index, tie), (index, answer["temperature"])]
     return out
 

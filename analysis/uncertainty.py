@@ -33,6 +33,14 @@ def standard_error(values, independent: int | None = None) -> float:
     return float(kept.std(ddof=1) / math.sqrt(units)) if len(kept) >= 2 and units >= 1 else math.nan
 
 
+def combined_se(*ses: float) -> float:
+    """Return the standard error of a sum or difference of independent estimates: the root of their squared SEs.
+
+    NaN when any SE is unknown. The SE of a mean of n such estimates is this over n.
+    """
+    return math.hypot(*ses)
+
+
 def se_of(row, metric: str) -> float:
     """Return a cell row's standard error of `metric` (its `{metric}_se`), NaN where it has none."""
     value = row.get(f"{metric}_se", math.nan)
@@ -112,5 +120,5 @@ def indistinguishable(a: float, se_a: float, b: float, se_b: float, *, confidenc
     """Return whether values a and b (independent cells) differ by no more than `confidence` SEs of their difference."""
     if confidence <= 0:
         return a == b
-    spread = math.sqrt(se_a ** 2 + se_b ** 2)
+    spread = combined_se(se_a, se_b)
     return math.isnan(spread) or abs(a - b) <= confidence * spread

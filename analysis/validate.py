@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
-from analysis.uncertainty import BOUNDARY, pm
+from analysis.uncertainty import BOUNDARY, combined_se, pm
 from contract.knobs import hot_to_cold
 
 
@@ -159,5 +159,5 @@ def _mean_regret(by: str, rows: list[dict]) -> str:
     if not answered:
         return f"{by} none answered"
     mean = float(np.mean([r["regret"] for r in answered]))
-    se = math.sqrt(sum(r["regret_se"] ** 2 for r in answered)) / len(answered)  # NaN when any SE is unknown
+    se = combined_se(*(r["regret_se"] for r in answered)) / len(answered)  # NaN when any SE is unknown
     return f"{by} {pm(mean, se)} ({len(answered)} of {len(rows)})"

@@ -135,13 +135,14 @@ def test_indistinguishable_values_at_confidence_zero_below_one_and_at_the_edge()
 
 
 def test_one_standard_error_and_one_notation_for_it():
-    from analysis.uncertainty import pm, se_of, standard_error
+    from analysis.uncertainty import combined_se, pm, se_of, standard_error
 
     # By hand: 0.80, 0.84, 0.88 have sample std 0.04 (ddof 1); over sqrt(3): 0.023094.
     assert math.isclose(standard_error([0.80, 0.84, float("nan"), 0.88]), 0.04 / math.sqrt(3))
     # Three pairs' values sharing copies, over floor(4/2) = 2 independent pairs: 0.04 / sqrt(2).
     assert math.isclose(standard_error([0.80, 0.84, 0.88], 2), 0.04 / math.sqrt(2))
     assert math.isnan(standard_error([0.8])) and math.isnan(standard_error([0.8, 0.9], 0))
+    assert math.isclose(combined_se(0.03, 0.04), 0.05) and math.isnan(combined_se(0.03, float("nan")))
     assert se_of(pd.Series({"lmc": 0.1, "lmc_se": 0.02}), "lmc") == 0.02
     assert math.isnan(se_of(pd.Series({"lmc": 0.1}), "lmc")) and math.isnan(se_of({"lmc_se": None}, "lmc"))
     assert pm(0.01, 0.002, digits=3, sign="+") == "+0.010 +- 0.002"
