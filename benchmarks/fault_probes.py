@@ -18,7 +18,8 @@ from pathlib import Path
 
 from contract.folders import experiments, read_result_lines, trial_folders
 from contract.results import row_counts
-from faults import CONFIG, ENV, line, regimes_run, trial_folder
+from faults import CONFIG, line, regimes_run, trial_folder
+from tests.helpers import driver_at
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -91,11 +92,7 @@ def killed_during_repair(work: Path, clean: Path) -> str:
     study = shutil.copytree(clean, storage / "tiny")
     for folder in study.glob("run_trial_*"):
         shutil.rmtree(folder)
-    driver = subprocess.Popen([sys.executable, "-m", "study.cli", "run", str(CONFIG), "--storage", str(storage)],
-                              stderr=subprocess.PIPE, text=True, cwd=storage, env=ENV, start_new_session=True)
-    for said in driver.stderr:
-        if said.startswith("cells 1/"):
-            break
+    driver = driver_at(["run", str(CONFIG), "--storage", str(storage)], storage, own_session=True, wait_s=600)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     try:

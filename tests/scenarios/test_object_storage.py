@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import driver_at, regimes
 from tests.ray_nodes import free_port
 
 pytestmark = pytest.mark.slow
@@ -47,11 +48,6 @@ def s3_server():
         server.wait(timeout=30)
 
 
-def _regimes(*args, env, **kwargs):
-    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, **kwargs)
-
-
 def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_server, tmp_path, monkeypatch):
     port, client = s3_server
     env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)}
@@ -60,17 +56,12 @@ def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_ser
     densities = [0.1, 0.2, 0.3, 0.4]
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", root, "--set", "retrain.epochs=30",
             "--set", f"pruning.densities={densities}"]
-    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path, env=env)
+    first = driver_at(args, tmp_path, cells="cells 1/8", env=env)
     try:
-        deadline = time.monotonic() + 180
-        for line in first.stderr:
-            if line.startswith("cells 1/8") or time.monotonic() > deadline:
-                break
         # The lock is an object in the bucket: a second run of the same study is refused in one line.
         lock = json.loads(client.get_object(Bucket="studies", Key="runs/tiny/regimes.lock")["Body"].read())
         assert lock["pid"] == first.pid
-        second = _regimes(*args, env=env, cwd=tmp_path)
+        second = regimes(*args, env=env, cwd=tmp_path)
         assert second.returncode == 2 and f"is being run by pid {first.pid}" in second.stderr
         assert second.stderr.strip().count("\n") == 0
         first.send_signal(signal.SIGINT)
@@ -79,10 +70,10 @@ def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_ser
         if first.poll() is None:
             first.kill()
     assert first.returncode == 1  # unfinished, said so
-    status = _regimes("status", study, env=env, cwd=tmp_path)
+    status = regimes("status", study, env=env, cwd=tmp_path)
     assert "unfinished" in status.stdout, status.stdout + status.stderr
     assert "Contents" not in client.list_objects_v2(Bucket="studies", Prefix="runs/tiny/regimes.lock")  # released
-    again = _regimes(*args, env=env, cwd=tmp_path)
+    again = regimes(*args, env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
 
     from ray.tune import ExperimentAnalysis
@@ -91,12 +82,12 @@ def test_a_study_in_s3_runs_is_locked_resumes_and_is_read_from_the_bucket(s3_ser
     assert sorted(len(df) for df in frames) == [4, 4]
     for df in frames:
         assert sorted(df["density"]) == densities  # each density reported exactly once across the two runs
-    listed = _regimes("ls", root, env=env, cwd=tmp_path)
+    listed = regimes("ls", root, env=env, cwd=tmp_path)
     assert listed.stdout.split() == ["tiny", "cells", "8/8", "complete"], listed.stdout + listed.stderr
-    report = _regimes("report", study, env=env, cwd=tmp_path)
+    report = regimes("report", study, env=env, cwd=tmp_path)
     assert report.returncode == 0 and f"report: s3://studies/runs/tiny/report.html{options}" in report.stdout
     assert client.head_object(Bucket="studies", Key="runs/tiny/report.html")["ContentLength"] > 100_000
-    select = _regimes("select", study, "--density", "0.4", "--json", env=env, cwd=tmp_path)
+    select = regimes("select", study, "--density", "0.4", "--json", env=env, cwd=tmp_path)
     assert json.loads(select.stdout)["temperature"] in (2.0, 4.0)
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)  # pyarrow reads the bucket with them in this process too
@@ -114,16 +105,16 @@ def _a_deleted_trial_is_counted_missing_and_repaired_in_the_bucket(client, args,
     for key in keys:
         if key.split("/")[2] == gone:
             client.delete_object(Bucket="studies", Key=key)
-    status = _regimes("status", study, env=env, cwd=tmp_path)
+    status = regimes("status", study, env=env, cwd=tmp_path)
     assert "cells 4/8;" in status.stdout, status.stdout + status.stderr
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": study.replace("/tiny?", "?"),
                                                       "pruning.densities": [0.1, 0.2, 0.3, 0.4]})
     assert sum(len(owe) for owe in missing_cells(config, study).values()) == 4
-    repaired = _regimes(*args, env=env, cwd=tmp_path)
+    repaired = regimes(*args, env=env, cwd=tmp_path)
     assert repaired.returncode == 0, repaired.stderr[-3000:]
     assert any(line.startswith("repair: 4 owed cells of 1 trial") and "runs/tiny/repair-1" in line
                for line in repaired.stderr.splitlines()), repaired.stderr[-2000:]
     counts = row_counts(study)
     assert len(counts) == 8 and set(counts.values()) == {1}
-    listed = _regimes("ls", study.replace("/tiny?", "?"), env=env, cwd=tmp_path)
+    listed = regimes("ls", study.replace("/tiny?", "?"), env=env, cwd=tmp_path)
     assert listed.stdout.split() == ["tiny", "cells", "8/8", "complete"], listed.stdout + listed.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.faults import ENV, bad_byte, copy_study, regimes_run, rows_on_disk, trial_folder
+from tests.helpers import ENV, bad_byte, copy_study, regimes_run, rows_on_disk, trial_folder
 
 pytestmark = pytest.mark.slow
 CELLS = [(2.0, 0, 0.1), (2.0, 0, 0.5), (4.0, 0, 0.1), (4.0, 0, 0.5)]

@@ -5,21 +5,13 @@ import math
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
 from study.config import load_config
 from study.run.lock import LOCK_FILE, StudyLocked, acquire, release
 from tests.conftest import ROOT
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def _regimes(*args, cwd, **kwargs):
-    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=ENV, timeout=300, **kwargs)
+from tests.helpers import driver_at, regimes
 
 
 @pytest.mark.slow
@@ -29,25 +21,20 @@ def test_sigint_then_rerun_finishes_with_nothing_recomputed_and_a_second_run_is_
     densities = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", "retrain.epochs=40",
             "--set", f"pruning.densities={densities}"]
-    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path, env=ENV)
-    deadline = time.monotonic() + 180
-    for line in first.stderr:
-        if line.startswith("cells 1/12") or time.monotonic() > deadline:
-            break
+    first = driver_at(args, tmp_path, cells="cells 1/12")
     # A second run on the same study while the first holds it: refused, one line, status 2.
-    second = _regimes(*args, cwd=tmp_path)
+    second = regimes(*args, cwd=tmp_path)
     assert second.returncode == 2
     assert second.stderr.strip().count("\n") == 0 and f"is being run by pid {first.pid}" in second.stderr
     first.send_signal(signal.SIGINT)
     first.communicate(timeout=120)
     assert first.returncode == 1  # unfinished, said so
-    status = _regimes("status", str(tmp_path / "tiny"), cwd=tmp_path)
+    status = regimes("status", str(tmp_path / "tiny"), cwd=tmp_path)
     done_line = status.stdout.strip().splitlines()[-1]
     done = int(done_line.split()[1].split("/")[0])
     assert 1 <= done < 12 and "unfinished" in status.stdout, status.stdout
     assert not (tmp_path / "tiny" / LOCK_FILE).exists()  # released on the way out
-    again = _regimes(*args, cwd=tmp_path)
+    again = regimes(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     from ray.tune import ExperimentAnalysis
 
@@ -78,13 +65,13 @@ def test_a_diverging_cell_is_reported_not_crashed_and_analysis_leaves_it_out(ray
 def test_an_unwritable_storage_path_is_one_line_before_ray(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(blocker / "studies"), cwd=tmp_path)
+    result = regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(blocker / "studies"), cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("regimes: error: study.storage: cannot write to")
 
 
 def test_a_missing_config_file_is_one_line(tmp_path):
-    result = _regimes("run", "nope.yaml", cwd=tmp_path)
+    result = regimes("run", "nope.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "regimes: error: nope.yaml: cannot read the file (No such file or directory); check the path\n"
 
@@ -113,7 +100,7 @@ def test_a_lock_from_another_host_is_respected(tmp_path):
 def test_a_plain_run_prints_only_our_lines_and_keeps_rays_output_in_the_study_log(tmp_path):
     # A crash after the first density makes Tune retry each trial: its traceback and Ray's own
     # warnings belong in the log file, not on the user's terminal.
-    result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set",
+    result = regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set",
                       "faults.crash_after_densities=1", "--set", "resources.max_failures=1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     log = tmp_path / "tiny" / "regimes-run.log"

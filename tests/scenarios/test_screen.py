@@ -1,43 +1,29 @@
 """A screened study end to end through `regimes run`: the screen, the decision, the full stage, Ctrl-C and resume."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from analysis import open_study, read_study
 from tests.conftest import ROOT
+from tests.helpers import driver_at, regimes
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # The tiny study with 2 dense seeds (standard errors to rule out by), 4 retraining epochs, a screen of 1.
 ARGS = ["--set", "study.dense_seeds=[0, 1]", "--set", "retrain.epochs=4", "--set", "retrain.milestones=[3]",
         "--set", "study.screen_epochs=1"]
 
 
-def _regimes(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=ENV, timeout=300)
-
-
 @pytest.mark.slow
 def test_a_screened_study_interrupted_and_resumed_spends_the_full_budget_only_where_the_screen_kept_cells(tmp_path):
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *ARGS]
-    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path, env=ENV)
-    deadline = time.monotonic() + 180
-    for line in first.stderr:  # Ctrl-C during the screen, after its first cell
-        if line.startswith("cells 1/8") or time.monotonic() > deadline:
-            break
+    first = driver_at(args, tmp_path, cells="cells 1/8")  # Ctrl-C during the screen, after its first cell
     first.send_signal(signal.SIGINT)
     first.communicate(timeout=120)
     assert first.returncode == 1
     study = tmp_path / "tiny"
     assert not (study / "regimes_manifest.json").exists()  # nothing decided before the screen has finished
-    again = _regimes(*args, cwd=tmp_path)
+    again = regimes(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     screen, full = read_study(study / "screen"), read_study(study)
     assert len(screen.cells) == 8 and set(screen.cells["retrain_epochs"]) == {1}
@@ -56,10 +42,10 @@ def test_a_screened_study_interrupted_and_resumed_spends_the_full_budget_only_wh
     per_point = {(t, d) for t, _, d in owed}
     assert len(owed) == 2 * len(per_point)
     # Running it once more recomputes nothing and changes no decision.
-    third = _regimes(*args, cwd=tmp_path)
+    third = regimes(*args, cwd=tmp_path)
     assert third.returncode == 0 and json.loads((study / "regimes_manifest.json").read_text())["owes"] == owes
     assert len(read_study(study).cells) == len(owed)
-    status = _regimes("status", str(study), cwd=tmp_path).stdout.splitlines()
+    status = regimes("status", str(study), cwd=tmp_path).stdout.splitlines()
     assert "screen retraining" in status[-2] and status[-1].startswith(f"cells {len(owed)}/{len(owed)}")
     report = open_study(study).report(tmp_path / "r.html").read_text()
     if len(per_point) < 4:  # cells the screen ruled out are drawn faded, with their own legend entry
@@ -70,7 +56,7 @@ def test_a_screen_not_shorter_than_the_full_budget_or_without_lmc_is_one_line_be
     for extra, fragment in ((["--set", "study.screen_epochs=2"], "is not shorter than the full retraining budget"),
                             (["--set", "study.screen_epochs=1", "--set", "metrics.cka=false"],
                              "the screen tells the regimes apart by mc and CKA")):
-        result = _regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *extra, cwd=tmp_path)
+        result = regimes("run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *extra, cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
         assert not any(tmp_path.iterdir())
 
@@ -82,7 +68,7 @@ def test_a_screen_on_a_search_with_seeds_added_retrains_only_what_the_screen_tra
     # exactly the (temperature, seed) trials the screen ran, on their dense models.
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), *ARGS, "--set", "study.search=regimes",
             "--set", "study.temperatures=[1, 2, 3, 4]", "--set", "seeds.max_seeds=3"]
-    done = _regimes(*args, cwd=tmp_path)
+    done = regimes(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     study = tmp_path / "tiny"
     screen, full = read_study(study / "screen"), read_study(study)

@@ -21,20 +21,15 @@ import pytest
 
 from contract.results import row_counts
 from tests.conftest import ROOT
+from tests.helpers import ENV, regimes
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CONFIG = str(ROOT / "configs/tiny.yaml")
 CELLS = {(2.0, 0, 0.1), (2.0, 0, 0.5), (4.0, 0, 0.1), (4.0, 0, 0.5)}
 
 
-def _regimes(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=ENV, timeout=300)
-
-
 def _run(storage: Path, *sets: str) -> subprocess.CompletedProcess:
-    return _regimes("run", CONFIG, "--storage", str(storage), *[a for s in sets for a in ("--set", s)], cwd=storage)
+    return regimes("run", CONFIG, "--storage", str(storage), *[a for s in sets for a in ("--set", s)], cwd=storage)
 
 
 def _each_once(study: Path) -> bool:
@@ -48,7 +43,7 @@ def test_a_trial_whose_forward_blocks_is_ended_by_its_watchdog_retried_and_said_
     assert len(failed) == 2 and all("(hung: no progress for" in line and "retrying it" in line for line in failed)
     study = tmp_path / "tiny"
     assert _each_once(study)
-    status = _regimes("status", str(study), cwd=tmp_path)
+    status = regimes("status", str(study), cwd=tmp_path)
     said = [line for line in status.stdout.splitlines() if ": failed 1x, last: hung: no progress for" in line]
     assert sorted(line.split(":")[0] for line in said) == ["T=2 seed=0", "T=4 seed=0"], status.stdout
 
@@ -94,7 +89,7 @@ def test_a_study_moved_to_another_root_resumes_there_and_every_command_reads_it(
     assert not (tmp_path / "old" / "tiny").exists()
     for command in (["status", str(study)], ["ls", str(tmp_path / "new")], ["select", str(study), "--density", "0.5"],
                     ["report", str(study), "--out", str(tmp_path / "report.html")]):
-        read = _regimes(*command, cwd=tmp_path)
+        read = regimes(*command, cwd=tmp_path)
         assert read.returncode == 0, (command, read.stderr[-2000:])
 
 

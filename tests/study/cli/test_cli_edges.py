@@ -2,8 +2,7 @@
 
 import pytest
 
-from study.cli import checks
-from study.cli import main
+from study.cli import checks, main
 
 
 def _said(capsys) -> str:

@@ -14,8 +14,8 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_validates_and_builds_a_param_space(path):
-    from study.run.cluster import build_param_space
     from study.config.paths import cells_total
+    from study.run.cluster import build_param_space
 
     config = load_config(path, check_paths=False)
     space = build_param_space(config)

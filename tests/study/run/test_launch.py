@@ -260,8 +260,8 @@ def test_a_study_whose_tune_state_is_cut_short_or_gone_is_read_from_its_trial_fo
 
 
 def test_an_existing_study_with_another_config_is_refused_and_fresh_picks_a_new_name(clean_study):
-    from study.run.launch import StudyError, run_study
     from study.config.paths import fresh_name, study_path
+    from study.run.launch import StudyError, run_study
 
     config, outcome = clean_study
     changed = config.model_copy(update={"retrain": config.retrain.model_copy(update={"epochs": 3})})

@@ -2,9 +2,9 @@
 
 import pytest
 
-from study.run import cluster, plan
 from study.config import StudyError, load_config
 from study.config.paths import study_path
+from study.run import cluster, plan
 from study.run.storage import join, s3_location
 from tests.conftest import ROOT
 from trainables.cell.calibrate import UnitCosts, planning_data

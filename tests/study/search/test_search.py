@@ -1,10 +1,6 @@
 """The regime-guided search: the searcher's bookkeeping by hand, then through a real local Ray."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from ray.tune.search import Searcher
@@ -12,8 +8,7 @@ from ray.tune.search import Searcher
 from study.config import load_config
 from study.search.searchers import RegimeSearcher
 from tests.conftest import ROOT
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+from tests.helpers import driver_at, regimes
 
 
 class ScriptedRule:
@@ -144,17 +139,11 @@ def test_an_interrupted_search_resumes_without_repeating_or_losing_a_trial(tmp_p
             "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.4]"]
     if search != "regimes":  # a budget, so that the end-of-run answer follows an unfinished first run
         args += ["--set", "study.max_trials=3", "--set", "data.validation=0.2", "--by", "val"]
-    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path, env=ENV)
-    deadline = time.monotonic() + 180
-    for line in first.stderr:
-        if line.startswith("cells 1/") or time.monotonic() > deadline:
-            break
+    first = driver_at(args, tmp_path)
     first.send_signal(signal.SIGINT)
     first.communicate(timeout=120)
     assert first.returncode == 1  # unfinished, said so
-    again = subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=tmp_path,
-                           env=ENV, timeout=600)
+    again = regimes(*args, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "search trained " in again.stdout and "density 0.1: train at epochs " in again.stdout
     from ray.tune import ExperimentAnalysis

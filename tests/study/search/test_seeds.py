@@ -2,9 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from ray.tune.search import Searcher
@@ -12,9 +9,8 @@ from ray.tune.search import Searcher
 from study.config import load_config
 from study.search.searchers import GridRule, RegimeSearcher
 from tests.conftest import ROOT
+from tests.helpers import driver_at, regimes
 from tests.study.search.test_search import ScriptedRule, _report
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_a_grid_hands_out_every_temperature_then_the_seed_rule_adds_the_next_seed_of_one():
@@ -88,13 +84,8 @@ def test_a_grid_with_seeds_stopped_midway_resumes_without_repeating_or_losing_a_
     args = ["run", str(ROOT / "configs/tiny.yaml"), "--storage", str(tmp_path), "--set", "seeds.max_seeds=3",
             "--set", "study.temperatures=[1, 2, 3, 4]", "--set", "retrain.epochs=20",
             "--set", "pruning.densities=[0.1, 0.2, 0.3, 0.4]"]
-    first = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path, env=ENV, start_new_session=True)
+    first = driver_at(args, tmp_path, cells="cells 5/", own_session=True)
     try:
-        deadline = time.monotonic() + 180
-        for line in first.stderr:
-            if line.startswith("cells 5/") or time.monotonic() > deadline:
-                break
         first.send_signal(stop)
         first.communicate(timeout=120)
     finally:
@@ -103,8 +94,7 @@ def test_a_grid_with_seeds_stopped_midway_resumes_without_repeating_or_losing_a_
         except ProcessLookupError:
             pass
     assert first.returncode != 0
-    again = subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=tmp_path,
-                           env=ENV, timeout=600)
+    again = regimes(*args, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.strip().splitlines()[-1] == f"study complete: {tmp_path / 'tiny'}"
     from analysis import read_study

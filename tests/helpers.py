@@ -1,10 +1,13 @@
-"""The hands that damage a finished study, shared by the recovery tests and the fault table.
+"""What the tests share: `regimes` in its own process, a driver stopped at a cell, the hands that damage a study.
 
+`regimes` runs the command line as a user would, in a process of its own.
 `tests/scenarios/test_recovery.py` asserts what each fault leaves and what the same command
 mends; `benchmarks/faults.py` and `benchmarks/fault_probes.py` time the same faults for the
 table in docs/running.md. Both reach a trial's folder by the config it received (params.json,
 `contract.folders`), never by how Tune spells folder names, and count rows with their own
-reader (`rows_on_disk`), independent of the code under test.
+reader (`rows_on_disk`), independent of the code under test. `driver_at` starts a `regimes`
+driver and returns once its progress line reaches a cell, for the tests that interrupt, kill or
+race a running study.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from contract.folders import trial_folders, trial_params
@@ -23,6 +27,12 @@ from contract.folders import trial_folders, trial_params
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/tiny.yaml"  # 2 temperatures (2.0, 4.0) x 2 densities (0.1, 0.5), one dense seed
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def regimes(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    """Run `regimes ARGS` in its own process (the project on PYTHONPATH); return the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "study.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env or ENV, timeout=timeout)
 
 
 def regimes_run(storage: Path, *args: str, storage_uri: str | None = None, timeout: float = 600):
@@ -34,6 +44,22 @@ def regimes_run(storage: Path, *args: str, storage_uri: str | None = None, timeo
     return subprocess.run([sys.executable, "-m", "study.cli", "run", str(TINY), "--storage",
                            storage_uri or str(storage), *args], capture_output=True, text=True, cwd=storage,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=timeout)  # AWS_* as set now
+
+
+def driver_at(args: list[str], cwd: Path, *, cells: str = "cells 1/", env: dict | None = None,
+              own_session: bool = False, wait_s: float = 180) -> subprocess.Popen:
+    """Start `regimes ARGS` in its own process and return it once its progress line starts with `cells`.
+
+    At most `wait_s` seconds are waited (a driver that fails early is returned too, for the test
+    to see why). `own_session` puts the driver and its Ray in a process group of their own (to kill both).
+    """
+    driver = subprocess.Popen([sys.executable, "-m", "study.cli", *args], stderr=subprocess.PIPE, text=True, cwd=cwd,
+                              env=env or ENV, start_new_session=own_session)
+    deadline = time.monotonic() + wait_s
+    for line in driver.stderr:
+        if line.startswith(cells) or time.monotonic() > deadline:
+            break
+    return driver
 
 
 def trial_folder(study: Path, temperature: float) -> Path:
