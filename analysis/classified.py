@@ -10,6 +10,7 @@ saved in every trial's config, so a study is read back with the rule it was plan
 from __future__ import annotations
 
 import functools
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from analysis.screen import with_screen
 from analysis.spectra import DENSE_METRICS, has_spectra, predict_regime_one, rank_correlations
 from analysis.validate import criteria_regrets, select_regrets, validate_advice
 from contract.seeds import study_confidence
+from contract.store import is_uri, join, write_bytes
 
 
 @dataclass
@@ -125,8 +127,18 @@ class ClassifiedStudy:
         """Return the phase diagram of regimes (temperature x density), uncertain calls marked, screened-out faded."""
         return draw_regime_map(self._map_cells())
 
-    def report(self, out: str | Path | None = None, *, margin_points: float = DEFAULT_MARGIN_POINTS) -> Path:
-        """Write the HTML report (default: STUDY/report.html, for a local study) and return its path."""
+    def report(self, out: str | Path | None = None, *, margin_points: float = DEFAULT_MARGIN_POINTS) -> Path | str:
+        """Write the HTML report and return where it is: `out`, or by default STUDY/report.html.
+
+        A study in object storage gets its report beside it (written locally, then uploaded): the
+        URI is returned.
+        """
+        if out is None and is_uri(self.study.path):
+            with tempfile.TemporaryDirectory() as folder:
+                local = self.report(Path(folder) / "report.html", margin_points=margin_points)
+                beside = join(self.study.path, "report.html")
+                write_bytes(beside, Path(local).read_bytes())
+            return beside
         out = Path(out) if out is not None else Path(self.study.path) / "report.html"
         screen_rows = self.screen.cells if self.screen is not None else None
         done, missing = len(self.study.cells), self.study.missing

@@ -46,6 +46,17 @@ def read_bytes(file: Where) -> bytes | None:
         return stream.read()
 
 
+def write_bytes(file: Where, data: bytes) -> None:
+    """Write `data` to `file` (a local file, or an object by URI), replacing it; a local folder is made if missing."""
+    if not is_uri(file):
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        Path(file).write_bytes(data)
+        return
+    fs, path = filesystem(str(file))
+    with fs.open_output_stream(path) as stream:
+        stream.write(data)
+
+
 def is_file(file: Where) -> bool:
     """Return True when `file` exists and is a file."""
     if not is_uri(file):

@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 from analysis import open_study
@@ -25,7 +24,6 @@ from analysis.validate import validation_lines
 from contract.store import is_uri
 from study.cli.checks import check_png_exporter, check_report_out, fail, report_paths
 from study.cli.follow import say_missing
-from study.run import storage
 
 NO_ANSWER = 3  # the exit status of a well-posed question the study holds no answer to
 
@@ -35,17 +33,13 @@ def report(args: argparse.Namespace) -> int:
     opened = open_study(args.study, mc_threshold=args.mc_threshold, cka_eps=args.cka_eps,
                         confidence=args.confidence)
     cells = opened.cells
-    in_bucket = args.out is None and is_uri(opened.study.path)  # written locally, then beside the study
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "report.html" if in_bucket else \
-        Path(opened.study.path) / "report.html"
+    # By default the study's own report.html (beside a study in a bucket too: the study object uploads it).
+    out = Path(args.out) if args.out else None if is_uri(opened.study.path) else Path(opened.study.path) / "report.html"
     say_missing(opened.study)
     with report_paths(out, args.png):
         check_png_exporter(args.png)
         check_report_out(out, opened.name, given=args.out is not None)
         path = opened.report(out, margin_points=args.margin)
-    if in_bucket:
-        path = storage.join(opened.study.path, "report.html")
-        storage.write_bytes(path, out.read_bytes())
     print(f"report: {path}")
     print("cells per regime: " + ", ".join(f"{k} {v}" for k, v in regime_counts(cells).items()))
     if args.png:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from contract.folders import has_tune_state
-from study.run import disk, storage
+from contract.store import is_file, join
+from study.run import disk
 from study.config import ConfigError, StudyConfig, is_uri
 from study.run.snapshot import CONFIG_FILE
 
@@ -74,7 +75,7 @@ def check_address(address: str | None, timeout_s: float = 10.0) -> None:
 def looks_like_a_study(folder: str) -> bool:
     """Return True for a folder `regimes run` wrote: its config snapshot or a Tune experiment state is there."""
     if is_uri(folder):
-        return storage.read_text(storage.join(folder, CONFIG_FILE)) is not None
+        return is_file(join(folder, CONFIG_FILE))
     return (Path(folder) / CONFIG_FILE).is_file() or has_tune_state(folder)
 
 
@@ -96,16 +97,20 @@ def number(low: float | None = None, high: float | None = None, *, above: bool =
 
 
 @contextlib.contextmanager
-def report_paths(out: Path, png: str | None):
-    """Check the report's paths (a folder as --out, a file as --png), then word an OSError in writing as one line."""
-    if out.is_dir():
+def report_paths(out: Path | None, png: str | None):
+    """Check the report's paths (a folder as --out, a file as --png), then word an OSError in writing as one line.
+
+    `out` None: the report goes beside a study in object storage.
+    """
+    if out is not None and out.is_dir():
         raise ConfigError([f"--out {out} is a folder; give the HTML file to write, e.g. {out / 'report.html'}"])
     if png is not None and Path(png).exists() and not Path(png).is_dir():
         raise ConfigError([f"--png {png} is a file; give a folder for the PNGs (it is created if missing)"])
     try:
         yield
     except OSError as err:
-        raise ConfigError([f"cannot write the report to {out} ({err.strerror}); give --out a file in a writable "
+        where = out if out is not None else "the study's folder"
+        raise ConfigError([f"cannot write the report to {where} ({err.strerror}); give --out a file in a writable "
                            "folder"]) from None
 
 
@@ -168,7 +173,7 @@ def check_png_exporter(png: str | None) -> None:
 REPORT_MARK = '<meta name="regimes-study" content="{}">'  # in every report's head (analysis.report)
 
 
-def check_report_out(out: Path, name: str, *, given: bool) -> None:
+def check_report_out(out: Path | None, name: str, *, given: bool) -> None:
     """Raise ConfigError when `--out` names an existing file that is not a report of study `name`.
 
     The study's own report.html (no --out) is always rewritten: it is the study's.

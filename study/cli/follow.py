@@ -18,8 +18,9 @@ from analysis.classify import map_lines
 from analysis.cost import cost_line, study_compute
 from analysis.uncertainty import pm
 from study.cli.checks import looks_like_a_study
-from study.run import lock, storage
+from study.run import lock
 from contract.knobs import hot_to_cold, knob_words
+from contract.store import name_of, subfolders
 from study.config import is_uri
 
 TABLE_COLUMNS = ["temperature", "dense_seed", "density", "status", "dense_test_acc", "test_acc", "val_acc", "lmc",
@@ -96,8 +97,7 @@ def _print_map(path: str, config) -> None:
 def ls(args: argparse.Namespace) -> int:
     """`regimes ls ROOT`: every study under a storage root, its cells done and its state."""
     if is_uri(args.root):
-        names = storage.folders(args.root)
-        where = [(name, storage.join(args.root, name)) for name in names]
+        where = [(name_of(folder), str(folder)) for folder in subfolders(args.root)]
     else:
         root = Path(args.root)
         if root.is_file():

@@ -85,7 +85,8 @@ def acquire_s3(study_uri: str):
     Raises:
         StudyLocked: a live process (or one on another host) already runs this study.
     """
-    from study.run.storage import join, s3_location
+    from contract.store import join
+    from study.run.storage import s3_location
 
     try:
         import boto3

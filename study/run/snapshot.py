@@ -11,8 +11,7 @@ from pathlib import Path
 
 from contract.config import StudyConfig
 from contract.saved import CONFIG_FILE, read_saved_config
-from contract.store import write_atomically
-from study.run import storage
+from contract.store import join, read_bytes, write_atomically, write_bytes
 from study.config import StudyError, is_uri
 
 # Where a study lives (its storage root, and its data's folder on this machine): not part of what
@@ -58,7 +57,7 @@ def saved_config(path: str) -> dict | None:
         StudyError: the snapshot is not UTF-8 JSON (one line: restore it, or --fresh).
     """
     if is_uri(path):
-        text = storage.read_text(storage.join(path, CONFIG_FILE))
+        text = read_bytes(join(path, CONFIG_FILE))
     else:
         file = Path(path) / CONFIG_FILE
         text = file.read_bytes() if file.is_file() else None
@@ -69,7 +68,7 @@ def saved_config(path: str) -> dict | None:
     except ValueError as err:  # not UTF-8 or not JSON
         saved = err
     if not isinstance(saved, dict):
-        raise StudyError(f"{storage.join(path, CONFIG_FILE)}: the study's saved config is damaged ({str(saved)[:80]}); "
+        raise StudyError(f"{join(path, CONFIG_FILE)}: the study's saved config is damaged ({str(saved)[:80]}); "
                          "restore it from a copy, or start a new study with --fresh")
     return saved
 
@@ -78,7 +77,7 @@ def save_config(path: str, config: StudyConfig) -> None:
     """Write the resolved config beside Tune's files, atomically: a resume compares against it."""
     text = json.dumps(config.model_dump(mode="json"), indent=2)
     if is_uri(path):
-        storage.write_bytes(storage.join(path, CONFIG_FILE), text.encode())
+        write_bytes(join(path, CONFIG_FILE), text.encode())
         return
     Path(path).mkdir(parents=True, exist_ok=True)
     write_atomically(Path(path) / CONFIG_FILE, text.encode())

@@ -5,7 +5,8 @@ import pytest
 from study.config import StudyError, load_config
 from study.config.paths import study_path
 from study.run import cluster, plan
-from study.run.storage import join, s3_location
+from contract.store import join
+from study.run.storage import s3_location
 from tests.conftest import ROOT
 from trainables.cell.calibrate import UnitCosts, planning_data
 
@@ -13,7 +14,7 @@ from trainables.cell.calibrate import UnitCosts, planning_data
 def test_a_uri_keeps_its_pyarrow_options_at_the_end_when_joined():
     assert join("s3://b/runs?endpoint_override=127.0.0.1:9000&scheme=http", "tiny") == \
         "s3://b/runs/tiny?endpoint_override=127.0.0.1:9000&scheme=http"
-    assert join("/data/studies/", "tiny") == "/data/studies/tiny"
+    assert str(join("/data/studies/", "tiny")) == "/data/studies/tiny"
     config = load_config(ROOT / "configs/tiny.yaml", {"study.storage": "s3://b/runs?region=eu-west-1"})
     assert study_path(config) == "s3://b/runs/tiny?region=eu-west-1"
     assert s3_location("s3://b/runs/tiny/regimes.lock?endpoint_override=127.0.0.1:9000&scheme=http") == \
