@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty import BOUNDARY, cell_standard_errors, mc_call, standard_error
+from analysis.uncertainty import BOUNDARY, UNRESOLVED, cell_standard_errors, mc_call, standard_error
 from contract.knobs import hot_to_cold
 from contract.row import PERTURBED_KEY
 
-REGIMES = ("I", "II-A", "II-B", "I?", "II?", BOUNDARY)
+REGIMES = ("I", "II-A", "II-B", *UNRESOLVED, BOUNDARY)
 METRICS = ["dense_test_acc", "test_acc", "train_err", "lmc", "cka"]
 # Measured when a study switches them on (controls.scratch, metrics.beyond_accuracy, data.validation): averaged
 # over seeds like the others, with a standard error over seeds (NaN with one seed).
@@ -88,7 +88,7 @@ def classify(df: pd.DataFrame, *, mc_threshold: float, cka_eps: float, confidenc
     se = out["lmc_se"] if "lmc_se" in out.columns else pd.Series(np.nan, index=out.index)
     calls = [mc_call(m, s, mc_threshold=mc_threshold, confidence=confidence, margin=margin) if ok else "n/a"
              for m, s, ok in zip(out["lmc"], se.astype(float), usable, strict=True)]
-    uncertain = np.array([c in ("I?", "II?", BOUNDARY) for c in calls])
+    uncertain = np.array([c in (*UNRESOLVED, BOUNDARY) for c in calls])
     out.loc[uncertain, "regime"] = np.array(calls, dtype=object)[uncertain]
     test_err = (1 - out["test_acc"]).where(usable)
     out["normalized_test_err"] = test_err - test_err.groupby(out["density"]).transform("min")

@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis.advice import SCORE, AdviceError, select_model
 from analysis.classify import aggregate, classify
-from analysis.uncertainty import combined_se, is_sure, se_of
+from analysis.uncertainty import UNRESOLVED, combined_se, is_sure, mc_side, se_of
 from contract.config import StudyConfig
 from contract.knobs import hot_to_cold
 from contract.seeds import study_confidence
@@ -52,18 +52,14 @@ def _map_cells(classified: pd.DataFrame, knob: str, densities: list[float]) -> l
             continue
         order = hot_to_cold(knob, at["temperature"])
         calls = {float(t): str(r) for t, r in zip(at["temperature"], at["regime"], strict=True)}
-        for _, row in at[at["regime"].isin(["I?", "II?"])].iterrows():
+        for _, row in at[at["regime"].isin(UNRESOLVED)].iterrows():
             i = order.index(float(row["temperature"]))
             flanks = [calls[order[j]] for j in (i - 1, i + 1) if 0 <= j < len(order)]
-            side = _side(str(row["regime"]))
-            if len(flanks) == 2 and all(is_sure(c) and _side(c) == side for c in flanks):
+            side = mc_side(str(row["regime"]))
+            if len(flanks) == 2 and all(is_sure(c) and mc_side(c) == side for c in flanks):
                 continue
             out.append((_index(abs(float(row["lmc"]) - tau) + margin, se_of(row, "lmc")), float(row["temperature"])))
     return out
-
-
-def _side(regime: str) -> str:
-    return "I" if regime in ("I", "I?") else "II"
 
 
 def _answer_ties(classified: pd.DataFrame, densities: list[float], by: str) -> list[tuple[float, float]]:

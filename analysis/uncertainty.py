@@ -111,9 +111,17 @@ def mc_call(lmc: float, se: float, *, mc_threshold: float, confidence: float, ma
     return side
 
 
+UNRESOLVED = ("I?", "II?")  # uncertain calls that more seeds could resolve (not at the boundary)
+
+
 def is_sure(regime: str) -> bool:
     """Return whether a classified cell's regime is a sure call (not unresolved, not at the boundary, not n/a)."""
     return regime in ("I", "II-A", "II-B")
+
+
+def mc_side(regime: str) -> str | None:
+    """Return the side of the mc threshold a call is on, sure or not: "I" (I, I?), "II" (II-A, II-B, II?), else None."""
+    return {"I": "I", "I?": "I", "II-A": "II", "II-B": "II", "II?": "II"}.get(regime)
 
 
 def indistinguishable(a: float, se_a: float, b: float, se_b: float, *, confidence: float) -> bool:

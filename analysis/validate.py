@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.advice import CRITERIA, AdviceError, has_validation, select_model
-from analysis.uncertainty import BOUNDARY, combined_se, pm
+from analysis.uncertainty import BOUNDARY, UNRESOLVED, combined_se, pm
 from contract.knobs import hot_to_cold
 
 
@@ -72,7 +72,7 @@ def validate_advice(cells: pd.DataFrame) -> dict:
     return {"advised": n, "agreed": k, "rate": k / n if n else math.nan, "ci95": wilson_interval(k, n),
             "random_rate": float(np.mean(chances)) if chances else math.nan,
             "p_value": at_least(k, chances) if n else math.nan, "cells": details,
-            "unresolved": int(cells["regime"].isin(["I?", "II?"]).sum()),
+            "unresolved": int(cells["regime"].isin(UNRESOLVED).sum()),
             "boundary": int((cells["regime"] == BOUNDARY).sum())}
 
 

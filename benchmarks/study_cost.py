@@ -40,6 +40,7 @@ from analysis import open_study, read_study
 from analysis.agreement import answer_agreement
 from analysis.cost import cost_line, study_compute
 from analysis.screen import owes_for
+from analysis.uncertainty import is_sure, mc_side
 from study.config import load_config, parse_overrides
 from study.run.cluster import connect
 from study.run.launch import run_study
@@ -219,9 +220,8 @@ def _side_contradictions(reference, other) -> int:
     # Cells both call surely whose mc sides differ (I against II-A or II-B).
     keys = ["temperature", "density"]
     both = reference[keys + ["regime"]].merge(other[keys + ["regime"]], on=keys, suffixes=("_ref", "_other"))
-    sure = {"I": "I", "II-A": "II", "II-B": "II"}
-    sides = both.assign(a=both["regime_ref"].map(sure), b=both["regime_other"].map(sure)).dropna(subset=["a", "b"])
-    return int((sides["a"] != sides["b"]).sum())
+    sure = both[both["regime_ref"].map(is_sure) & both["regime_other"].map(is_sure)]
+    return int((sure["regime_ref"].map(mc_side) != sure["regime_other"].map(mc_side)).sum())
 
 
 if __name__ == "__main__":

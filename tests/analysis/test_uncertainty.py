@@ -148,3 +148,11 @@ def test_one_standard_error_and_one_notation_for_it():
     assert pm(0.01, 0.002, digits=3, sign="+") == "+0.010 +- 0.002"
     assert pm(0.01, 0.002, digits=3, sign="+", html=True) == "+0.010 &plusmn; 0.002"
     assert pm(0.5, float("nan")) == "0.5000" and pm(0.5, None, missing=" (no SE)") == "0.5000 (no SE)"
+
+
+def test_the_side_of_a_call_and_which_calls_are_unresolved():
+    from analysis.uncertainty import UNRESOLVED, is_sure, mc_side
+
+    sides = {r: mc_side(r) for r in ("I", "I?", "II-A", "II-B", "II?", "I|II", "n/a")}
+    assert sides == {"I": "I", "I?": "I", "II-A": "II", "II-B": "II", "II?": "II", "I|II": None, "n/a": None}
+    assert UNRESOLVED == ("I?", "II?") and [r for r in sides if is_sure(r)] == ["I", "II-A", "II-B"]
