@@ -16,8 +16,8 @@ import yaml
 from contract.cells import finished_cells
 from contract.config import StudyConfig
 from contract.store import is_uri
-from contract.folders import (has_tune_state, read_fault_notes, read_result_lines, repair_folders, trial_folders,
-                              trial_id, trial_params)
+from contract.folders import (TUNE_STATE, has_tune_state, read_fault_notes, read_result_lines, repair_folders,
+                              trial_folders, trial_id, trial_params)
 from contract.results import owed_cells
 from contract.screen import SCREEN_FOLDER
 from contract.saved import read_saved_config
@@ -202,11 +202,11 @@ def _tune_trials(path: str, *, required: bool = True) -> tuple[list[_Trial], str
     if not is_uri(path) and not has_tune_state(path):  # no Ray needed to say so
         trials = _folder_trials(path)
         if not trials and not required:
-            return [], "Tune could not read the experiment state (no experiment_state-*.json)"
+            return [], f"Tune could not read the experiment state (no {TUNE_STATE})"
         if not trials:
-            raise StudyReadError(f"{path}: not a study (no experiment_state-*.json); give the directory that "
+            raise StudyReadError(f"{path}: not a study (no {TUNE_STATE}); give the directory that "
                                  "`regimes run` printed, or use `regimes ls ROOT` to find studies")
-        return _from_folders(path, trials, "Tune could not read the experiment state (no experiment_state-*.json)")
+        return _from_folders(path, trials, f"Tune could not read the experiment state (no {TUNE_STATE})")
     from ray.tune import ExperimentAnalysis  # the only Ray import under analysis/
 
     # Trials that have not reported yet make Tune log a warning; for a running study that is normal

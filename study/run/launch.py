@@ -18,7 +18,7 @@ from typing import TextIO
 from ray import tune
 
 from contract.cells import count_finished
-from contract.folders import REPAIR_PREFIX, may_hold_results, trials_params
+from contract.folders import REPAIR_PREFIX, TUNE_STATE, may_hold_results, trials_params
 from contract.results import MANIFEST_FILE, give_up_tune_state, tune_state_lost
 from contract.screen import DENSE_CACHE, SCREEN_FOLDER
 from contract.store import is_uri
@@ -143,7 +143,7 @@ def _run_locked(config: StudyConfig, path: str, *, saved: bool, address: str | N
     elif lost is None and saved and may_hold_results(path):
         # A driver killed in its first seconds leaves the snapshot (and perhaps Tune's first files)
         # but no result: nothing to lose by starting Tune afresh there.
-        lost = "no experiment_state-*.json"
+        lost = f"no {TUNE_STATE}"
     elif lost is None:  # a new study, or one stopped before Tune wrote its state or any result: start it in place
         save_config(path, config)
         chosen = tune_config(config, rule, manifest=path if local else None, seed_rule=seed_rule) \
