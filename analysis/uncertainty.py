@@ -43,8 +43,8 @@ def combined_se(*ses: float) -> float:
 
 def se_of(row, metric: str) -> float:
     """Return a cell row's standard error of `metric` (its `{metric}_se`), NaN where it has none."""
-    value = row.get(f"{metric}_se", math.nan)
-    return math.nan if value is None or pd.isna(value) else float(value)
+    value = row.get(f"{metric}_se")
+    return math.nan if pd.isna(value) else float(value)  # pd.isna(None) too
 
 
 def pm(value: float, se: float | None, *, digits: int = 4, sign: str = "", html: bool = False,

@@ -21,11 +21,13 @@ def test_trials_are_read_from_their_folders_in_the_study_and_its_repairs(tmp_pat
                [{"density": 0.5, "test_acc": 0.9}, {"density": 0.2, "test_acc": 0.8}])
     _trial(study, "run_trial_5f2a1_00004_4", b"{not json")
     (study / "notes").mkdir()  # a folder with no params.json is not a trial
+    listed = _trial(tmp_path / "other", "run_trial_0_00000_0", [0.1, 0])  # JSON, but not a trial's config
     _trial(study / "repair-1", "run_trial_77aa0_00000_0", {"temperature": 0.2, "dense_seed": 1},
            [{"density": 0.5, "test_acc": 0.7}])
     assert trial_folders(study) == [a, study / "run_trial_5f2a1_00004_4"]
     assert trial_id(a) == "5f2a1_00003" and trial_id(study / "notes") == "notes"
     assert trial_params(a) == {"temperature": 0.1, "dense_seed": 0} and trial_params(study / "notes") is None
+    assert trial_params(listed) is None
     assert trials_params(study) == [{"temperature": 0.1, "dense_seed": 0}, {"temperature": 0.2, "dense_seed": 1}]
     assert [r["test_acc"] for r in reported_rows(study)] == [0.9, 0.8, 0.7]
     assert may_hold_results(study) and not may_hold_results(tmp_path / "empty")
