@@ -18,8 +18,8 @@ from pathlib import Path
 
 from contract.folders import experiments, read_result_lines, trial_folders
 from contract.results import row_counts
-from faults import CONFIG, line, regimes_run, trial_folder
-from tests.helpers import driver_at
+from faults import line, regimes_run
+from tests.helpers import TINY as CONFIG, driver_at, trial_folder
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from contract.results import row_counts  # noqa: E402  (the rows a study's folders hold, readable lines only)
 # The hands that damage a study are the recovery tests' own (tests/helpers.py).
-from tests.helpers import ENV, TINY as CONFIG, bad_byte, copy_study, cut, trial_folder  # noqa: E402,F401
+from tests.helpers import bad_byte, copy_study, cut, trial_folder  # noqa: E402
 from tests.helpers import regimes_run as run_tiny  # noqa: E402
 OWED = 4
 
