@@ -61,3 +61,26 @@ def test_the_reports_top_names_the_study_and_answers_each_density_with_shared_ca
     assert page.count("epochs 60 is the coldest of the grid") == 1  # shared by 0.2 and 0.8: said once, below
     assert page.index("<p>At more than one density:</p>") > page.index("<b>density 0.8</b>")
     assert words("a +- b <c>") == "a &plusmn; b &lt;c&gt;"
+
+
+def test_the_command_lines_answer_lines_say_the_answer_with_its_standard_errors():
+    from analysis.answer import advise_text, select_text
+
+    advised = {"density": 0.05, "knob": "lr", "temperature": 0.01, "regime": "I", "lmc": -0.245, "lmc_se": 0.011,
+               "cka": 0.7797, "advice": "use a larger learning rate"}
+    assert advise_text(advised) == ("density 0.05, lr 0.01: Regime I (mc -0.245 +- 0.011, CKA 0.7797) -> use a "
+                                    "larger learning rate")
+    chosen = {"by": "regime", "knob": "lr", "temperature": 0.15, "regime": "II-B", "cka": 0.99, "cka_se": float("nan"),
+              "test_acc": 0.9, "test_acc_se": 0.01, "regret": 0.0, "regret_se": 0.0, "gain_over_coldest": 0.2,
+              "gain_se": 0.03, "coldest_temperature": 0.005, "indistinguishable_from": [0.07], "density": 0.05,
+              "confidence": 2.0, "interpolated_between": [0.03, 0.1], "caveats": ["the hottest of the grid"]}
+    assert select_text(chosen, given_by=False) == (
+        "prune the model at lr 0.15 (Regime II-B, by regime, the study's criterion: CKA 0.9900 (no SE: too few dense "
+        "seeds or copies)): test accuracy 0.9000 +- 0.0100, regret +0.0000 +- 0.0000 against the grid's best, gain "
+        "+0.2000 +- 0.0300 over the coldest model (lr 0.005); within noise: lr 0.07 and 0.15 are indistinguishable at "
+        "density 0.05 (CKA within 2 standard errors); density 0.05 is interpolated on log-density between 0.03 and "
+        "0.1\ncaveat: the hottest of the grid")
+    by_val = {**chosen, "by": "val", "val_acc": 0.8962, "indistinguishable_from": [], "interpolated_between": None,
+              "caveats": []}
+    assert select_text(by_val, given_by=True).startswith(
+        "prune the model at lr 0.15 (Regime II-B, by val: validation accuracy 0.8962): test accuracy")
